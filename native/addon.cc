@@ -1,0 +1,324 @@
+// N-API glue: turns JS values into the OS-free contract of shim.h and results back into
+// plain numbers. Arguments arrive validated by src/; checks here are assertions that keep
+// a bug in the TS layer from becoming memory corruption.
+#include <napi.h>
+#include <uv.h>
+
+#include <vector>
+
+#include "shim.h"
+
+namespace shim {
+namespace {
+
+constexpr size_t kMaxBuffers = 1024;  // IOV_MAX; src/ enforces the same number
+
+bool read_string(napi_env env, napi_value v, char* out, size_t cap) {
+  size_t len = 0;
+  return napi_get_value_string_utf8(env, v, out, cap, &len) == napi_ok && len + 1 < cap;
+}
+
+bool read_ip(napi_env env, napi_value v, IpAddr* out) {
+  char text[80];
+  return read_string(env, v, text, sizeof(text)) && parse_ip(text, out);
+}
+
+// One ArrayBufferView into b; false if v is not a view or its buffer is detached.
+bool read_view(napi_env env, napi_value v, Buf* b) {
+  bool is = false;
+  void* data = nullptr;
+  size_t length = 0;
+  napi_value ab;
+  size_t offset = 0;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok)
+      return false;
+    static const size_t kSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+    length *= type < sizeof(kSize) / sizeof(kSize[0]) ? kSize[type] : 1;
+  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    if (napi_get_dataview_info(env, v, &length, &data, &ab, &offset) != napi_ok) return false;
+  } else {
+    return false;
+  }
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return false;
+  b->data = static_cast<const uint8_t*>(data);
+  b->len = length;
+  return true;
+}
+
+// What a send call carries, decoded from (buffers, toAddress, toPort, source, ifindex, flags).
+struct DecodedSend {
+  Buf inlineBufs[16];
+  std::vector<Buf> heapBufs;
+  Endpoint to;
+  IpAddr source;
+  SendSpec spec{};
+  int planError = 0;
+};
+
+bool decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
+  napi_env env = info.Env();
+  napi_value bufs = info[0];
+  bool isArray = false;
+  napi_is_array(env, bufs, &isArray);
+  Buf* out = d->inlineBufs;
+  size_t n = 1;
+  if (isArray) {
+    uint32_t len = 0;
+    napi_get_array_length(env, bufs, &len);
+    if (len > kMaxBuffers) return false;
+    n = len;
+    if (n > 16) {
+      d->heapBufs.resize(n);
+      out = d->heapBufs.data();
+    }
+    for (uint32_t i = 0; i < len; i++) {
+      napi_value el;
+      if (napi_get_element(env, bufs, i, &el) != napi_ok || !read_view(env, el, &out[i]))
+        return false;
+    }
+  } else if (!read_view(env, bufs, &out[0])) {
+    return false;
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += out[i].len;
+
+  const Endpoint* to = nullptr;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) {
+    if (!read_ip(env, info[1], &d->to.ip)) return false;
+    d->to.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
+    to = &d->to;
+  }
+  const IpAddr* source = nullptr;
+  if (!info[3].IsNull() && !info[3].IsUndefined()) {
+    if (!read_ip(env, info[3], &d->source)) return false;
+    source = &d->source;
+  }
+  uint32_t ifindex = info[4].As<Napi::Number>().Uint32Value();
+  uint32_t flags = info[5].As<Napi::Number>().Uint32Value();
+
+  d->spec.bufs = out;
+  d->spec.nbufs = n;
+  d->spec.to = to;
+  d->spec.flags = flags;
+  d->planError = plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, total,
+                           &d->spec.pktinfo);
+  return true;
+}
+
+class Socket : public Napi::ObjectWrap<Socket> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeSocket",
+                       {
+                           InstanceMethod<&Socket::Open>("open"),
+                           InstanceMethod<&Socket::SendSync>("sendSync"),
+                           InstanceMethod<&Socket::SendAsync>("sendAsync"),
+                           InstanceMethod<&Socket::Cancel>("cancel"),
+                           InstanceMethod<&Socket::Connect>("connect"),
+                           InstanceMethod<&Socket::ShutdownSend>("shutdownSend"),
+                           InstanceMethod<&Socket::Address>("address"),
+                           InstanceMethod<&Socket::Close>("close"),
+                           InstanceMethod<&Socket::LastError>("lastError"),
+                           InstanceAccessor<&Socket::PendingCount>("pendingCount"),
+                           InstanceAccessor<&Socket::Fd>("fd"),
+                       });
+  }
+
+  // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall)
+  explicit Socket(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<Socket>(info),
+        oncomplete_(Napi::Persistent(info[0].As<Napi::Function>())),
+        context_(info.Env(), "sendmsg-shim:send") {}
+
+  ~Socket() override {
+    if (sock_) sock_destroy(sock_);
+  }
+
+ private:
+  // open(kind, protocol, ipv6Only, broadcast, nonBlocking, sendTimeoutMs, sendBufferSize,
+  //      bindAddress|null, bindPort) -> boolean
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    OpenSpec spec{};
+    spec.kind = static_cast<SockKind>(info[0].As<Napi::Number>().Uint32Value());
+    spec.protocol = info[1].As<Napi::Number>().Int32Value();
+    spec.ipv6Only = info[2].ToBoolean();
+    spec.broadcast = info[3].ToBoolean();
+    spec.nonBlocking = info[4].ToBoolean();
+    spec.sendTimeoutMs = info[5].As<Napi::Number>().Uint32Value();
+    spec.sendBufferSize = info[6].As<Napi::Number>().Int32Value();
+    if (!info[7].IsNull()) {
+      spec.hasBind = true;
+      if (!read_ip(env, info[7], &spec.bind.ip)) return Fail(env, WSAEINVAL_, "bind");
+      spec.bind.port = static_cast<uint16_t>(info[8].As<Napi::Number>().Uint32Value());
+    }
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    sock_ = sock_open(spec, loop, &err_);
+    return Napi::Boolean::New(env, sock_ != nullptr);
+  }
+
+  Napi::Value SendSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "sendmsg");
+    DecodedSend d;
+    if (!decode_send(info, sock_, &d)) return Fail(env, WSAEFAULT_, "sendmsg");
+    if (d.planError) return Fail(env, d.planError, "sendmsg");
+    return Napi::Number::New(env, static_cast<double>(send_now(sock_, d.spec, SendMode::Blocking, &err_)));
+  }
+
+  // sendAsync(..., token) -> bytes, -1 (failed: see lastError) or -2 (pending: oncomplete later)
+  Napi::Value SendAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "sendmsg");
+    DecodedSend d;
+    if (!decode_send(info, sock_, &d)) return Fail(env, WSAEFAULT_, "sendmsg");
+    if (d.planError) return Fail(env, d.planError, "sendmsg");
+    double token = info[6].As<Napi::Number>().DoubleValue();
+    long r = send_overlapped(sock_, d.spec, token, &Socket::Deliver, this, &err_);
+    if (r == kSendPending) Hold();
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    bool removed = sock_ && send_cancel(sock_, info[0].As<Napi::Number>().DoubleValue());
+    if (removed) ReleaseIfIdle();
+    return Napi::Boolean::New(info.Env(), removed);
+  }
+
+  Napi::Value Connect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "connect");
+    Endpoint peer;
+    if (!read_ip(env, info[0], &peer.ip)) return Fail(env, WSAEINVAL_, "connect");
+    peer.port = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+    return Napi::Boolean::New(env, sock_connect(sock_, peer, &err_));
+  }
+
+  Napi::Value ShutdownSend(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "shutdown");
+    return Napi::Boolean::New(env, sock_shutdown_send(sock_, &err_));
+  }
+
+  // address() -> [address, port, family (4|6), scope] or -1 (see lastError)
+  Napi::Value Address(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "getsockname");
+    Endpoint ep;
+    char text[64];
+    if (!sock_local_address(sock_, &ep, &err_)) return Napi::Number::New(env, kSendFailed);
+    if (!format_ip(ep.ip, text, sizeof(text))) return Fail(env, WSAEFAULT_, "getsockname");
+    Napi::Array out = Napi::Array::New(env, 4);
+    out.Set(0u, Napi::String::New(env, text));
+    out.Set(1u, Napi::Number::New(env, ep.port));
+    out.Set(2u, Napi::Number::New(env, ep.ip.family));
+    out.Set(3u, Napi::Number::New(env, ep.ip.scope));
+    return out;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (sock_ && sock_is_open(sock_)) {
+      sock_close(sock_, &Socket::Deliver, this);
+      ReleaseIfIdle();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value LastError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env, 3);
+    out.Set(0u, Napi::Number::New(env, err_.wsa));
+    out.Set(1u, Napi::Number::New(env, err_.sys));
+    out.Set(2u, Napi::String::New(env, err_.syscall));
+    return out;
+  }
+
+  Napi::Value PendingCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), sock_ ? static_cast<double>(send_pending_count(sock_)) : 0);
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), sock_ && sock_is_open(sock_) ? static_cast<double>(sock_handle(sock_)) : -1);
+  }
+
+  Napi::Value Fail(Napi::Env env, int wsa, const char* syscall) {
+    err_ = OsError{wsa, 0, syscall};
+    return Napi::Number::New(env, kSendFailed);
+  }
+
+  // Queued sends need this object (and its JS peer) alive until they complete, even if
+  // JS drops every reference to the socket.
+  void Hold() {
+    if (!held_) {
+      Ref();
+      held_ = true;
+    }
+  }
+
+  void ReleaseIfIdle() {
+    if (held_ && send_pending_count(sock_) == 0) {
+      Unref();
+      held_ = false;
+    }
+  }
+
+  // CompletionSink: runs on the JS thread, from libuv (drain) or from close().
+  static void Deliver(void* ctx, const Completion* done, size_t count) {
+    auto* self = static_cast<Socket*>(ctx);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Object recv = self->Value();
+    for (size_t i = 0; i < count; i++) {
+      const Completion& c = done[i];
+      // MakeCallback, not Call: from a libuv callback it is what runs the promise
+      // reactions and nextTick queue afterwards, as for any Node I/O completion.
+      self->oncomplete_.MakeCallback(
+          recv,
+          {Napi::Number::New(env, c.token), Napi::Number::New(env, static_cast<double>(c.bytes)),
+           Napi::Number::New(env, c.err.wsa), Napi::Number::New(env, c.err.sys),
+           Napi::String::New(env, c.err.syscall ? c.err.syscall : "")},
+          self->context_);
+    }
+    self->ReleaseIfIdle();
+  }
+
+  PlatformSocket* sock_ = nullptr;
+  bool held_ = false;
+  OsError err_;
+  Napi::FunctionReference oncomplete_;
+  Napi::AsyncContext context_;
+};
+
+Napi::Value ErrorTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, kWsaTableSize);
+  for (int i = 0; i < kWsaTableSize; i++) {
+    Napi::Array row = Napi::Array::New(env, 4);
+    row.Set(0u, Napi::String::New(env, kWsaTable[i].name));
+    row.Set(1u, Napi::Number::New(env, kWsaTable[i].number));
+    row.Set(2u, Napi::String::New(env, kWsaTable[i].message));
+    row.Set(3u, Napi::Boolean::New(env, kWsaTable[i].onLinux));
+    out.Set(static_cast<uint32_t>(i), row);
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeSocket", Socket::Define(env));
+  exports.Set("errorTable", Napi::Function::New(env, ErrorTable));
+  exports.Set("platform", Napi::String::New(env, "posix"));
+  exports.Set("maxBuffers", Napi::Number::New(env, kMaxBuffers));
+  return exports;
+}
+
+}  // namespace shim
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return shim::Init(env, exports); }
+
+NODE_API_MODULE(sendmsg_shim, InitModule)

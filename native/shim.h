@@ -1,0 +1,119 @@
+// The contract between the N-API glue (native/addon.cc) and a platform backend
+// (platform/posix, later platform/win32). Types here are OS-free so that the glue and
+// the encoder never include a socket header; each backend turns them into msghdr/WSAMSG.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "errors.h"
+
+namespace shim {
+
+struct IpAddr {
+  uint8_t family = 0;  // 4 or 6; 0 = none
+  uint8_t bytes[16] = {};
+  uint32_t scope = 0;  // IPv6 scope id (interface index)
+};
+
+struct Endpoint {
+  IpAddr ip;
+  uint16_t port = 0;
+};
+
+struct Buf {
+  const uint8_t* data;
+  size_t len;
+};
+
+enum class SockKind : uint8_t { Udp4, Udp6, Raw4, Raw6 };
+
+struct OpenSpec {
+  SockKind kind;
+  int protocol;         // raw only
+  bool ipv6Only;        // udp6/raw6
+  bool broadcast;
+  bool nonBlocking;
+  uint32_t sendTimeoutMs;  // 0 = wait forever
+  int sendBufferSize;      // 0 = leave the OS default
+  bool hasBind;
+  Endpoint bind;
+};
+
+// An OS failure, already translated at the place it happened.
+struct OsError {
+  int wsa = 0;           // a Wsa value
+  int sys = 0;           // what the OS said (errno / WSAGetLastError / NTSTATUS); 0 = shim-made
+  const char* syscall = "";
+};
+
+// Which pktinfo control message a send carries (decided by the OS-free encoder).
+struct PktinfoPlan {
+  enum Kind : uint8_t { None, V4, V6 } kind = None;
+  uint8_t addr[16] = {};  // V4: 4 bytes, V6: 16 bytes; all zero = kernel's choice
+  uint32_t ifindex = 0;
+};
+
+struct SendSpec {
+  const Buf* bufs;
+  size_t nbufs;
+  const Endpoint* to;  // nullptr: the connected peer
+  PktinfoPlan pktinfo;
+  uint32_t flags;      // MSG_DONTROUTE only; the encoder refused everything else
+};
+
+enum class SendMode : uint8_t {
+  Blocking,    // sendMsgSync: honours nonBlocking and sendTimeout
+  Overlapped,  // sendMsg: never blocks; may return kSendPending
+};
+
+constexpr long kSendFailed = -1;
+constexpr long kSendPending = -2;
+
+struct PlatformSocket;  // defined by each backend
+
+// Called by a backend on the JS thread when queued overlapped sends complete.
+struct Completion {
+  double token;
+  long bytes;   // >= 0, or kSendFailed with err set
+  OsError err;
+};
+using CompletionSink = void (*)(void* ctx, const Completion* done, size_t count);
+
+// --- implemented by platform/<os>/socket.cc, in this order on every platform ---
+PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err);
+bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err);
+bool sock_shutdown_send(PlatformSocket* s, OsError* err);
+bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err);
+bool sock_is_open(const PlatformSocket* s);
+SockKind sock_kind(const PlatformSocket* s);
+// Family of the connected peer: 0 = not connected, 4 = IPv4 or v4-mapped, 6 = IPv6.
+int sock_peer_family(const PlatformSocket* s);
+intptr_t sock_handle(const PlatformSocket* s);
+// Closes the socket and hands every queued overlapped send to the sink as aborted.
+void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx);
+void sock_destroy(PlatformSocket* s);
+
+// --- implemented by platform/<os>/send.cc ---
+long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* err);
+// Overlapped send: completes at once (bytes or kSendFailed) or queues and returns
+// kSendPending; queued sends complete in submission order through the sink.
+long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
+                     void* ctx, OsError* err);
+// Removes a queued send; false if it already completed.
+bool send_cancel(PlatformSocket* s, double token);
+size_t send_pending_count(const PlatformSocket* s);
+
+// --- OS-free, native/encode.cc ---
+bool parse_ip(const char* text, IpAddr* out);  // IP literal with optional %scope
+// Decides flags, size and the pktinfo control message for one send; 0 or a Wsa code.
+int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* source,
+              uint32_t ifindex, uint32_t flags, size_t totalBytes, PktinfoPlan* plan);
+bool is_v4_mapped(const IpAddr& a);
+bool format_ip(const IpAddr& a, char* out, size_t cap);  // without the scope
+
+constexpr uint32_t kMsgOob = 0x1;
+constexpr uint32_t kMsgDontRoute = 0x4;
+constexpr uint32_t kMsgPartial = 0x8000;
+
+}  // namespace shim

@@ -1,0 +1,56 @@
+// State shared by the posix backend's files. Nothing outside platform/posix includes it.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <uv.h>
+
+#include <deque>
+#include <vector>
+
+#include "../../native/shim.h"
+
+namespace shim {
+
+// Room for the larger of the two pktinfo control messages.
+constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(in6_pktinfo));
+
+// A send parked until the socket is writable, fully encoded so that nothing about the
+// caller's arguments is read again; the payload bytes stay in the caller's buffers,
+// which the JS side keeps alive until the completion.
+struct PendingSend {
+  double token;
+  std::vector<iovec> iov;
+  sockaddr_storage to;
+  socklen_t toLen;
+  alignas(cmsghdr) unsigned char control[kCmsgSpace];
+  size_t controlLen;
+  int flags;
+};
+
+struct PlatformSocket {
+  int fd = -1;
+  SockKind kind = SockKind::Udp4;
+  bool nonBlocking = false;
+  uint32_t sendTimeoutMs = 0;
+  int peerFamily = 0;
+  uv_loop_t* loop = nullptr;
+  uv_poll_t* poll = nullptr;  // created on the first send that has to wait
+  bool polling = false;
+  std::deque<PendingSend> queue;
+  CompletionSink sink = nullptr;
+  void* sinkCtx = nullptr;
+};
+
+enum class ErrContext { Plain, Send };
+// Translates errno at the call that failed; Send adds the socket's state to split EAGAIN.
+void set_os_error(OsError* err, int sysErrno, const char* syscall, const PlatformSocket* s,
+                  ErrContext ctx);
+void set_shim_error(OsError* err, int wsa, const char* syscall);
+
+bool endpoint_to_sockaddr(const PlatformSocket* s, const Endpoint& ep, sockaddr_storage* out,
+                          socklen_t* len);
+bool has_local_port(const PlatformSocket* s);
+
+}  // namespace shim

@@ -1,0 +1,220 @@
+// sendmsg(2) with IP_PKTINFO / IPV6_PKTINFO, blocking and overlapped.
+// Overlapped: try at once; on EAGAIN park the encoded message in the socket's queue and
+// wait for POLLOUT on Node's own loop (one uv_poll per socket, none per send), then send
+// the queue in order.
+#include <poll.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "posix.h"
+
+namespace shim {
+
+// Encodes spec into m. iov must have room for spec.nbufs entries.
+static void encode(PlatformSocket* s, const SendSpec& spec, msghdr* m, iovec* iov,
+                   sockaddr_storage* to, unsigned char* control) {
+  std::memset(m, 0, sizeof(*m));
+  for (size_t i = 0; i < spec.nbufs; i++) {
+    iov[i].iov_base = const_cast<uint8_t*>(spec.bufs[i].data);
+    iov[i].iov_len = spec.bufs[i].len;
+  }
+  m->msg_iov = iov;
+  m->msg_iovlen = spec.nbufs;
+  if (spec.to) {
+    socklen_t len;
+    endpoint_to_sockaddr(s, *spec.to, to, &len);
+    m->msg_name = to;
+    m->msg_namelen = len;
+  }
+  if (spec.pktinfo.kind == PktinfoPlan::None) return;
+  std::memset(control, 0, kCmsgSpace);
+  m->msg_control = control;
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+  if (spec.pktinfo.kind == PktinfoPlan::V4) {
+    // Linux takes the source from ipi_spec_dst and ignores ipi_addr, which is the field
+    // Windows reads; the encoder writes the one this OS honours.
+    in_pktinfo pi{};
+    pi.ipi_ifindex = static_cast<int>(spec.pktinfo.ifindex);
+    std::memcpy(&pi.ipi_spec_dst, spec.pktinfo.addr, 4);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    m->msg_controllen = CMSG_SPACE(sizeof(pi));
+  } else {
+    in6_pktinfo pi{};
+    pi.ipi6_ifindex = spec.pktinfo.ifindex;
+    std::memcpy(&pi.ipi6_addr, spec.pktinfo.addr, 16);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    m->msg_controllen = CMSG_SPACE(sizeof(pi));
+  }
+}
+
+static int os_flags(uint32_t flags) {
+  return ((flags & kMsgDontRoute) ? MSG_DONTROUTE : 0) | MSG_NOSIGNAL | MSG_DONTWAIT;
+}
+
+static int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Small messages encode into stack storage; more buffers than this take the heap.
+constexpr size_t kInlineIov = 16;
+
+long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* err) {
+  if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "sendmsg");
+    return kSendFailed;
+  }
+  iovec inlineIov[kInlineIov];
+  std::vector<iovec> heapIov;
+  iovec* iov = inlineIov;
+  if (spec.nbufs > kInlineIov) {
+    heapIov.resize(spec.nbufs);
+    iov = heapIov.data();
+  }
+  msghdr m;
+  sockaddr_storage to;
+  alignas(cmsghdr) unsigned char control[kCmsgSpace];
+  encode(s, spec, &m, iov, &to, control);
+
+  bool waitForRoom = mode == SendMode::Blocking && !s->nonBlocking;
+  int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
+  for (;;) {
+    ssize_t n = sendmsg(s->fd, &m, os_flags(spec.flags));
+    if (n >= 0) return static_cast<long>(n);
+    int e = errno;
+    if (e == EINTR) continue;
+    set_os_error(err, e, "sendmsg", s, ErrContext::Send);
+    if (e != EAGAIN || err->wsa != WSAEWOULDBLOCK_ || !waitForRoom) return kSendFailed;
+    // A blocking send waits for room in the send buffer, as send() does, for at most
+    // sendTimeout (SO_SNDTIMEO semantics: then WSAETIMEDOUT).
+    int timeout = -1;
+    if (deadline) {
+      int64_t left = deadline - now_ms();
+      if (left <= 0) {
+        err->wsa = WSAETIMEDOUT_;
+        return kSendFailed;
+      }
+      timeout = static_cast<int>(left);
+    }
+    pollfd p{s->fd, POLLOUT, 0};
+    int r = ::poll(&p, 1, timeout);
+    if (r < 0 && errno == EINTR) {
+      set_os_error(err, EINTR, "sendmsg", s, ErrContext::Send);
+      return kSendFailed;
+    }
+    if (r == 0) {
+      err->wsa = WSAETIMEDOUT_;
+      return kSendFailed;
+    }
+  }
+}
+
+static void drain(PlatformSocket* s);
+
+static void on_writable(uv_poll_t* handle, int /*status*/, int /*events*/) {
+  // An error status is not handled here: the next sendmsg reports the real cause.
+  drain(static_cast<PlatformSocket*>(handle->data));
+}
+
+static bool arm(PlatformSocket* s, OsError* err) {
+  if (s->polling) return true;
+  if (!s->poll) {
+    s->poll = new uv_poll_t;
+    int r = uv_poll_init(s->loop, s->poll, s->fd);
+    if (r != 0) {
+      delete s->poll;
+      s->poll = nullptr;
+      set_shim_error(err, WSASYSCALLFAILURE_, "uv_poll_init");
+      err->sys = -r;
+      return false;
+    }
+    s->poll->data = s;
+  }
+  uv_poll_start(s->poll, UV_WRITABLE, on_writable);
+  s->polling = true;
+  return true;
+}
+
+static void drain(PlatformSocket* s) {
+  std::vector<Completion> done;
+  while (!s->queue.empty()) {
+    PendingSend& p = s->queue.front();
+    msghdr m{};
+    m.msg_iov = p.iov.data();
+    m.msg_iovlen = p.iov.size();
+    if (p.toLen) {
+      m.msg_name = &p.to;
+      m.msg_namelen = p.toLen;
+    }
+    if (p.controlLen) {
+      m.msg_control = p.control;
+      m.msg_controllen = p.controlLen;
+    }
+    ssize_t n = sendmsg(s->fd, &m, p.flags);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    Completion c{p.token, static_cast<long>(n), {}};
+    if (n < 0) {
+      c.bytes = kSendFailed;
+      set_os_error(&c.err, errno, "sendmsg", s, ErrContext::Send);
+    }
+    done.push_back(c);
+    s->queue.pop_front();
+  }
+  if (s->queue.empty() && s->polling) {
+    uv_poll_stop(s->poll);
+    s->polling = false;
+  }
+  // Last: the sink runs JS, which may send again or close this socket.
+  if (!done.empty()) s->sink(s->sinkCtx, done.data(), done.size());
+}
+
+long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
+                     void* ctx, OsError* err) {
+  if (s->queue.empty()) {
+    long n = send_now(s, spec, SendMode::Overlapped, err);
+    // Only a plain would-block waits; every other result is the completion.
+    if (n >= 0 || err->sys != EAGAIN || err->wsa != WSAEWOULDBLOCK_) return n;
+  } else if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "sendmsg");
+    return kSendFailed;
+  }
+  s->queue.emplace_back();
+  PendingSend& p = s->queue.back();
+  p.token = token;
+  p.iov.resize(spec.nbufs);
+  msghdr m;
+  encode(s, spec, &m, p.iov.data(), &p.to, p.control);
+  p.toLen = m.msg_namelen;
+  p.controlLen = m.msg_controllen;
+  p.flags = os_flags(spec.flags);
+  s->sink = sink;
+  s->sinkCtx = ctx;
+  if (!arm(s, err)) {
+    s->queue.pop_back();
+    return kSendFailed;
+  }
+  return kSendPending;
+}
+
+bool send_cancel(PlatformSocket* s, double token) {
+  for (auto it = s->queue.begin(); it != s->queue.end(); ++it) {
+    if (it->token == token) {
+      s->queue.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+size_t send_pending_count(const PlatformSocket* s) { return s->queue.size(); }
+
+}  // namespace shim

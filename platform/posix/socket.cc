@@ -1,0 +1,205 @@
+// Socket lifecycle on POSIX. The fd is always O_NONBLOCK: libuv's poll wants that, and
+// the blocking behaviour of sendMsgSync is built in send.cc on poll(2) so that
+// sendTimeout means exactly one thing.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "posix.h"
+
+namespace shim {
+
+static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
+
+bool endpoint_to_sockaddr(const PlatformSocket* s, const Endpoint& ep, sockaddr_storage* out,
+                          socklen_t* len) {
+  std::memset(out, 0, sizeof(*out));
+  if (is_v6(s->kind) || ep.ip.family == 6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(out);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(ep.port);
+    if (ep.ip.family == 4) {
+      // An IPv4 literal on an IPv6 socket means its v4-mapped form (what Winsock requires).
+      a->sin6_addr.s6_addr[10] = 0xff;
+      a->sin6_addr.s6_addr[11] = 0xff;
+      std::memcpy(&a->sin6_addr.s6_addr[12], ep.ip.bytes, 4);
+    } else {
+      std::memcpy(&a->sin6_addr, ep.ip.bytes, 16);
+      a->sin6_scope_id = ep.ip.scope;
+    }
+    *len = sizeof(sockaddr_in6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(out);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(ep.port);
+    std::memcpy(&a->sin_addr, ep.ip.bytes, 4);
+    *len = sizeof(sockaddr_in);
+  }
+  return true;
+}
+
+bool has_local_port(const PlatformSocket* s) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(s->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return true;
+  if (ss.ss_family == AF_INET) return reinterpret_cast<sockaddr_in*>(&ss)->sin_port != 0;
+  if (ss.ss_family == AF_INET6) return reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port != 0;
+  return true;
+}
+
+static bool set_int_opt(int fd, int level, int name, int value, OsError* err) {
+  if (setsockopt(fd, level, name, &value, sizeof(value)) == 0) return true;
+  set_os_error(err, errno, "setsockopt", nullptr, ErrContext::Plain);
+  return false;
+}
+
+static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
+  int fd = s->fd;
+  // WSASendMsg is for SOCK_DGRAM and SOCK_RAW only; the shim creates no other kind, and
+  // this check keeps it that way if that ever changes.
+  int type = 0;
+  socklen_t tlen = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+      (type != SOCK_DGRAM && type != SOCK_RAW)) {
+    set_shim_error(err, WSAEOPNOTSUPP_, "socket");
+    return false;
+  }
+  // Windows' default is v6-only and Linux's is dual stack: always set it explicitly.
+  if (is_v6(spec.kind) && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
+    return false;
+  if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
+  if (spec.sendBufferSize > 0 && !set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize, err))
+    return false;
+  if (spec.hasBind) {
+    sockaddr_storage ss;
+    socklen_t len;
+    endpoint_to_sockaddr(s, spec.bind, &ss, &len);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      set_os_error(err, errno, "bind", nullptr, ErrContext::Plain);
+      return false;
+    }
+  }
+  return true;
+}
+
+PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err) {
+  int family = is_v6(spec.kind) ? AF_INET6 : AF_INET;
+  bool raw = spec.kind == SockKind::Raw4 || spec.kind == SockKind::Raw6;
+  int fd = socket(family, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  raw ? spec.protocol : 0);
+  if (fd < 0) {
+    set_os_error(err, errno, "socket", nullptr, ErrContext::Plain);
+    return nullptr;
+  }
+  auto* s = new PlatformSocket();
+  s->fd = fd;
+  s->kind = spec.kind;
+  s->nonBlocking = spec.nonBlocking;
+  s->sendTimeoutMs = spec.sendTimeoutMs;
+  s->loop = static_cast<uv_loop_t*>(loop);
+  if (!configure(s, spec, err)) {
+    ::close(fd);
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
+bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err) {
+  if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "connect");
+    return false;
+  }
+  sockaddr_storage ss;
+  socklen_t len;
+  endpoint_to_sockaddr(s, peer, &ss, &len);
+  if (connect(s->fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    set_os_error(err, errno, "connect", s, ErrContext::Plain);
+    return false;
+  }
+  bool v4 = peer.ip.family == 4 || is_v4_mapped(peer.ip);
+  s->peerFamily = v4 ? 4 : 6;
+  return true;
+}
+
+bool sock_shutdown_send(PlatformSocket* s, OsError* err) {
+  if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "shutdown");
+    return false;
+  }
+  // Linux answers ENOTCONN for an unconnected UDP socket yet still disables sending;
+  // Windows accepts the call. Both end up refusing later sends with WSAESHUTDOWN.
+  if (shutdown(s->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
+    set_os_error(err, errno, "shutdown", s, ErrContext::Plain);
+    return false;
+  }
+  return true;
+}
+
+bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
+  if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "getsockname");
+    return false;
+  }
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(s->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    set_os_error(err, errno, "getsockname", s, ErrContext::Plain);
+    return false;
+  }
+  *out = Endpoint{};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    out->ip.family = 4;
+    std::memcpy(out->ip.bytes, &a->sin_addr, 4);
+    out->port = ntohs(a->sin_port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    out->ip.family = 6;
+    std::memcpy(out->ip.bytes, &a->sin6_addr, 16);
+    out->ip.scope = a->sin6_scope_id;
+    out->port = ntohs(a->sin6_port);
+  }
+  return true;
+}
+
+bool sock_is_open(const PlatformSocket* s) { return s->fd >= 0; }
+SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
+int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
+intptr_t sock_handle(const PlatformSocket* s) { return s->fd; }
+
+static void free_poll(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
+
+void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
+  if (s->fd < 0) return;
+  if (s->poll) {
+    // The poll handle must stop before the fd closes; it is freed once libuv lets go.
+    uv_poll_stop(s->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(s->poll), free_poll);
+    s->poll = nullptr;
+    s->polling = false;
+  }
+  ::close(s->fd);
+  s->fd = -1;
+  // Linux would let a parked datagram go out after close; Windows aborts it. Abort here,
+  // after the fd is gone, so none of them can be sent.
+  std::vector<Completion> aborted;
+  aborted.reserve(s->queue.size());
+  for (const PendingSend& p : s->queue) {
+    Completion c{p.token, kSendFailed, {}};
+    set_shim_error(&c.err, WSA_OPERATION_ABORTED_, "sendmsg");
+    aborted.push_back(c);
+  }
+  s->queue.clear();
+  if (sink && !aborted.empty()) sink(ctx, aborted.data(), aborted.size());
+}
+
+void sock_destroy(PlatformSocket* s) {
+  sock_close(s, nullptr, nullptr);
+  delete s;
+}
+
+}  // namespace shim

@@ -1,0 +1,56 @@
+// Loads the native addon built by cmake-js (npm install runs it).
+import { join } from 'node:path';
+
+/** @internal The addon's per-socket object; see native/addon.cc for the argument order. */
+export interface NativeSocket {
+  open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
+    sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number): boolean | number;
+  sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
+    source: string | null, ifindex: number, flags: number): number;
+  sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
+    source: string | null, ifindex: number, flags: number, token: number): number;
+  cancel(token: number): boolean;
+  connect(address: string, port: number): boolean | number;
+  shutdownSend(): boolean | number;
+  address(): [string, number, 4 | 6, number] | number;
+  close(): void;
+  lastError(): [number, number, string];
+  readonly pendingCount: number;
+  readonly fd: number;
+}
+
+/** @internal */
+export interface Binding {
+  NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string) => void) => NativeSocket;
+  errorTable(): Array<[string, number, string, boolean]>;
+  platform: 'posix' | 'win32';
+  maxBuffers: number;
+}
+
+/** @internal Return values of sendSync/sendAsync besides a byte count. */
+export const SEND_FAILED = -1;
+/** @internal */
+export const SEND_PENDING = -2;
+
+function load(): Binding {
+  const root = join(__dirname, '..');
+  const candidates = [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
+  let firstError: unknown;
+  for (const file of candidates) {
+    try {
+      return require(file) as Binding;
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  const err = new Error(
+    `sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
+      '(needs cmake, a C++17 compiler and Node\'s headers).',
+    { cause: firstError },
+  );
+  (err as Error & { code: string }).code = 'ERR_SENDMSG_SHIM_NO_ADDON';
+  throw err;
+}
+
+/** @internal */
+export const binding: Binding = load();

@@ -1,0 +1,15 @@
+/**
+ * sendmsg-shim: one WSASendMsg-style `sendMsg` for datagram sockets on Linux and Windows.
+ * @packageDocumentation
+ */
+export { openSocket, Socket } from './socket';
+export type { OpenSocketOptions, SocketAddress, SocketType } from './socket';
+export { sendMsg, sendMsgSync, MSG } from './send';
+export type { Message, SendCallback, SendControl, SendTarget } from './send';
+export { WsaError, WSA } from './errors';
+export type { WsaCode, WsaErrorDetails, ArgumentError } from './errors';
+export { MAX_BUFFERS } from './validate';
+import { binding } from './binding';
+
+/** Which backend is in use: `'posix'` (sendmsg) or `'win32'` (WSASendMsg). */
+export const backend: 'posix' | 'win32' = binding.platform;

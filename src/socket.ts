@@ -1,0 +1,211 @@
+import { isIP } from 'node:net';
+import { binding, type NativeSocket } from './binding';
+import { WSA, WsaError, invalidArgValue } from './errors';
+import {
+  validateBoolean, validateInteger, validateIpLiteral, validateKeys, validateObject,
+} from './validate';
+
+/** Socket types: UDP over IPv4/IPv6, or raw IP (needs CAP_NET_RAW / Administrator). */
+export type SocketType = 'udp4' | 'udp6' | 'raw4' | 'raw6';
+
+/** Options of {@link openSocket}. */
+export interface OpenSocketOptions {
+  /** `'udp4' | 'udp6' | 'raw4' | 'raw6'`. */
+  type: SocketType;
+  /** IP protocol number for raw sockets (e.g. 17 for UDP, 253 for experiments). Raw only; default 255. */
+  protocol?: number;
+  /** Local address and port; without it the OS picks them at the first send. */
+  bind?: { address?: string; port?: number };
+  /** udp6/raw6 only. `false` (default) is dual stack, so IPv4 destinations work as v4-mapped; set explicitly on every OS, since Windows and Linux default differently. */
+  ipv6Only?: boolean;
+  /** SO_BROADCAST: without it a send to a broadcast address fails with WSAEACCES. */
+  broadcast?: boolean;
+  /** Milliseconds a blocking `sendMsgSync` may wait for send-buffer room before WSAETIMEDOUT (SO_SNDTIMEO semantics). 0 or absent: wait as long as it takes. */
+  sendTimeout?: number;
+  /** `sendMsgSync` then fails with WSAEWOULDBLOCK instead of waiting. `sendMsg` is overlapped either way. */
+  nonBlocking?: boolean;
+  /** SO_SNDBUF in bytes (the OS may round or double it). */
+  sendBufferSize?: number;
+}
+
+/** Local address of a socket, in `node:dgram`'s shape. */
+export interface SocketAddress {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+const KIND: Record<SocketType, number> = { udp4: 0, udp6: 1, raw4: 2, raw6: 3 };
+const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize']);
+const BIND_KEYS = new Set(['address', 'port']);
+
+/** @internal A send that the OS has not completed yet. */
+export interface PendingEntry {
+  done: (err: WsaError | null, bytes: number) => void;
+  /** Keeps the payload alive until completion: the native queue points into it. */
+  buffers: unknown;
+  address?: string;
+  port?: number;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** @internal */
+export const kState = Symbol('sendmsg-shim.state');
+
+/** @internal */
+export interface SocketState {
+  native: NativeSocket;
+  closed: boolean;
+  isRaw: boolean;
+  pending: Map<number, PendingEntry>;
+}
+
+/** Turns the addon's last error into a WsaError. @internal */
+export function lastError(native: NativeSocket, address?: string, port?: number): WsaError {
+  const [wsa, sysErrno, syscall] = native.lastError();
+  return new WsaError(wsa, { sysErrno, syscall, address, port });
+}
+
+/**
+ * A datagram socket owned by sendmsg-shim (its own fd / SOCKET, not a `node:dgram` one).
+ * Create it with {@link openSocket}; send with {@link sendMsg} or {@link sendMsgSync}.
+ */
+export class Socket {
+  /** The type it was opened with. */
+  readonly type: SocketType;
+  /** @internal */
+  readonly [kState]: SocketState;
+
+  /** @internal Use {@link openSocket}. */
+  constructor(type: SocketType, native: NativeSocket) {
+    this.type = type;
+    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map() };
+  }
+
+  /** Local address (after bind, connect or the first send), like `dgram.Socket#address()`. Throws WsaError. */
+  address(): SocketAddress {
+    const st = this[kState];
+    if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'getsockname' });
+    const r = st.native.address();
+    if (typeof r === 'number') throw lastError(st.native);
+    return { address: r[0], family: r[2] === 4 ? 'IPv4' : 'IPv6', port: r[1] };
+  }
+
+  /**
+   * Sets the default destination, so that messages may omit `to`; ICMP port-unreachable
+   * from an earlier send then fails a later one with WSAECONNRESET (on both OSes).
+   * @throws WsaError
+   */
+  connect(address: string, port: number): void {
+    validateIpLiteral(address, 'address');
+    validateInteger(port, 'port', this[kState].isRaw ? 0 : 1, 65535);
+    const st = this[kState];
+    if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'connect', address, port });
+    if (st.native.connect(address, port) !== true) throw lastError(st.native, address, port);
+  }
+
+  /** `shutdown('send')`: every later send fails with WSAESHUTDOWN. */
+  shutdown(how: 'send'): void {
+    if (how !== 'send') throw invalidArgValue('how', how, "must be 'send'");
+    const st = this[kState];
+    if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'shutdown' });
+    if (st.native.shutdownSend() !== true) throw lastError(st.native);
+  }
+
+  /**
+   * Closes the socket. Every send still queued fails with WSA_OPERATION_ABORTED and none
+   * of them is sent afterwards. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    const st = this[kState];
+    if (!st.closed) {
+      st.closed = true;
+      st.native.close();  // delivers WSA_OPERATION_ABORTED for every queued send
+    }
+    return Promise.resolve();
+  }
+
+  /** Sends accepted by `sendMsg` that the OS has not taken yet (waiting for send-buffer room). */
+  get pendingSends(): number {
+    return this[kState].pending.size;
+  }
+
+  /** The OS handle (fd on Linux), -1 once closed. Owned by the shim: do not close it. */
+  get fd(): number {
+    return this[kState].native.fd;
+  }
+
+  /** True once {@link Socket.close} was called. */
+  get closed(): boolean {
+    return this[kState].closed;
+  }
+}
+
+/**
+ * Opens a datagram (or raw) socket.
+ *
+ * @example
+ * ```ts
+ * const sock = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' } });
+ * ```
+ * @throws TypeError/RangeError (`ERR_INVALID_ARG_*`, `ERR_OUT_OF_RANGE`) synchronously for bad options.
+ * @returns rejects with WsaError when the OS refuses (e.g. WSAEACCES for raw without privilege, WSAEADDRINUSE).
+ */
+export function openSocket(options: OpenSocketOptions): Promise<Socket> {
+  validateObject(options, 'options');
+  validateKeys(options as unknown as Record<string, unknown>, 'options', OPEN_KEYS);
+  const { type } = options;
+  if (typeof type !== 'string' || !(type in KIND)) throw invalidArgValue('options.type', type, "must be one of 'udp4', 'udp6', 'raw4', 'raw6'");
+  const isRaw = type === 'raw4' || type === 'raw6';
+  const is6 = type === 'udp6' || type === 'raw6';
+  let protocol = 255;
+  if (options.protocol !== undefined) {
+    if (!isRaw) throw invalidArgValue('options.protocol', options.protocol, 'applies to raw sockets only');
+    validateInteger(options.protocol, 'options.protocol', 1, 255);
+    protocol = options.protocol;
+  }
+  if (options.ipv6Only !== undefined) {
+    validateBoolean(options.ipv6Only, 'options.ipv6Only');
+    if (!is6) throw invalidArgValue('options.ipv6Only', options.ipv6Only, 'applies to udp6 and raw6 only');
+  }
+  if (options.broadcast !== undefined) validateBoolean(options.broadcast, 'options.broadcast');
+  if (options.nonBlocking !== undefined) validateBoolean(options.nonBlocking, 'options.nonBlocking');
+  if (options.sendTimeout !== undefined) validateInteger(options.sendTimeout, 'options.sendTimeout', 0, 2 ** 31 - 1);
+  if (options.sendBufferSize !== undefined) validateInteger(options.sendBufferSize, 'options.sendBufferSize', 1, 2 ** 31 - 1);
+  let bindAddress: string | null = null;
+  let bindPort = 0;
+  if (options.bind !== undefined) {
+    validateObject(options.bind, 'options.bind');
+    validateKeys(options.bind, 'options.bind', BIND_KEYS);
+    if (options.bind.address !== undefined) {
+      validateIpLiteral(options.bind.address, 'options.bind.address');
+      if (!is6 && isIP(options.bind.address) === 6) {
+        throw invalidArgValue('options.bind.address', options.bind.address, `must be an IPv4 address for ${type}`);
+      }
+      bindAddress = options.bind.address;
+    } else {
+      bindAddress = is6 ? '::' : '0.0.0.0';
+    }
+    if (options.bind.port !== undefined) validateInteger(options.bind.port, 'options.bind.port', 0, 65535);
+    bindPort = options.bind.port ?? 0;
+  }
+
+  let sock: Socket | undefined;
+  const native = new binding.NativeSocket((token, bytes, wsa, sysErrno, syscall) => {
+    const pending = sock![kState].pending;
+    const entry = pending.get(token);
+    if (!entry) return;
+    pending.delete(token);
+    if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
+    if (bytes >= 0) entry.done(null, bytes);
+    else entry.done(new WsaError(wsa, { sysErrno, syscall, address: entry.address, port: entry.port }), 0);
+  });
+  const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
+    options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort);
+  if (ok !== true) {
+    return Promise.reject(lastError(native, bindAddress ?? undefined, bindAddress ? bindPort : undefined));
+  }
+  sock = new Socket(type, native);
+  return Promise.resolve(sock);
+}
