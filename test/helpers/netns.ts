@@ -1,0 +1,88 @@
+// Network namespaces the tests create for themselves: unique names per run, always
+// deleted afterwards. Only addresses inside them (and loopback) are ever used.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+function probe(): { ok: boolean; why: string } {
+  if (process.platform !== 'linux') return { ok: false, why: 'not Linux' };
+  if (process.getuid?.() !== 0) return { ok: false, why: 'not root (namespaces, veth and tc need CAP_NET_ADMIN)' };
+  const name = `smsprobe${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (add.status !== 0) return { ok: false, why: `ip netns add failed: ${(add.stderr || add.error?.message || '').trim()}` };
+  spawnSync('ip', ['netns', 'del', name]);
+  const tc = spawnSync('tc', ['-V'], { encoding: 'utf8' });
+  if (tc.status !== 0) return { ok: false, why: 'tc (iproute2) is missing' };
+  return { ok: true, why: '' };
+}
+
+const result = probe();
+/** True when this run can create namespaces (root, iproute2). */
+export const netnsAvailable = result.ok;
+/** Why namespace tests are skipped, for the visible skip message. */
+export const netnsSkipReason = result.why;
+if (!result.ok) console.warn(`[sendmsg-shim tests] SKIPPING namespace tests: ${result.why}`);
+
+let counter = 0;
+
+export class NetnsLab {
+  readonly names: string[] = [];
+  private readonly tag = `sms${process.pid % 100000}${Date.now() % 10000}${counter++}`;
+
+  /** Creates a namespace with lo up; returns its name. */
+  ns(suffix: string): string {
+    const name = `${this.tag}${suffix}`;
+    this.ip('netns', 'add', name);
+    this.names.push(name);
+    this.ip('-n', name, 'link', 'set', 'lo', 'up');
+    return name;
+  }
+
+  ip(...args: string[]): string {
+    return execFileSync('ip', args, { encoding: 'utf8' });
+  }
+
+  tc(ns: string, ...args: string[]): string {
+    return execFileSync('tc', ['-n', ns, ...args], { encoding: 'utf8' });
+  }
+
+  /** veth pair a(10.77.N.1/24, in nsA) <-> b(10.77.N.2/24, in nsB), both up. */
+  veth(nsA: string, nsB: string, n: number): { a: string; b: string; addrA: string; addrB: string } {
+    const a = `va${n}`;
+    const b = `vb${n}`;
+    this.ip('-n', nsA, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', nsB);
+    this.ip('-n', nsA, 'addr', 'add', `10.77.${n}.1/24`, 'dev', a);
+    this.ip('-n', nsB, 'addr', 'add', `10.77.${n}.2/24`, 'dev', b);
+    this.ip('-n', nsA, 'link', 'set', a, 'up');
+    this.ip('-n', nsB, 'link', 'set', b, 'up');
+    return { a, b, addrA: `10.77.${n}.1`, addrB: `10.77.${n}.2` };
+  }
+
+  /** Runs test/netns/<script> with node inside ns; resolves with its JSON output. */
+  run<T = unknown>(ns: string, script: string, args: unknown, timeoutMs = 20_000): Promise<T> {
+    const file = join(__dirname, '..', 'netns', script);
+    return new Promise((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, JSON.stringify(args)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        const last = out.trim().split('\n').pop() ?? '';
+        try {
+          if (code !== 0) throw new Error(`exit ${code}`);
+          resolve(JSON.parse(last) as T);
+        } catch (e) {
+          reject(new Error(`${script} in ${ns} failed (${(e as Error).message}): ${err}${out}`));
+        }
+      });
+    });
+  }
+
+  destroy(): void {
+    for (const name of this.names.splice(0).reverse()) spawnSync('ip', ['netns', 'del', name]);
+  }
+}
