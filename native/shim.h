@@ -31,7 +31,7 @@ enum class SockKind : uint8_t { Udp4, Udp6, Raw4, Raw6 };
 struct OpenSpec {
   SockKind kind;
   int protocol;         // raw only
-  bool ipv6Only;        // udp6/raw6
+  bool ipv6Only;        // udp6 only
   bool broadcast;
   bool nonBlocking;
   uint32_t sendTimeoutMs;  // 0 = wait forever

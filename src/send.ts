@@ -187,7 +187,10 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     else if (r === SEND_FAILED) later(failure(p), 0);
     else if (r === SEND_PENDING) {
       // Completions arrive from the event loop, so they are already asynchronous.
-      const entry: PendingEntry = { done, buffers: msg.buffers, address, port };
+      // A copy of the list: the native queue points into these buffers until completion,
+      // so they must stay reachable even if the caller edits its array.
+      const buffers = Array.isArray(msg.buffers) ? msg.buffers.slice() : msg.buffers;
+      const entry: PendingEntry = { done, buffers, address, port };
       if (signal) {
         entry.signal = signal;
         entry.onAbort = () => {

@@ -16,7 +16,7 @@ export interface OpenSocketOptions {
   protocol?: number;
   /** Local address and port; without it the OS picks them at the first send. */
   bind?: { address?: string; port?: number };
-  /** udp6/raw6 only. `false` (default) is dual stack, so IPv4 destinations work as v4-mapped; set explicitly on every OS, since Windows and Linux default differently. */
+  /** udp6 only. `false` (default) is dual stack, so IPv4 destinations work as v4-mapped; set explicitly on every OS, since Windows and Linux default differently. */
   ipv6Only?: boolean;
   /** SO_BROADCAST: without it a send to a broadcast address fails with WSAEACCES. */
   broadcast?: boolean;
@@ -167,7 +167,7 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   }
   if (options.ipv6Only !== undefined) {
     validateBoolean(options.ipv6Only, 'options.ipv6Only');
-    if (!is6) throw invalidArgValue('options.ipv6Only', options.ipv6Only, 'applies to udp6 and raw6 only');
+    if (type !== 'udp6') throw invalidArgValue('options.ipv6Only', options.ipv6Only, 'applies to udp6 only');
   }
   if (options.broadcast !== undefined) validateBoolean(options.broadcast, 'options.broadcast');
   if (options.nonBlocking !== undefined) validateBoolean(options.nonBlocking, 'options.nonBlocking');

@@ -68,7 +68,8 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
     return false;
   }
   // Windows' default is v6-only and Linux's is dual stack: always set it explicitly.
-  if (is_v6(spec.kind) && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
+  // (Linux refuses the option on raw6 sockets, which carry only IPv6 anyway.)
+  if (spec.kind == SockKind::Udp6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
     return false;
   if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
   if (spec.sendBufferSize > 0 && !set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize, err))

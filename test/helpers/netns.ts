@@ -57,20 +57,30 @@ export class NetnsLab {
     return { a, b, addrA: `10.77.${n}.1`, addrB: `10.77.${n}.2` };
   }
 
-  /** Runs test/netns/<script> with node inside ns; resolves with its JSON output. */
-  run<T = unknown>(ns: string, script: string, args: unknown, timeoutMs = 20_000): Promise<T> {
+  /**
+   * Starts test/netns/<script> with node inside ns. `ready` resolves when it prints a
+   * line "ready"; `result` with the JSON of its last line when it exits.
+   */
+  start<T = unknown>(ns: string, script: string, args: unknown, timeoutMs = 20_000): { ready: Promise<void>; result: Promise<T> } {
     const file = join(__dirname, '..', 'netns', script);
-    return new Promise((resolve, reject) => {
+    let onReady!: () => void;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    const result = new Promise<T>((resolve, reject) => {
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, JSON.stringify(args)], {
         stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SHIM_ROOT: join(__dirname, '..', '..') },
       });
       let out = '';
       let err = '';
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.stdout.on('data', (d) => (out += d));
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (/^ready$/m.test(out)) onReady();
+      });
       child.stderr.on('data', (d) => (err += d));
       child.on('close', (code) => {
         clearTimeout(timer);
+        onReady();
         const last = out.trim().split('\n').pop() ?? '';
         try {
           if (code !== 0) throw new Error(`exit ${code}`);
@@ -80,6 +90,11 @@ export class NetnsLab {
         }
       });
     });
+    return { ready, result };
+  }
+
+  run<T = unknown>(ns: string, script: string, args: unknown, timeoutMs?: number): Promise<T> {
+    return this.start<T>(ns, script, args, timeoutMs).result;
   }
 
   destroy(): void {

@@ -5,8 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
-    // Namespace tests create and delete their own namespaces; files may run in parallel
-    // because every namespace name is unique to its run.
+    // Namespace tests may run in parallel with others: every namespace name is unique to its run.
     pool: 'forks',
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

@@ -1,0 +1,93 @@
+// Conditions loopback cannot produce, built for real in namespaces this run creates:
+// a veth with a slow tbf qdisc and a minimal SO_SNDBUF makes sendmsg return EAGAIN, so
+// the overlapped queue, WSAEWOULDBLOCK, WSAETIMEDOUT and abort-on-close run for real.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetnsLab, netnsAvailable, netnsSkipReason } from './helpers/netns';
+
+interface SenderResult {
+  pendingAfterSubmit: number;
+  pendingAtEnd: number;
+  tally: Record<string, number>;
+  sent: number[];
+  aborted: number[];
+  inOrder: boolean;
+  fdsBefore: number;
+  fdsAfter: number;
+}
+interface ReceiverResult { seqs: number[]; sources: string[] }
+
+describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skipped: ${netnsSkipReason})`}`, () => {
+  const lab = new NetnsLab();
+  let A: string;
+  let B: string;
+  beforeAll(() => {
+    A = lab.ns('a');
+    B = lab.ns('b');
+    // Link 1: fast enough for a quick drain test. Link 2: slow, for close/abort/timeouts.
+    lab.veth(A, B, 1);
+    lab.tc(A, 'qdisc', 'add', 'dev', 'va1', 'root', 'tbf', 'rate', '20mbit', 'burst', '4kb', 'limit', '100000');
+    lab.veth(A, B, 2);
+    lab.tc(A, 'qdisc', 'add', 'dev', 'va2', 'root', 'tbf', 'rate', '1mbit', 'burst', '1600', 'limit', '100000');
+    lab.veth(A, B, 3);
+    lab.tc(A, 'qdisc', 'add', 'dev', 'va3', 'root', 'tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '100000');
+  });
+  afterAll(() => lab.destroy());
+
+  it('a full send buffer queues sends (EAGAIN path) and they all complete, in order, in order on the wire', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7001 });
+    await rx.ready;
+    const count = 1000;
+    const tx = await lab.run<SenderResult>(A, 'sender.cjs', { to: '10.77.1.2', port: 7001, count, size: 1000, mode: 'drain', source: '10.77.1.1' });
+    const got = await rx.result;
+    expect(tx.pendingAfterSubmit).toBeGreaterThan(count / 2);  // the queue was really used
+    expect(tx.tally).toEqual({ sent: count });
+    expect(tx.inOrder).toBe(true);
+    expect(tx.pendingAtEnd).toBe(0);
+    expect(got.seqs).toEqual([...Array(count).keys()]);
+    expect(got.sources).toEqual(['10.77.1.1']);
+    expect(tx.fdsAfter).toBe(tx.fdsBefore);
+  });
+
+  it('close() fails every queued send with WSA_OPERATION_ABORTED and none of them is sent afterwards', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.2.2', port: 7002, idleMs: 1500 });
+    await rx.ready;
+    const count = 300;
+    const tx = await lab.run<SenderResult>(A, 'sender.cjs', { to: '10.77.2.2', port: 7002, count, size: 1000, mode: 'close', closeAfterMs: 150 });
+    const got = await rx.result;
+    expect(tx.aborted.length).toBeGreaterThan(count / 2);
+    expect(tx.tally.sent + tx.tally.WSA_OPERATION_ABORTED).toBe(count);
+    // What arrived is exactly what was reported sent: nothing leaked out after close.
+    expect(got.seqs).toEqual(tx.sent);
+    expect(tx.fdsAfter).toBe(tx.fdsBefore);
+  });
+
+  it('an AbortSignal fails just its queued send; the others are sent in order', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7003 });
+    await rx.ready;
+    const count = 200;
+    const tx = await lab.run<SenderResult>(A, 'sender.cjs', { to: '10.77.1.2', port: 7003, count, size: 1000, mode: 'abort' });
+    const got = await rx.result;
+    // Every 7th was aborted unless the OS had already taken it (the first few go at once).
+    const wanted = [...Array(count).keys()].filter((i) => i % 7 === 0 && i >= 14);
+    for (const i of wanted) expect(tx.aborted).toContain(i);
+    expect(tx.aborted.every((i) => i % 7 === 0)).toBe(true);
+    expect(got.seqs).toEqual(tx.sent);
+  });
+
+  it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
+    const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.2', timeoutTo: '10.77.3.2', port: 9 });
+    expect(r.wouldBlock).toMatchObject({ code: 'WSAEWOULDBLOCK', errno: 10035, sysCode: 'EAGAIN' });
+    expect(r.wouldBlock.accepted).toBeGreaterThan(0);
+    expect(r.timedOut).toMatchObject({ code: 'WSAETIMEDOUT', errno: 10060, sysCode: 'EAGAIN' });
+    expect(r.timedOut.elapsedMs as number).toBeGreaterThanOrEqual(250);  // it did wait, about sendTimeout
+  });
+
+  it('IPv6: a second and third source address on one socket', async () => {
+    const ns = lab.ns('v6');
+    lab.ip('-n', ns, 'addr', 'add', 'fd00:77::2/128', 'dev', 'lo', 'nodad');
+    lab.ip('-n', ns, 'addr', 'add', 'fd00:77::3/128', 'dev', 'lo', 'nodad');
+    const sources = ['::1', 'fd00:77::2', 'fd00:77::3'];
+    const got = await lab.run<Array<[string, string]>>(ns, 'ipv6-sources.cjs', { sources });
+    expect(got).toEqual(sources.map((s) => [`from ${s}`, s]));
+  });
+});

@@ -1,0 +1,42 @@
+// The published shape: `npm pack`, then `npm install <tarball>` in an empty project builds
+// the addon there (cmake-js and node-addon-api are dependencies) and sends from 127.0.0.2.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(__dirname, '..');
+const work = mkdtempSync(join(tmpdir(), 'sendmsg-shim-pack-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('packed tarball', () => {
+  it('contains what the build needs and nothing else', () => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+    const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path).sort();
+    for (const need of ['CMakeLists.txt', 'package.json', 'README.md', 'native/addon.cc', 'native/errors.def', 'native/shim.h',
+      'platform/posix/send.cc', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts']) expect(files).toContain(need);
+    const stray = files.filter((f) => /^(test|build|node_modules|scripts|examples|bench|\.ci)\//.test(f) || f.endsWith('.node'));
+    expect(stray).toEqual([]);
+  });
+
+  it('installs into an empty project, builds there, and sends a datagram from 127.0.0.2', () => {
+    execFileSync('npm', ['pack', '--pack-destination', work], { cwd: root, stdio: 'ignore' });
+    const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
+    const app = join(work, 'app');
+    execFileSync('mkdir', ['-p', app]);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', join(work, tgz)], { cwd: app, stdio: 'ignore' });
+    writeFileSync(join(app, 'main.cjs'), `
+      const dgram = require('node:dgram');
+      const { openSocket, sendMsg } = require('sendmsg-shim');
+      const rx = dgram.createSocket('udp4');
+      rx.bind(0, '127.0.0.1', async () => {
+        const s = await openSocket({ type: 'udp4' });
+        rx.on('message', async (m, rinfo) => { console.log(JSON.stringify([m.toString(), rinfo.address])); rx.close(); await s.close(); });
+        await sendMsg(s, { buffers: [Buffer.from('from '), Buffer.from('tarball')], to: { address: '127.0.0.1', port: rx.address().port }, control: { sourceAddress: '127.0.0.2' } });
+      });`);
+    const out = execFileSync(process.execPath, ['main.cjs'], { cwd: app, encoding: 'utf8', timeout: 10_000 });
+    expect(JSON.parse(out)).toEqual(['from tarball', '127.0.0.2']);
+  }, 240_000);
+});
