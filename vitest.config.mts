@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Namespace tests may run in parallel with others: every namespace name is unique to its run.
     pool: 'forks',
-    reporters: ['default', './test/helpers/summary-reporter.ts'],
+    reporters: ['default', './test/helpers/summary-reporter.mts'],
   },
 });

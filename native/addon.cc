@@ -55,10 +55,11 @@ struct DecodedSend {
   Endpoint to;
   IpAddr source;
   SendSpec spec{};
-  int planError = 0;
 };
 
-bool decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
+// 0, or the Wsa code to fail with: WSAEFAULT for a buffer src/ should have refused,
+// WSAEINVAL for an address that does not parse (e.g. a %zone no interface has).
+int decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
   napi_env env = info.Env();
   napi_value bufs = info[0];
   bool isArray = false;
@@ -68,7 +69,7 @@ bool decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend*
   if (isArray) {
     uint32_t len = 0;
     napi_get_array_length(env, bufs, &len);
-    if (len > kMaxBuffers) return false;
+    if (len > kMaxBuffers) return WSAEFAULT_;
     n = len;
     if (n > 16) {
       d->heapBufs.resize(n);
@@ -77,23 +78,23 @@ bool decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend*
     for (uint32_t i = 0; i < len; i++) {
       napi_value el;
       if (napi_get_element(env, bufs, i, &el) != napi_ok || !read_view(env, el, &out[i]))
-        return false;
+        return WSAEFAULT_;
     }
   } else if (!read_view(env, bufs, &out[0])) {
-    return false;
+    return WSAEFAULT_;
   }
   size_t total = 0;
   for (size_t i = 0; i < n; i++) total += out[i].len;
 
   const Endpoint* to = nullptr;
   if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    if (!read_ip(env, info[1], &d->to.ip)) return false;
+    if (!read_ip(env, info[1], &d->to.ip)) return WSAEINVAL_;
     d->to.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
     to = &d->to;
   }
   const IpAddr* source = nullptr;
   if (!info[3].IsNull() && !info[3].IsUndefined()) {
-    if (!read_ip(env, info[3], &d->source)) return false;
+    if (!read_ip(env, info[3], &d->source)) return WSAEINVAL_;
     source = &d->source;
   }
   uint32_t ifindex = info[4].As<Napi::Number>().Uint32Value();
@@ -103,9 +104,8 @@ bool decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend*
   d->spec.nbufs = n;
   d->spec.to = to;
   d->spec.flags = flags;
-  d->planError = plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, total,
-                           &d->spec.pktinfo);
-  return true;
+  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, total,
+                   &d->spec.pktinfo);
 }
 
 class Socket : public Napi::ObjectWrap<Socket> {
@@ -165,8 +165,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Env env = info.Env();
     if (!sock_) return Fail(env, WSAENOTSOCK_, "sendmsg");
     DecodedSend d;
-    if (!decode_send(info, sock_, &d)) return Fail(env, WSAEFAULT_, "sendmsg");
-    if (d.planError) return Fail(env, d.planError, "sendmsg");
+    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, "sendmsg");
     return Napi::Number::New(env, static_cast<double>(send_now(sock_, d.spec, SendMode::Blocking, &err_)));
   }
 
@@ -175,8 +174,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Env env = info.Env();
     if (!sock_) return Fail(env, WSAENOTSOCK_, "sendmsg");
     DecodedSend d;
-    if (!decode_send(info, sock_, &d)) return Fail(env, WSAEFAULT_, "sendmsg");
-    if (d.planError) return Fail(env, d.planError, "sendmsg");
+    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, "sendmsg");
     double token = info[6].As<Napi::Number>().DoubleValue();
     long r = send_overlapped(sock_, d.spec, token, &Socket::Deliver, this, &err_);
     if (r == kSendPending) Hold();

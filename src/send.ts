@@ -60,18 +60,22 @@ const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex']);
 
 interface Prepared {
   st: SocketState;
+  buffers: ArrayBufferView | readonly ArrayBufferView[];
   toAddress: string | null;
   toPort: number;
   source: string | null;
   ifindex: number;
   flags: number;
+  signal: AbortSignal | undefined;
 }
 
 function prepare(sock: unknown, msg: unknown): Prepared {
   if (!(sock instanceof Socket)) throw invalidArgType('socket', 'an instance of Socket (from openSocket)', sock);
   validateObject(msg, 'msg');
   validateKeys(msg, 'msg', MSG_KEYS);
-  validateBuffers(msg.buffers, 'msg.buffers');
+  // Each field is read once, so what is validated is what the native side sees.
+  const buffers = msg.buffers as Prepared['buffers'];
+  validateBuffers(buffers, 'msg.buffers');
   const st = sock[kState];
   let toAddress: string | null = null;
   let toPort = 0;
@@ -79,13 +83,14 @@ function prepare(sock: unknown, msg: unknown): Prepared {
   if (to !== undefined && to !== null) {
     validateObject(to, 'msg.to');
     validateKeys(to, 'msg.to', TO_KEYS);
-    validateIpLiteral(to.address, 'msg.to.address');
-    if (st.isRaw && to.port === undefined) toPort = 0;
-    else {
-      validateInteger(to.port, 'msg.to.port', st.isRaw ? 0 : 1, 65535);
-      toPort = to.port;
+    const address = to.address;
+    const port = to.port;
+    validateIpLiteral(address, 'msg.to.address');
+    if (!(st.isRaw && port === undefined)) {
+      validateInteger(port, 'msg.to.port', st.isRaw ? 0 : 1, 65535);
+      toPort = port;
     }
-    toAddress = to.address;
+    toAddress = address;
   }
   let source: string | null = null;
   let ifindex = 0;
@@ -93,21 +98,22 @@ function prepare(sock: unknown, msg: unknown): Prepared {
   if (control !== undefined && control !== null) {
     validateObject(control, 'msg.control');
     validateKeys(control, 'msg.control', CONTROL_KEYS);
-    if (control.sourceAddress !== undefined) {
-      validateIpLiteral(control.sourceAddress, 'msg.control.sourceAddress');
-      source = control.sourceAddress;
+    const sourceAddress = control.sourceAddress;
+    const interfaceIndex = control.interfaceIndex;
+    if (sourceAddress !== undefined) {
+      validateIpLiteral(sourceAddress, 'msg.control.sourceAddress');
+      source = sourceAddress;
     }
-    if (control.interfaceIndex !== undefined) {
-      validateInteger(control.interfaceIndex, 'msg.control.interfaceIndex', 0, 0xffffffff);
-      ifindex = control.interfaceIndex;
+    if (interfaceIndex !== undefined) {
+      validateInteger(interfaceIndex, 'msg.control.interfaceIndex', 0, 0xffffffff);
+      ifindex = interfaceIndex;
     }
   }
-  let flags = 0;
-  if (msg.flags !== undefined) {
-    validateInteger(msg.flags, 'msg.flags', 0, 0xffffffff);
-    flags = msg.flags;
-  }
-  return { st, toAddress, toPort, source, ifindex, flags };
+  const flags = msg.flags ?? 0;
+  validateInteger(flags, 'msg.flags', 0, 0xffffffff);
+  const signal = msg.signal;
+  if (signal !== undefined) validateAbortSignal(signal, 'msg.signal');
+  return { st, buffers, toAddress, toPort, source, ifindex, flags, signal };
 }
 
 function failure(p: Prepared): WsaError {
@@ -132,9 +138,8 @@ function failure(p: Prepared): WsaError {
  */
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const p = prepare(sock, msg);
-  if (msg.signal !== undefined) validateAbortSignal(msg.signal, 'msg.signal');
   if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, { address: p.toAddress ?? undefined, port: p.toAddress ? p.toPort : undefined });
-  const r = p.st.native.sendSync(msg.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags);
+  const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags);
   if (r >= 0) return r;
   throw failure(p);
 }
@@ -158,14 +163,15 @@ export function sendMsg(sock: Socket, msg: Message): Promise<number>;
 export function sendMsg(sock: Socket, msg: Message, callback: SendCallback): void;
 export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Promise<number> | void {
   const p = prepare(sock, msg);
-  const signal = msg.signal;
-  if (signal !== undefined) validateAbortSignal(signal, 'msg.signal');
+  const signal = p.signal;
   if (callback !== undefined) validateFunction(callback, 'callback');
 
   let promise: Promise<number> | undefined;
   let done: (err: WsaError | null, bytes: number) => void;
   if (callback) {
-    done = callback;
+    // Deferred even from the event loop: a completion may be delivered while a blocking
+    // sendMsgSync on the same socket flushes the queue, and user code must not run there.
+    done = (err, bytes) => process.nextTick(callback, err, bytes);
   } else {
     let resolve!: (n: number) => void;
     let reject!: (e: WsaError) => void;
@@ -174,29 +180,27 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   }
   const address = p.toAddress ?? undefined;
   const port = p.toAddress === null ? undefined : p.toPort;
-  const later = (err: WsaError | null, bytes: number) => process.nextTick(done, err, bytes);
 
   if (p.st.closed) {
-    later(new WsaError(WSA.ENOTSOCK, { address, port }), 0);
+    done(new WsaError(WSA.ENOTSOCK, { address, port }), 0);
   } else if (signal?.aborted) {
-    later(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
+    done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
   } else {
     const token = nextToken++;
-    const r = p.st.native.sendAsync(msg.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, token);
-    if (r >= 0) later(null, r);
-    else if (r === SEND_FAILED) later(failure(p), 0);
+    const r = p.st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, token);
+    if (r >= 0) done(null, r);
+    else if (r === SEND_FAILED) done(failure(p), 0);
     else if (r === SEND_PENDING) {
-      // Completions arrive from the event loop, so they are already asynchronous.
       // A copy of the list: the native queue points into these buffers until completion,
       // so they must stay reachable even if the caller edits its array.
-      const buffers = Array.isArray(msg.buffers) ? msg.buffers.slice() : msg.buffers;
+      const buffers = Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers;
       const entry: PendingEntry = { done, buffers, address, port };
       if (signal) {
         entry.signal = signal;
         entry.onAbort = () => {
           if (p.st.native.cancel(token)) {
             p.st.pending.delete(token);
-            later(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
+            done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
           }
         };
         signal.addEventListener('abort', entry.onAbort, { once: true });

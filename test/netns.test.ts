@@ -74,6 +74,18 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(got.seqs).toEqual(tx.sent);
   });
 
+  it('a blocking sendMsgSync goes after the overlapped sends queued before it', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7004 });
+    await rx.ready;
+    const count = 300;
+    const tx = await lab.run<SenderResult & { pendingAfterSync: number }>(A, 'sender.cjs', { to: '10.77.1.2', port: 7004, count, size: 1000, mode: 'mixed' });
+    const got = await rx.result;
+    expect(tx.pendingAfterSubmit).toBeGreaterThan(0);
+    expect(tx.pendingAfterSync).toBe(0);
+    expect(tx.tally).toEqual({ sent: count + 1 });
+    expect(got.seqs).toEqual([...Array(count + 1).keys()]);
+  });
+
   it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
     const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.2', timeoutTo: '10.77.3.2', port: 9 });
     expect(r.wouldBlock).toMatchObject({ code: 'WSAEWOULDBLOCK', errno: 10035, sysCode: 'EAGAIN' });

@@ -109,6 +109,12 @@ describe('IPv6 and dual stack', () => {
     expect((await r.settle()).length).toBe(0);
   });
 
+  it('a %zone that no interface has is WSAEINVAL, not scope 0', async () => {
+    const s = await sock({ type: 'udp6' });
+    expectWsa(catchSync(() => sendMsgSync(s, { buffers: b('x'), to: { address: 'fe80::1%nosuchif0', port: 9 } })), 'WSAEINVAL');
+    expectWsa(await catchAsync(sendMsg(s, { buffers: b('x'), to: { address: '::1', port: 9 }, control: { sourceAddress: 'fe80::1%nosuchif0' } })), 'WSAEINVAL');
+  });
+
   it('an IPv6 destination on a udp4 socket is WSAEAFNOSUPPORT', async () => {
     const s = await sock({ type: 'udp4' });
     const e = expectWsa(catchSync(() => sendMsgSync(s, { buffers: b('x'), to: { address: '::1', port: 9 } })), 'WSAEAFNOSUPPORT');

@@ -68,6 +68,47 @@ static int64_t now_ms() {
 // Small messages encode into stack storage; more buffers than this take the heap.
 constexpr size_t kInlineIov = 16;
 
+// Waits for POLLOUT until deadline (0 = forever). False with err set on timeout or signal.
+static bool wait_writable(PlatformSocket* s, int64_t deadline, OsError* err) {
+  int timeout = -1;
+  if (deadline) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      set_os_error(err, EAGAIN, "sendmsg", s, ErrContext::Send);
+      err->wsa = WSAETIMEDOUT_;
+      return false;
+    }
+    timeout = static_cast<int>(left);
+  }
+  pollfd p{s->fd, POLLOUT, 0};
+  int r = ::poll(&p, 1, timeout);
+  if (r < 0 && errno == EINTR) {
+    set_os_error(err, EINTR, "sendmsg", s, ErrContext::Send);
+    return false;
+  }
+  if (r == 0) {
+    set_os_error(err, EAGAIN, "sendmsg", s, ErrContext::Send);
+    err->wsa = WSAETIMEDOUT_;
+    return false;
+  }
+  return true;
+}
+
+static bool drain(PlatformSocket* s);
+
+// A blocking send goes after the overlapped sends already queued on the socket, as it
+// would behind pending overlapped I/O on Windows: send those first.
+static bool flush_queue(PlatformSocket* s, int64_t deadline, OsError* err) {
+  while (!drain(s)) {
+    if (s->nonBlocking) {
+      set_os_error(err, EAGAIN, "sendmsg", s, ErrContext::Send);
+      return false;
+    }
+    if (!wait_writable(s, deadline, err)) return false;
+  }
+  return true;
+}
+
 long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* err) {
   if (s->fd < 0) {
     set_shim_error(err, WSAENOTSOCK_, "sendmsg");
@@ -85,40 +126,21 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   alignas(cmsghdr) unsigned char control[kCmsgSpace];
   encode(s, spec, &m, iov, &to, control);
 
-  bool waitForRoom = mode == SendMode::Blocking && !s->nonBlocking;
+  bool blocking = mode == SendMode::Blocking;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
+  if (blocking && !s->queue.empty() && !flush_queue(s, deadline, err)) return kSendFailed;
   for (;;) {
     ssize_t n = sendmsg(s->fd, &m, os_flags(spec.flags));
     if (n >= 0) return static_cast<long>(n);
     int e = errno;
     if (e == EINTR) continue;
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
-    if (e != EAGAIN || err->wsa != WSAEWOULDBLOCK_ || !waitForRoom) return kSendFailed;
+    if (e != EAGAIN || err->wsa != WSAEWOULDBLOCK_ || !blocking || s->nonBlocking) return kSendFailed;
     // A blocking send waits for room in the send buffer, as send() does, for at most
     // sendTimeout (SO_SNDTIMEO semantics: then WSAETIMEDOUT).
-    int timeout = -1;
-    if (deadline) {
-      int64_t left = deadline - now_ms();
-      if (left <= 0) {
-        err->wsa = WSAETIMEDOUT_;
-        return kSendFailed;
-      }
-      timeout = static_cast<int>(left);
-    }
-    pollfd p{s->fd, POLLOUT, 0};
-    int r = ::poll(&p, 1, timeout);
-    if (r < 0 && errno == EINTR) {
-      set_os_error(err, EINTR, "sendmsg", s, ErrContext::Send);
-      return kSendFailed;
-    }
-    if (r == 0) {
-      err->wsa = WSAETIMEDOUT_;
-      return kSendFailed;
-    }
+    if (!wait_writable(s, deadline, err)) return kSendFailed;
   }
 }
-
-static void drain(PlatformSocket* s);
 
 static void on_writable(uv_poll_t* handle, int /*status*/, int /*events*/) {
   // An error status is not handled here: the next sendmsg reports the real cause.
@@ -144,7 +166,8 @@ static bool arm(PlatformSocket* s, OsError* err) {
   return true;
 }
 
-static void drain(PlatformSocket* s) {
+// Sends what the queue can send now; true once it is empty.
+static bool drain(PlatformSocket* s) {
   std::vector<Completion> done;
   while (!s->queue.empty()) {
     PendingSend& p = s->queue.front();
@@ -173,8 +196,10 @@ static void drain(PlatformSocket* s) {
     uv_poll_stop(s->poll);
     s->polling = false;
   }
+  bool empty = s->queue.empty();
   // Last: the sink runs JS, which may send again or close this socket.
   if (!done.empty()) s->sink(s->sinkCtx, done.data(), done.size());
+  return empty;
 }
 
 long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,

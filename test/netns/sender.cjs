@@ -3,8 +3,9 @@
 //   mode "drain": submit `count` sendMsg at once; all must complete, in order.
 //   mode "close": close the socket `closeAfterMs` after submitting; report what completed.
 //   mode "abort": abort every 7th send's signal right after submitting.
+//   mode "mixed": then one blocking sendMsgSync (seq = count), which must go after the queue.
 const fs = require('node:fs');
-const { openSocket, sendMsg } = require(process.env.SHIM_ROOT);
+const { openSocket, sendMsg, sendMsgSync } = require(process.env.SHIM_ROOT);
 const { to, port, count, size, mode, closeAfterMs = 200, source } = JSON.parse(process.argv[2]);
 
 const fds = () => fs.readdirSync('/proc/self/fd').length;
@@ -25,6 +26,13 @@ const fds = () => fs.readdirSync('/proc/self/fd').length;
       .then((n) => { results[i] = n; completed.push(i); }, (e) => { results[i] = e.code; completed.push(i); }));
   }
   const pendingAfterSubmit = sock.pendingSends;
+  let pendingAfterSync;
+  if (mode === 'mixed') {
+    const last = Buffer.alloc(size);
+    last.writeUInt32BE(count, 0);
+    results.push(sendMsgSync(sock, { buffers: last, to: { address: to, port } }));
+    pendingAfterSync = sock.pendingSends;
+  }
   if (mode === 'abort') for (let i = 0; i < count; i += 7) controllers[i].abort();
   if (mode === 'close') setTimeout(() => sock.close(), closeAfterMs);
   await Promise.all(all);
@@ -35,5 +43,5 @@ const fds = () => fs.readdirSync('/proc/self/fd').length;
   const sent = results.map((r, i) => (typeof r === 'number' ? i : -1)).filter((i) => i >= 0);
   const aborted = results.map((r, i) => (r === 'WSA_OPERATION_ABORTED' ? i : -1)).filter((i) => i >= 0);
   const inOrder = completed.every((v, i) => i === 0 || v > completed[i - 1]) || mode === 'abort';
-  console.log(JSON.stringify({ pendingAfterSubmit, pendingAtEnd, tally, sent, aborted, inOrder, fdsBefore, fdsAfter: fds() }));
+  console.log(JSON.stringify({ pendingAfterSubmit, pendingAfterSync, pendingAtEnd, tally, sent, aborted, inOrder, fdsBefore, fdsAfter: fds() }));
 })().catch((e) => { console.error(e); process.exit(1); });
