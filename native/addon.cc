@@ -139,7 +139,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
  private:
   // open(kind, protocol, ipv6Only, broadcast, nonBlocking, sendTimeoutMs, sendBufferSize,
-  //      bindAddress|null, bindPort) -> boolean
+  //      bindAddress|null, bindPort, icmpErrors, ttl, dontFragment) -> boolean
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     OpenSpec spec{};
@@ -155,6 +155,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
       if (!read_ip(env, info[7], &spec.bind.ip)) return Fail(env, WSAEINVAL_, "bind");
       spec.bind.port = static_cast<uint16_t>(info[8].As<Napi::Number>().Uint32Value());
     }
+    spec.icmpErrors = info[9].ToBoolean();
+    spec.ttl = info[10].As<Napi::Number>().Int32Value();
+    spec.dontFragment = info[11].ToBoolean();
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     sock_ = sock_open(spec, loop, &err_);

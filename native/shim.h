@@ -36,6 +36,9 @@ struct OpenSpec {
   bool nonBlocking;
   uint32_t sendTimeoutMs;  // 0 = wait forever
   int sendBufferSize;      // 0 = leave the OS default
+  bool icmpErrors;         // udp: report ICMP errors on later sends, as Windows does by default
+  int ttl;                 // 0 = OS default; IP_TTL / IPV6_UNICAST_HOPS
+  bool dontFragment;       // IP_PMTUDISC_DO / IPV6_DONTFRAG (IP_DONTFRAGMENT on Windows)
   bool hasBind;
   Endpoint bind;
 };

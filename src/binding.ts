@@ -4,7 +4,8 @@ import { join } from 'node:path';
 /** @internal The addon's per-socket object; see native/addon.cc for the argument order. */
 export interface NativeSocket {
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
-    sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number): boolean | number;
+    sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
+    icmpErrors: boolean, ttl: number, dontFragment: boolean): boolean | number;
   sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
     source: string | null, ifindex: number, flags: number): number;
   sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,

@@ -26,6 +26,19 @@ export interface OpenSocketOptions {
   nonBlocking?: boolean;
   /** SO_SNDBUF in bytes (the OS may round or double it). */
   sendBufferSize?: number;
+  /**
+   * UDP only; default `true`, as on Windows. ICMP errors caused by earlier sends fail a
+   * later send: port unreachable as WSAECONNRESET, TTL expiry as WSAENETRESET, host or
+   * network unreachable as WSAEHOSTUNREACH / WSAENETUNREACH, and a full qdisc as
+   * WSAENOBUFS. Each ICMP error fails exactly one later call, on any destination (this
+   * is Windows' behaviour, and why many Windows servers turn it off: `false` here is
+   * SIO_UDP_CONNRESET + SIO_UDP_NETRESET off there). Linux: IP_RECVERR / IPV6_RECVERR.
+   */
+  icmpErrors?: boolean;
+  /** Time to live / hop limit of outgoing datagrams, 1–255 (IP_TTL / IPV6_UNICAST_HOPS). */
+  ttl?: number;
+  /** Never fragment: a datagram above the path MTU fails with WSAEMSGSIZE (IP_DONTFRAGMENT on Windows, IP_PMTUDISC_DO / IPV6_DONTFRAG on Linux). */
+  dontFragment?: boolean;
 }
 
 /** Local address of a socket, in `node:dgram`'s shape. */
@@ -36,7 +49,8 @@ export interface SocketAddress {
 }
 
 const KIND: Record<SocketType, number> = { udp4: 0, udp6: 1, raw4: 2, raw6: 3 };
-const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize']);
+const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
+  'icmpErrors', 'ttl', 'dontFragment']);
 const BIND_KEYS = new Set(['address', 'port']);
 
 /** @internal A send that the OS has not completed yet. */
@@ -173,6 +187,12 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   if (options.nonBlocking !== undefined) validateBoolean(options.nonBlocking, 'options.nonBlocking');
   if (options.sendTimeout !== undefined) validateInteger(options.sendTimeout, 'options.sendTimeout', 0, 2 ** 31 - 1);
   if (options.sendBufferSize !== undefined) validateInteger(options.sendBufferSize, 'options.sendBufferSize', 1, 2 ** 31 - 1);
+  if (options.icmpErrors !== undefined) {
+    validateBoolean(options.icmpErrors, 'options.icmpErrors');
+    if (isRaw) throw invalidArgValue('options.icmpErrors', options.icmpErrors, 'applies to udp4 and udp6 only');
+  }
+  if (options.ttl !== undefined) validateInteger(options.ttl, 'options.ttl', 1, 255);
+  if (options.dontFragment !== undefined) validateBoolean(options.dontFragment, 'options.dontFragment');
   let bindAddress: string | null = null;
   let bindPort = 0;
   if (options.bind !== undefined) {
@@ -202,7 +222,8 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
     else entry.done(new WsaError(wsa, { sysErrno, syscall, address: entry.address, port: entry.port }), 0);
   });
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
-    options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort);
+    options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort,
+    !isRaw && (options.icmpErrors ?? true), options.ttl ?? 0, options.dontFragment ?? false);
   if (ok !== true) {
     return Promise.reject(lastError(native, bindAddress ?? undefined, bindAddress ? bindPort : undefined));
   }

@@ -87,7 +87,7 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
   });
 
   it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
-    const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.2', timeoutTo: '10.77.3.2', port: 9 });
+    const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.99', timeoutTo: '10.77.3.99', port: 9 });
     expect(r.wouldBlock).toMatchObject({ code: 'WSAEWOULDBLOCK', errno: 10035, sysCode: 'EAGAIN' });
     expect(r.wouldBlock.accepted).toBeGreaterThan(0);
     expect(r.timedOut).toMatchObject({ code: 'WSAETIMEDOUT', errno: 10060, sysCode: 'EAGAIN' });

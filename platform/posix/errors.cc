@@ -1,6 +1,12 @@
 // errno -> WSAE, decided where the call failed, because several errnos mean different
 // things depending on the socket (RESULTS.md in the errno lab is the evidence).
+#include <time.h>  // linux/errqueue.h uses timespec without including it
+#include <linux/errqueue.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip_icmp.h>
+
 #include <cerrno>
+#include <cstring>
 
 #include "posix.h"
 
@@ -64,6 +70,52 @@ void set_os_error(OsError* err, int sysErrno, const char* syscall, const Platfor
     // up, which Windows reports as WSAENOBUFS. Would-block and timeout are decided by
     // the blocking loop in send.cc, which knows how long it waited.
     err->wsa = WSAENOBUFS_;
+  }
+}
+
+static int from_icmp(const sock_extended_err& ee) {
+  if (ee.ee_origin == SO_EE_ORIGIN_ICMP) {
+    if (ee.ee_type == ICMP_TIME_EXCEEDED) return WSAENETRESET_;
+    if (ee.ee_type == ICMP_DEST_UNREACH) {
+      if (ee.ee_code == ICMP_PORT_UNREACH) return WSAECONNRESET_;
+      if (ee.ee_code == ICMP_NET_UNREACH) return WSAENETUNREACH_;
+      return WSAEHOSTUNREACH_;
+    }
+  } else if (ee.ee_origin == SO_EE_ORIGIN_ICMP6) {
+    if (ee.ee_type == ICMP6_TIME_EXCEEDED) return WSAENETRESET_;
+    if (ee.ee_type == ICMP6_DST_UNREACH) {
+      if (ee.ee_code == ICMP6_DST_UNREACH_NOPORT) return WSAECONNRESET_;
+      if (ee.ee_code == ICMP6_DST_UNREACH_NOROUTE) return WSAENETUNREACH_;
+      return WSAEHOSTUNREACH_;
+    }
+  }
+  return 0;
+}
+
+void classify_icmp_error(PlatformSocket* s, OsError* err) {
+  // Only errnos an ICMP error can leave pending; anything else came from this send.
+  if (!s->icmpErrors || (err->sys != ECONNREFUSED && err->sys != EHOSTUNREACH &&
+                         err->sys != ENETUNREACH && err->sys != EPROTO && err->sys != EHOSTDOWN))
+    return;
+  alignas(cmsghdr) unsigned char control[512];
+  char sink[1];
+  iovec iov{sink, sizeof(sink)};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof(control);
+  // One entry per failed call: the kernel then re-arms the next queued error, so each
+  // ICMP error fails exactly one send, as each does on Windows.
+  if (recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    bool isErr = (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                 (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR);
+    if (!isErr) continue;
+    sock_extended_err ee;
+    std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+    if (int wsa = from_icmp(ee)) err->wsa = wsa;
+    return;
   }
 }
 

@@ -33,6 +33,7 @@ struct PlatformSocket {
   int fd = -1;
   SockKind kind = SockKind::Udp4;
   bool nonBlocking = false;
+  bool icmpErrors = false;
   uint32_t sendTimeoutMs = 0;
   int peerFamily = 0;
   uv_loop_t* loop = nullptr;
@@ -48,6 +49,10 @@ enum class ErrContext { Plain, Send };
 void set_os_error(OsError* err, int sysErrno, const char* syscall, const PlatformSocket* s,
                   ErrContext ctx);
 void set_shim_error(OsError* err, int wsa, const char* syscall);
+
+// With icmpErrors, a send that failed because of an earlier ICMP error reads that error
+// from the socket's error queue (one entry per failed call) and refines err from it.
+void classify_icmp_error(PlatformSocket* s, OsError* err);
 
 bool endpoint_to_sockaddr(const PlatformSocket* s, const Endpoint& ep, sockaddr_storage* out,
                           socklen_t* len);

@@ -135,6 +135,7 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
     int e = errno;
     if (e == EINTR) continue;
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
+    classify_icmp_error(s, err);
     if (e != EAGAIN || err->wsa != WSAEWOULDBLOCK_ || !blocking || s->nonBlocking) return kSendFailed;
     // A blocking send waits for room in the send buffer, as send() does, for at most
     // sendTimeout (SO_SNDTIMEO semantics: then WSAETIMEDOUT).
@@ -188,6 +189,7 @@ static bool drain(PlatformSocket* s) {
     if (n < 0) {
       c.bytes = kSendFailed;
       set_os_error(&c.err, errno, "sendmsg", s, ErrContext::Send);
+      classify_icmp_error(s, &c.err);
     }
     done.push_back(c);
     s->queue.pop_front();

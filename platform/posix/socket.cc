@@ -72,6 +72,24 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   if (spec.kind == SockKind::Udp6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
     return false;
   if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
+  bool v6 = is_v6(spec.kind);
+  bool v4traffic = !v6 || (spec.kind == SockKind::Udp6 && !spec.ipv6Only);
+  if (spec.icmpErrors) {
+    // Linux keeps soft ICMP errors (TTL expiry, host unreachable) to itself and reports
+    // port unreachable only on connected sockets; IP_RECVERR makes every one of them
+    // fail the next send, which is what Windows does. A dual-stack socket needs both.
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1, err)) return false;
+    if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_RECVERR, 1, err)) return false;
+  }
+  if (spec.ttl > 0) {
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, spec.ttl, err)) return false;
+    if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_TTL, spec.ttl, err)) return false;
+  }
+  if (spec.dontFragment) {
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1, err)) return false;
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, err)) return false;
+    if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, err)) return false;
+  }
   if (spec.sendBufferSize > 0 && !set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize, err))
     return false;
   if (spec.hasBind) {
@@ -99,6 +117,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err) {
   s->fd = fd;
   s->kind = spec.kind;
   s->nonBlocking = spec.nonBlocking;
+  s->icmpErrors = spec.icmpErrors;
   s->sendTimeoutMs = spec.sendTimeoutMs;
   s->loop = static_cast<uv_loop_t*>(loop);
   if (!configure(s, spec, err)) {

@@ -45,8 +45,12 @@ export class NetnsLab {
     return execFileSync('tc', ['-n', ns, ...args], { encoding: 'utf8' });
   }
 
-  /** veth pair a(10.77.N.1/24, in nsA) <-> b(10.77.N.2/24, in nsB), both up. */
-  veth(nsA: string, nsB: string, n: number): { a: string; b: string; addrA: string; addrB: string } {
+  /**
+   * veth pair a(10.77.N.1/24, in nsA) <-> b(10.77.N.2/24, in nsB), both up. 10.77.N.99 is
+   * a silent sink: a permanent neighbour whose MAC nobody owns, so frames sent there
+   * leave nsA (through any qdisc) and vanish without an ICMP answer.
+   */
+  veth(nsA: string, nsB: string, n: number): { a: string; b: string; addrA: string; addrB: string; sink: string } {
     const a = `va${n}`;
     const b = `vb${n}`;
     this.ip('-n', nsA, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', nsB);
@@ -54,7 +58,8 @@ export class NetnsLab {
     this.ip('-n', nsB, 'addr', 'add', `10.77.${n}.2/24`, 'dev', b);
     this.ip('-n', nsA, 'link', 'set', a, 'up');
     this.ip('-n', nsB, 'link', 'set', b, 'up');
-    return { a, b, addrA: `10.77.${n}.1`, addrB: `10.77.${n}.2` };
+    this.ip('-n', nsA, 'neigh', 'replace', `10.77.${n}.99`, 'lladdr', '02:00:00:00:00:99', 'dev', a, 'nud', 'permanent');
+    return { a, b, addrA: `10.77.${n}.1`, addrB: `10.77.${n}.2`, sink: `10.77.${n}.99` };
   }
 
   /**
