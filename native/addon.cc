@@ -128,10 +128,13 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall)
+  // The callback is kept as a property of this object, not in a C++ persistent: it closes
+  // over the JS Socket, which holds this object, and a strong persistent in that cycle
+  // would make every socket immortal.
   explicit Socket(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<Socket>(info),
-        oncomplete_(Napi::Persistent(info[0].As<Napi::Function>())),
-        context_(info.Env(), "sendmsg-shim:send") {}
+      : Napi::ObjectWrap<Socket>(info), context_(info.Env(), "sendmsg-shim:send") {
+    info.This().As<Napi::Object>().Set("oncomplete", info[0]);
+  }
 
   ~Socket() override {
     if (sock_) sock_destroy(sock_);
@@ -273,11 +276,12 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     Napi::Object recv = self->Value();
-    for (size_t i = 0; i < count; i++) {
+    Napi::Value fn = recv.Get("oncomplete");
+    for (size_t i = 0; i < count && fn.IsFunction(); i++) {
       const Completion& c = done[i];
       // MakeCallback, not Call: from a libuv callback it is what runs the promise
       // reactions and nextTick queue afterwards, as for any Node I/O completion.
-      self->oncomplete_.MakeCallback(
+      fn.As<Napi::Function>().MakeCallback(
           recv,
           {Napi::Number::New(env, c.token), Napi::Number::New(env, static_cast<double>(c.bytes)),
            Napi::Number::New(env, c.err.wsa), Napi::Number::New(env, c.err.sys),
@@ -290,7 +294,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
   PlatformSocket* sock_ = nullptr;
   bool held_ = false;
   OsError err_;
-  Napi::FunctionReference oncomplete_;
   Napi::AsyncContext context_;
 };
 
@@ -310,9 +313,20 @@ Napi::Value ErrorTable(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value LiveCountsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LiveCounts c = live_counts();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sockets", Napi::Number::New(env, c.sockets));
+  out.Set("pollHandles", Napi::Number::New(env, c.pollHandles));
+  out.Set("queuedSends", Napi::Number::New(env, c.queuedSends));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSocket", Socket::Define(env));
   exports.Set("errorTable", Napi::Function::New(env, ErrorTable));
+  exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
   exports.Set("platform", Napi::String::New(env, "posix"));
   exports.Set("maxBuffers", Napi::Number::New(env, kMaxBuffers));
   return exports;

@@ -106,6 +106,14 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
 // Removes a queued send; false if it already completed.
 bool send_cancel(PlatformSocket* s, double token);
 size_t send_pending_count(const PlatformSocket* s);
+// Objects a backend has allocated and not yet freed, process-wide; tests use it to prove
+// that closing (and garbage collection) leaves nothing behind.
+struct LiveCounts {
+  long sockets;
+  long pollHandles;  // posix: uv_poll_t; win32: outstanding OVERLAPPED requests
+  long queuedSends;
+};
+LiveCounts live_counts();
 
 // --- OS-free, native/encode.cc ---
 bool parse_ip(const char* text, IpAddr* out);  // IP literal with optional %scope

@@ -24,6 +24,7 @@ export interface NativeSocket {
 export interface Binding {
   NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string) => void) => NativeSocket;
   errorTable(): Array<[string, number, string, boolean]>;
+  liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   platform: 'posix' | 'win32';
   maxBuffers: number;
 }

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <uv.h>
 
+#include <atomic>
 #include <deque>
 #include <vector>
 
@@ -43,6 +44,12 @@ struct PlatformSocket {
   CompletionSink sink = nullptr;
   void* sinkCtx = nullptr;
 };
+
+// Process-wide counts behind live_counts(); atomics because worker threads each run
+// their own sockets.
+extern std::atomic<long> g_liveSockets;
+extern std::atomic<long> g_livePolls;
+extern std::atomic<long> g_queuedSends;
 
 enum class ErrContext { Plain, Send };
 // Translates errno at the call that failed; Send adds the socket's state to split EAGAIN.

@@ -152,8 +152,10 @@ static bool arm(PlatformSocket* s, OsError* err) {
   if (s->polling) return true;
   if (!s->poll) {
     s->poll = new uv_poll_t;
+    g_livePolls++;
     int r = uv_poll_init(s->loop, s->poll, s->fd);
     if (r != 0) {
+      g_livePolls--;
       delete s->poll;
       s->poll = nullptr;
       set_shim_error(err, WSASYSCALLFAILURE_, "uv_poll_init");
@@ -193,6 +195,7 @@ static bool drain(PlatformSocket* s) {
     }
     done.push_back(c);
     s->queue.pop_front();
+    g_queuedSends--;
   }
   if (s->queue.empty() && s->polling) {
     uv_poll_stop(s->poll);
@@ -215,6 +218,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
     return kSendFailed;
   }
   s->queue.emplace_back();
+  g_queuedSends++;
   PendingSend& p = s->queue.back();
   p.token = token;
   p.iov.resize(spec.nbufs);
@@ -227,6 +231,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   s->sinkCtx = ctx;
   if (!arm(s, err)) {
     s->queue.pop_back();
+    g_queuedSends--;
     return kSendFailed;
   }
   return kSendPending;
@@ -236,6 +241,7 @@ bool send_cancel(PlatformSocket* s, double token) {
   for (auto it = s->queue.begin(); it != s->queue.end(); ++it) {
     if (it->token == token) {
       s->queue.erase(it);
+      g_queuedSends--;
       return true;
     }
   }

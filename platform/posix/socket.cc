@@ -12,6 +12,12 @@
 
 namespace shim {
 
+std::atomic<long> g_liveSockets{0};
+std::atomic<long> g_livePolls{0};
+std::atomic<long> g_queuedSends{0};
+
+LiveCounts live_counts() { return {g_liveSockets.load(), g_livePolls.load(), g_queuedSends.load()}; }
+
 static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
 
 bool endpoint_to_sockaddr(const PlatformSocket* s, const Endpoint& ep, sockaddr_storage* out,
@@ -114,6 +120,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err) {
     return nullptr;
   }
   auto* s = new PlatformSocket();
+  g_liveSockets++;
   s->fd = fd;
   s->kind = spec.kind;
   s->nonBlocking = spec.nonBlocking;
@@ -121,8 +128,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err) {
   s->sendTimeoutMs = spec.sendTimeoutMs;
   s->loop = static_cast<uv_loop_t*>(loop);
   if (!configure(s, spec, err)) {
-    ::close(fd);
-    delete s;
+    sock_destroy(s);
     return nullptr;
   }
   return s;
@@ -191,7 +197,10 @@ SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return s->fd; }
 
-static void free_poll(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
+static void free_poll(uv_handle_t* h) {
+  delete reinterpret_cast<uv_poll_t*>(h);
+  g_livePolls--;
+}
 
 void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
   if (s->fd < 0) return;
@@ -213,6 +222,7 @@ void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
     set_shim_error(&c.err, WSA_OPERATION_ABORTED_, "sendmsg");
     aborted.push_back(c);
   }
+  g_queuedSends -= static_cast<long>(s->queue.size());
   s->queue.clear();
   if (sink && !aborted.empty()) sink(ctx, aborted.data(), aborted.size());
 }
@@ -220,6 +230,7 @@ void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
 void sock_destroy(PlatformSocket* s) {
   sock_close(s, nullptr, nullptr);
   delete s;
+  g_liveSockets--;
 }
 
 }  // namespace shim

@@ -66,12 +66,12 @@ export class NetnsLab {
    * Starts test/netns/<script> with node inside ns. `ready` resolves when it prints a
    * line "ready"; `result` with the JSON of its last line when it exits.
    */
-  start<T = unknown>(ns: string, script: string, args: unknown, timeoutMs = 20_000): { ready: Promise<void>; result: Promise<T> } {
+  start<T = unknown>(ns: string, script: string, args: unknown, timeoutMs = 20_000, nodeArgs: string[] = []): { ready: Promise<void>; result: Promise<T> } {
     const file = join(__dirname, '..', 'netns', script);
     let onReady!: () => void;
     const ready = new Promise<void>((resolve) => (onReady = resolve));
     const result = new Promise<T>((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, JSON.stringify(args)], {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs, file, JSON.stringify(args)], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, SHIM_ROOT: join(__dirname, '..', '..') },
       });
@@ -98,8 +98,8 @@ export class NetnsLab {
     return { ready, result };
   }
 
-  run<T = unknown>(ns: string, script: string, args: unknown, timeoutMs?: number): Promise<T> {
-    return this.start<T>(ns, script, args, timeoutMs).result;
+  run<T = unknown>(ns: string, script: string, args: unknown, timeoutMs?: number, nodeArgs?: string[]): Promise<T> {
+    return this.start<T>(ns, script, args, timeoutMs, nodeArgs).result;
   }
 
   destroy(): void {
