@@ -2,14 +2,87 @@
 // plain numbers. Arguments arrive validated by src/; checks here are assertions that keep
 // a bug in the TS layer from becoming memory corruption.
 #include <napi.h>
-#include <uv.h>
 
+#include <mutex>
 #include <vector>
 
 #include "shim.h"
 
 namespace shim {
 namespace {
+
+// Dispatcher over a thread-safe function. The IOCP thread may post after the environment
+// is torn down (a worker exiting), so the function handle is guarded by `alive`.
+class TsfnDispatcher : public Dispatcher {
+ public:
+  static std::shared_ptr<TsfnDispatcher> Create(napi_env env) {
+    auto d = std::make_shared<TsfnDispatcher>();
+    napi_value name;
+    napi_create_string_utf8(env, "sendmsg-shim:completion", NAPI_AUTO_LENGTH, &name);
+    auto* weak = new std::weak_ptr<TsfnDispatcher>(d);
+    if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, weak, &Finalize, nullptr,
+                                        &CallJs, &d->tsfn_) != napi_ok) {
+      delete weak;
+      return nullptr;
+    }
+    d->env_ = env;
+    d->alive_ = true;
+    napi_unref_threadsafe_function(env, d->tsfn_);
+    return d;
+  }
+
+  bool post(void (*fn)(void*), void* arg) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!alive_) return false;
+    auto* job = new Job{fn, arg};
+    if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) != napi_ok) {
+      delete job;
+      return false;
+    }
+    return true;
+  }
+
+  void hold() override {
+    if (holds_++ == 0 && alive_) napi_ref_threadsafe_function(env_, tsfn_);
+  }
+
+  void release() override {
+    if (--holds_ == 0 && alive_) napi_unref_threadsafe_function(env_, tsfn_);
+  }
+
+ private:
+  struct Job {
+    void (*fn)(void*);
+    void* arg;
+  };
+
+  static void CallJs(napi_env env, napi_value, void*, void* data) {
+    auto* job = static_cast<Job*>(data);
+    if (env) job->fn(job->arg);  // env is null while the function is being torn down
+    delete job;
+  }
+
+  static void Finalize(napi_env, void* data, void*) {
+    auto* weak = static_cast<std::weak_ptr<TsfnDispatcher>*>(data);
+    if (auto d = weak->lock()) {
+      std::lock_guard<std::mutex> lock(d->mu_);
+      d->alive_ = false;
+    }
+    delete weak;
+  }
+
+  std::mutex mu_;
+  bool alive_ = false;
+  int holds_ = 0;  // JS thread only
+  napi_env env_ = nullptr;
+  napi_threadsafe_function tsfn_ = nullptr;
+};
+
+// Per-environment state (each worker thread loads the addon anew).
+struct AddonData {
+  EventLoop loop;
+  Napi::FunctionReference socketClass;
+};
 
 constexpr size_t kMaxBuffers = 1024;  // IOV_MAX; src/ enforces the same number
 
@@ -161,9 +234,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     spec.icmpErrors = info[9].ToBoolean();
     spec.ttl = info[10].As<Napi::Number>().Int32Value();
     spec.dontFragment = info[11].ToBoolean();
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    sock_ = sock_open(spec, loop, &err_);
+    sock_ = sock_open(spec, env.GetInstanceData<AddonData>()->loop, &err_);
     return Napi::Boolean::New(env, sock_ != nullptr);
   }
 
@@ -324,7 +395,15 @@ Napi::Value LiveCountsJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeSocket", Socket::Define(env));
+  auto* data = new AddonData();
+  uv_loop_s* uvLoop = nullptr;
+  napi_get_uv_event_loop(env, &uvLoop);
+  data->loop.uvLoop = uvLoop;
+  data->loop.dispatcher = TsfnDispatcher::Create(env);
+  Napi::Function socketClass = Socket::Define(env);
+  data->socketClass = Napi::Persistent(socketClass);
+  env.SetInstanceData(data);
+  exports.Set("NativeSocket", socketClass);
   exports.Set("errorTable", Napi::Function::New(env, ErrorTable));
   exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
   exports.Set("platform", Napi::String::New(env, "posix"));

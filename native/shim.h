@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "errors.h"
 
@@ -75,6 +76,24 @@ constexpr long kSendPending = -2;
 
 struct PlatformSocket;  // defined by each backend
 
+// Runs work on one JS thread (one Node environment), from any thread. The glue implements
+// it with a thread-safe function; the win32 backend posts IOCP completions through it.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  // Any thread. Returns false if the environment is gone (then fn never runs).
+  virtual bool post(void (*fn)(void*), void* arg) = 0;
+  // JS thread: keep the event loop alive while sends are in flight, and let it go.
+  virtual void hold() = 0;
+  virtual void release() = 0;
+};
+
+// What a backend may use to complete overlapped sends on the JS thread.
+struct EventLoop {
+  void* uvLoop;                            // posix: Node's uv_loop_t
+  std::shared_ptr<Dispatcher> dispatcher;  // win32
+};
+
 // Called by a backend on the JS thread when queued overlapped sends complete.
 struct Completion {
   double token;
@@ -84,7 +103,7 @@ struct Completion {
 using CompletionSink = void (*)(void* ctx, const Completion* done, size_t count);
 
 // --- implemented by platform/<os>/socket.cc, in this order on every platform ---
-PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err);
+PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* err);
 bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err);
 bool sock_shutdown_send(PlatformSocket* s, OsError* err);
 bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err);

@@ -12,49 +12,6 @@
 
 namespace shim {
 
-// Encodes spec into m. iov must have room for spec.nbufs entries.
-static void encode(PlatformSocket* s, const SendSpec& spec, msghdr* m, iovec* iov,
-                   sockaddr_storage* to, unsigned char* control) {
-  std::memset(m, 0, sizeof(*m));
-  for (size_t i = 0; i < spec.nbufs; i++) {
-    iov[i].iov_base = const_cast<uint8_t*>(spec.bufs[i].data);
-    iov[i].iov_len = spec.bufs[i].len;
-  }
-  m->msg_iov = iov;
-  m->msg_iovlen = spec.nbufs;
-  if (spec.to) {
-    socklen_t len;
-    endpoint_to_sockaddr(s, *spec.to, to, &len);
-    m->msg_name = to;
-    m->msg_namelen = len;
-  }
-  if (spec.pktinfo.kind == PktinfoPlan::None) return;
-  std::memset(control, 0, kCmsgSpace);
-  m->msg_control = control;
-  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-  if (spec.pktinfo.kind == PktinfoPlan::V4) {
-    // Linux takes the source from ipi_spec_dst and ignores ipi_addr, which is the field
-    // Windows reads; the encoder writes the one this OS honours.
-    in_pktinfo pi{};
-    pi.ipi_ifindex = static_cast<int>(spec.pktinfo.ifindex);
-    std::memcpy(&pi.ipi_spec_dst, spec.pktinfo.addr, 4);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(pi));
-    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-    m->msg_controllen = CMSG_SPACE(sizeof(pi));
-  } else {
-    in6_pktinfo pi{};
-    pi.ipi6_ifindex = spec.pktinfo.ifindex;
-    std::memcpy(&pi.ipi6_addr, spec.pktinfo.addr, 16);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(pi));
-    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-    m->msg_controllen = CMSG_SPACE(sizeof(pi));
-  }
-}
-
 static int os_flags(uint32_t flags) {
   return ((flags & kMsgDontRoute) ? MSG_DONTROUTE : 0) | MSG_NOSIGNAL | MSG_DONTWAIT;
 }
@@ -124,7 +81,7 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   msghdr m;
   sockaddr_storage to;
   alignas(cmsghdr) unsigned char control[kCmsgSpace];
-  encode(s, spec, &m, iov, &to, control);
+  encode_msg(s->kind, spec, &m, iov, &to, control);
 
   bool blocking = mode == SendMode::Blocking;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
@@ -223,7 +180,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   p.token = token;
   p.iov.resize(spec.nbufs);
   msghdr m;
-  encode(s, spec, &m, p.iov.data(), &p.to, p.control);
+  encode_msg(s->kind, spec, &m, p.iov.data(), &p.to, p.control);
   p.toLen = m.msg_namelen;
   p.controlLen = m.msg_controllen;
   p.flags = os_flags(spec.flags);

@@ -20,10 +20,9 @@ LiveCounts live_counts() { return {g_liveSockets.load(), g_livePolls.load(), g_q
 
 static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
 
-bool endpoint_to_sockaddr(const PlatformSocket* s, const Endpoint& ep, sockaddr_storage* out,
-                          socklen_t* len) {
+bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, socklen_t* len) {
   std::memset(out, 0, sizeof(*out));
-  if (is_v6(s->kind) || ep.ip.family == 6) {
+  if (is_v6(kind) || ep.ip.family == 6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(out);
     a->sin6_family = AF_INET6;
     a->sin6_port = htons(ep.port);
@@ -101,7 +100,7 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   if (spec.hasBind) {
     sockaddr_storage ss;
     socklen_t len;
-    endpoint_to_sockaddr(s, spec.bind, &ss, &len);
+    endpoint_to_sockaddr(s->kind, spec.bind, &ss, &len);
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       set_os_error(err, errno, "bind", nullptr, ErrContext::Plain);
       return false;
@@ -110,7 +109,7 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   return true;
 }
 
-PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err) {
+PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* err) {
   int family = is_v6(spec.kind) ? AF_INET6 : AF_INET;
   bool raw = spec.kind == SockKind::Raw4 || spec.kind == SockKind::Raw6;
   int fd = socket(family, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -126,7 +125,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, void* loop, OsError* err) {
   s->nonBlocking = spec.nonBlocking;
   s->icmpErrors = spec.icmpErrors;
   s->sendTimeoutMs = spec.sendTimeoutMs;
-  s->loop = static_cast<uv_loop_t*>(loop);
+  s->loop = static_cast<uv_loop_t*>(loop.uvLoop);
   if (!configure(s, spec, err)) {
     sock_destroy(s);
     return nullptr;
@@ -141,7 +140,7 @@ bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err) {
   }
   sockaddr_storage ss;
   socklen_t len;
-  endpoint_to_sockaddr(s, peer, &ss, &len);
+  endpoint_to_sockaddr(s->kind, peer, &ss, &len);
   if (connect(s->fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     set_os_error(err, errno, "connect", s, ErrContext::Plain);
     return false;

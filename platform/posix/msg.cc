@@ -1,0 +1,56 @@
+// Builds the msghdr for one send: iovecs over the caller's buffers (no copy), the
+// destination, and IP_PKTINFO / IPV6_PKTINFO as the OS-free encoder planned it.
+// platform/win32/msg.cc builds the WSAMSG equivalent; test/native/encode_test.cc reads
+// both back with the OS's own CMSG macros.
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "posix.h"
+
+namespace shim {
+
+// iov must have room for spec.nbufs entries; control for kCmsgSpace bytes.
+void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
+                unsigned char* control) {
+  std::memset(m, 0, sizeof(*m));
+  for (size_t i = 0; i < spec.nbufs; i++) {
+    iov[i].iov_base = const_cast<uint8_t*>(spec.bufs[i].data);
+    iov[i].iov_len = spec.bufs[i].len;
+  }
+  m->msg_iov = iov;
+  m->msg_iovlen = spec.nbufs;
+  if (spec.to) {
+    socklen_t len;
+    endpoint_to_sockaddr(kind, *spec.to, to, &len);
+    m->msg_name = to;
+    m->msg_namelen = len;
+  }
+  if (spec.pktinfo.kind == PktinfoPlan::None) return;
+  std::memset(control, 0, kCmsgSpace);
+  m->msg_control = control;
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+  if (spec.pktinfo.kind == PktinfoPlan::V4) {
+    // Linux takes the source from ipi_spec_dst and ignores ipi_addr, which is the field
+    // Windows reads; the encoder writes the one this OS honours.
+    in_pktinfo pi{};
+    pi.ipi_ifindex = static_cast<int>(spec.pktinfo.ifindex);
+    std::memcpy(&pi.ipi_spec_dst, spec.pktinfo.addr, 4);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    m->msg_controllen = CMSG_SPACE(sizeof(pi));
+  } else {
+    in6_pktinfo pi{};
+    pi.ipi6_ifindex = spec.pktinfo.ifindex;
+    std::memcpy(&pi.ipi6_addr, spec.pktinfo.addr, 16);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    m->msg_controllen = CMSG_SPACE(sizeof(pi));
+  }
+}
+
+}  // namespace shim
