@@ -240,18 +240,18 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   Napi::Value SendSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!sock_) return Fail(env, WSAENOTSOCK_, "sendmsg");
+    if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
     DecodedSend d;
-    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, "sendmsg");
+    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
     return Napi::Number::New(env, static_cast<double>(send_now(sock_, d.spec, SendMode::Blocking, &err_)));
   }
 
   // sendAsync(..., token) -> bytes, -1 (failed: see lastError) or -2 (pending: oncomplete later)
   Napi::Value SendAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!sock_) return Fail(env, WSAENOTSOCK_, "sendmsg");
+    if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
     DecodedSend d;
-    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, "sendmsg");
+    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
     double token = info[6].As<Napi::Number>().DoubleValue();
     long r = send_overlapped(sock_, d.spec, token, &Socket::Deliver, this, &err_);
     if (r == kSendPending) Hold();
@@ -406,8 +406,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSocket", socketClass);
   exports.Set("errorTable", Napi::Function::New(env, ErrorTable));
   exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
+#ifdef _WIN32
+  exports.Set("platform", Napi::String::New(env, "win32"));
+#else
   exports.Set("platform", Napi::String::New(env, "posix"));
+#endif
+  const char* wine = host_wine_version();
+  exports.Set("wineVersion", wine ? Napi::Value(Napi::String::New(env, wine)) : env.Null());
   exports.Set("maxBuffers", Napi::Number::New(env, kMaxBuffers));
+  exports.Set("sendSyscall", Napi::String::New(env, kSendSyscall));
   return exports;
 }
 

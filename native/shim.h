@@ -71,6 +71,9 @@ enum class SendMode : uint8_t {
   Overlapped,  // sendMsg: never blocks; may return kSendPending
 };
 
+// The system call errors name: "sendmsg" (posix) or "WSASendMsg" (win32).
+extern const char* const kSendSyscall;
+
 constexpr long kSendFailed = -1;
 constexpr long kSendPending = -2;
 
@@ -112,7 +115,10 @@ SockKind sock_kind(const PlatformSocket* s);
 // Family of the connected peer: 0 = not connected, 4 = IPv4 or v4-mapped, 6 = IPv6.
 int sock_peer_family(const PlatformSocket* s);
 intptr_t sock_handle(const PlatformSocket* s);
-// Closes the socket and hands every queued overlapped send to the sink as aborted.
+// Closes the socket. Every overlapped send still queued or in flight completes as
+// WSA_OPERATION_ABORTED (unless the OS had already sent it) and never goes out later:
+// posix delivers those completions to the sink before returning, win32 through the
+// usual completion path afterwards.
 void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx);
 void sock_destroy(PlatformSocket* s);
 
@@ -122,17 +128,20 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
 // kSendPending; queued sends complete in submission order through the sink.
 long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
                      void* ctx, OsError* err);
-// Removes a queued send; false if it already completed.
+// Cancels one overlapped send. true: it was removed and will never complete (posix);
+// false: it already completed, or (win32) its completion will report the cancellation.
 bool send_cancel(PlatformSocket* s, double token);
 size_t send_pending_count(const PlatformSocket* s);
 // Objects a backend has allocated and not yet freed, process-wide; tests use it to prove
 // that closing (and garbage collection) leaves nothing behind.
 struct LiveCounts {
   long sockets;
-  long pollHandles;  // posix: uv_poll_t; win32: outstanding OVERLAPPED requests
-  long queuedSends;
+  long pollHandles;  // posix: uv_poll_t; win32: the same as queuedSends
+  long queuedSends;  // posix: parked in a socket queue; win32: OVERLAPPED requests in flight
 };
 LiveCounts live_counts();
+// Non-null when the process runs under Wine (tests skip what Wine cannot do).
+const char* host_wine_version();
 
 // --- OS-free, native/encode.cc ---
 bool parse_ip(const char* text, IpAddr* out);  // IP literal with optional %scope

@@ -27,6 +27,10 @@ export interface Binding {
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   platform: 'posix' | 'win32';
   maxBuffers: number;
+  /** 'sendmsg' or 'WSASendMsg': the call errors of a send name. */
+  sendSyscall: string;
+  /** Wine's version when running under Wine, else null. */
+  wineVersion: string | null;
 }
 
 /** @internal Return values of sendSync/sendAsync besides a byte count. */

@@ -6,6 +6,12 @@ export { WSA, type WsaCode };
 const byNumber = new Map<number, readonly [WsaCode, number, string, boolean]>();
 for (const row of WSA_TABLE) byNumber.set(row[1], row);
 
+let defaultSyscall = 'sendmsg';
+/** @internal The backend's name for a send, for errors the shim raises itself. */
+export function setDefaultSyscall(name: string): void {
+  defaultSyscall = name;
+}
+
 const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(constants.errno)) {
   if (!errnoNames.has(num)) errnoNames.set(num, name);
@@ -50,7 +56,7 @@ export class WsaError extends Error {
 
   constructor(wsa: number, details: WsaErrorDetails = {}) {
     const row = byNumber.get(wsa) ?? byNumber.get(WSA.SYSCALLFAILURE)!;
-    const syscall = details.syscall || 'sendmsg';
+    const syscall = details.syscall || defaultSyscall;
     let where = '';
     if (details.address !== undefined) where = details.port !== undefined ? ` ${details.address}:${details.port}` : ` ${details.address}`;
     super(`${syscall} ${row[0]}: ${row[2]}${where}`);
@@ -60,7 +66,10 @@ export class WsaError extends Error {
     this.syscall = syscall;
     if (details.sysErrno) {
       this.sysErrno = details.sysErrno;
-      this.sysCode = errnoNames.get(details.sysErrno);
+      // Windows completions carry an NTSTATUS, shown the way Windows documents it.
+      this.sysCode = details.sysErrno < 0
+        ? `0x${(details.sysErrno >>> 0).toString(16).toUpperCase().padStart(8, '0')}`
+        : errnoNames.get(details.sysErrno);
     }
     if (details.address !== undefined) this.address = details.address;
     if (details.port !== undefined) this.port = details.port;

@@ -1,6 +1,6 @@
 import { SEND_FAILED, SEND_PENDING } from './binding';
 import { WSA, WsaError } from './errors';
-import { Socket, kState, lastError, type PendingEntry, type SocketState } from './socket';
+import { Socket, kState, lastError, notifyIfDrained, type PendingEntry, type SocketState } from './socket';
 import {
   validateAbortSignal, validateBuffers, validateFunction, validateInteger, validateIpLiteral,
   validateKeys, validateObject,
@@ -198,9 +198,12 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
       if (signal) {
         entry.signal = signal;
         entry.onAbort = () => {
+          // posix removes a parked send at once; on Windows the kernel may still hold the
+          // buffers, so the cancelled completion itself rejects the send, a moment later.
           if (p.st.native.cancel(token)) {
             p.st.pending.delete(token);
             done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
+            notifyIfDrained(p.st);
           }
         };
         signal.addEventListener('abort', entry.onAbort, { once: true });

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { binding, type NativeSocket } from './binding';
-import { WSA, WsaError, invalidArgValue } from './errors';
+import { WSA, WsaError, invalidArgValue, setDefaultSyscall } from './errors';
+
+setDefaultSyscall(binding.sendSyscall);
 import {
   validateBoolean, validateInteger, validateIpLiteral, validateKeys, validateObject,
 } from './validate';
@@ -73,6 +75,13 @@ export interface SocketState {
   closed: boolean;
   isRaw: boolean;
   pending: Map<number, PendingEntry>;
+  /** close() callers waiting for `pending` to empty. */
+  drained: Array<() => void>;
+}
+
+/** Wakes close() callers once no send is in flight. @internal */
+export function notifyIfDrained(st: SocketState): void {
+  if (st.pending.size === 0 && st.drained.length) for (const resolve of st.drained.splice(0)) resolve();
 }
 
 /** Turns the addon's last error into a WsaError. @internal */
@@ -94,7 +103,7 @@ export class Socket {
   /** @internal Use {@link openSocket}. */
   constructor(type: SocketType, native: NativeSocket) {
     this.type = type;
-    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map() };
+    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map(), drained: [] };
   }
 
   /** Local address (after bind, connect or the first send), like `dgram.Socket#address()`. Throws WsaError. */
@@ -129,15 +138,18 @@ export class Socket {
 
   /**
    * Closes the socket. Every send still queued fails with WSA_OPERATION_ABORTED and none
-   * of them is sent afterwards. Closing twice is harmless.
+   * of them is sent afterwards. Resolves once every send made on the socket has completed
+   * (on Windows the cancelled ones complete through the completion port shortly after).
+   * Closing twice is harmless.
    */
   close(): Promise<void> {
     const st = this[kState];
     if (!st.closed) {
       st.closed = true;
-      st.native.close();  // delivers WSA_OPERATION_ABORTED for every queued send
+      st.native.close();
     }
-    return Promise.resolve();
+    if (st.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => st.drained.push(resolve));
   }
 
   /** Sends accepted by `sendMsg` that the OS has not taken yet (waiting for send-buffer room). */
@@ -213,13 +225,14 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
 
   let sock: Socket | undefined;
   const native = new binding.NativeSocket((token, bytes, wsa, sysErrno, syscall) => {
-    const pending = sock![kState].pending;
-    const entry = pending.get(token);
+    const st = sock![kState];
+    const entry = st.pending.get(token);
     if (!entry) return;
-    pending.delete(token);
+    st.pending.delete(token);
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
     if (bytes >= 0) entry.done(null, bytes);
     else entry.done(new WsaError(wsa, { sysErrno, syscall, address: entry.address, port: entry.port }), 0);
+    notifyIfDrained(st);
   });
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
     options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort,

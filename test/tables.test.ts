@@ -1,6 +1,7 @@
 // The error table is written once (native/errors.def); check that every view of it agrees.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WSA, WsaError } from '../src/index';
@@ -10,6 +11,10 @@ import { WSA_TABLE } from '../src/wsa.generated';
 const root = join(__dirname, '..');
 
 describe('one error table', () => {
+  it('an NTSTATUS (negative as an int) is shown in hex', () => {
+    expect(new WsaError(WSA.OPERATION_ABORTED, { sysErrno: 0xc0000120 | 0 }).sysCode).toBe('0xC0000120');
+  });
+
   it('the native table and the TS table are the same rows in the same order', () => {
     expect(binding.errorTable()).toEqual(WSA_TABLE.map((row) => [...row]));
   });
@@ -34,18 +39,22 @@ describe('one error table', () => {
     expect(never).toEqual(['WSAEINPROGRESS', 'WSANOTINITIALISED', 'WSA_IO_PENDING']);
   });
 
-  it('every code the posix backend can produce is in the table (errors.cc names only known codes)', () => {
-    const src = readFileSync(join(root, 'platform/posix/errors.cc'), 'utf8');
-    const used = new Set([...src.matchAll(/\b(WSA\w+?)_\b/g)].map((m) => m[1]));
+  it('every code either backend can produce is in the table (both errors.cc name only known codes)', () => {
     const names = new Set(WSA_TABLE.map((r) => r[0]));
-    for (const u of used) expect(names).toContain(u);
+    for (const platform of ['posix', 'win32']) {
+      const src = readFileSync(join(root, `platform/${platform}/errors.cc`), 'utf8');
+      const used = new Set([...src.matchAll(/\b(WSA\w+?)_\b/g)].map((m) => m[1]));
+      expect(used.size).toBeGreaterThan(15);
+      for (const u of used) expect(names).toContain(u);
+    }
   });
 
   it('WsaError has the documented shape', () => {
-    const e = new WsaError(WSA.EMSGSIZE, { sysErrno: 90, syscall: 'sendmsg', address: '127.0.0.1', port: 9000 });
+    const sysErrno = constants.errno.EMSGSIZE;  // 90 on Linux
+    const e = new WsaError(WSA.EMSGSIZE, { sysErrno, syscall: 'sendmsg', address: '127.0.0.1', port: 9000 });
     expect(e).toBeInstanceOf(Error);
     expect({ ...e, message: e.message }).toEqual({
-      name: 'WsaError', code: 'WSAEMSGSIZE', errno: 10040, syscall: 'sendmsg', sysErrno: 90, sysCode: 'EMSGSIZE',
+      name: 'WsaError', code: 'WSAEMSGSIZE', errno: 10040, syscall: 'sendmsg', sysErrno, sysCode: 'EMSGSIZE',
       address: '127.0.0.1', port: 9000, message: 'sendmsg WSAEMSGSIZE: message too long 127.0.0.1:9000',
     });
   });

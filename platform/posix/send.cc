@@ -12,6 +12,8 @@
 
 namespace shim {
 
+const char* const kSendSyscall = "sendmsg";
+
 static int os_flags(uint32_t flags) {
   return ((flags & kMsgDontRoute) ? MSG_DONTROUTE : 0) | MSG_NOSIGNAL | MSG_DONTWAIT;
 }

@@ -20,32 +20,6 @@ LiveCounts live_counts() { return {g_liveSockets.load(), g_livePolls.load(), g_q
 
 static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
 
-bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, socklen_t* len) {
-  std::memset(out, 0, sizeof(*out));
-  if (is_v6(kind) || ep.ip.family == 6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(out);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(ep.port);
-    if (ep.ip.family == 4) {
-      // An IPv4 literal on an IPv6 socket means its v4-mapped form (what Winsock requires).
-      a->sin6_addr.s6_addr[10] = 0xff;
-      a->sin6_addr.s6_addr[11] = 0xff;
-      std::memcpy(&a->sin6_addr.s6_addr[12], ep.ip.bytes, 4);
-    } else {
-      std::memcpy(&a->sin6_addr, ep.ip.bytes, 16);
-      a->sin6_scope_id = ep.ip.scope;
-    }
-    *len = sizeof(sockaddr_in6);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(out);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(ep.port);
-    std::memcpy(&a->sin_addr, ep.ip.bytes, 4);
-    *len = sizeof(sockaddr_in);
-  }
-  return true;
-}
-
 bool has_local_port(const PlatformSocket* s) {
   sockaddr_storage ss;
   socklen_t len = sizeof(ss);
@@ -231,5 +205,7 @@ void sock_destroy(PlatformSocket* s) {
   delete s;
   g_liveSockets--;
 }
+
+const char* host_wine_version() { return nullptr; }
 
 }  // namespace shim

@@ -1,0 +1,224 @@
+// Socket lifecycle on Windows: WSASocket with WSA_FLAG_OVERLAPPED, WSASendMsg from
+// WSAIoctl, the socket attached to the process's completion port with
+// FILE_SKIP_COMPLETION_PORT_ON_SUCCESS so that sends that complete at once cost no
+// round trip through the port.
+#include <cstring>
+#include <mutex>
+
+#include "win32.h"
+
+#ifndef SIO_UDP_CONNRESET
+#define SIO_UDP_CONNRESET _WSAIOW(IOC_VENDOR, 12)
+#endif
+#ifndef SIO_UDP_NETRESET
+#define SIO_UDP_NETRESET _WSAIOW(IOC_VENDOR, 15)
+#endif
+#ifndef IPV6_DONTFRAG
+#define IPV6_DONTFRAG 14
+#endif
+
+namespace shim {
+
+std::atomic<long> g_liveSockets{0};
+std::atomic<long> g_inFlight{0};
+
+LiveCounts live_counts() { return {g_liveSockets.load(), g_inFlight.load(), g_inFlight.load()}; }
+
+static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
+
+// WSAStartup once per process, so users never see WSANOTINITIALISED.
+static bool startup(OsError* err) {
+  static std::once_flag once;
+  static int result = 0;
+  std::call_once(once, [] {
+    WSADATA data;
+    result = WSAStartup(MAKEWORD(2, 2), &data);
+  });
+  if (result == 0) return true;
+  set_os_error(err, result, "WSAStartup", nullptr, ErrContext::Plain);
+  return false;
+}
+
+static bool set_int_opt(SOCKET s, int level, int name, DWORD value, OsError* err) {
+  if (setsockopt(s, level, name, reinterpret_cast<const char*>(&value), sizeof(value)) == 0) return true;
+  set_os_error(err, WSAGetLastError(), "setsockopt", nullptr, ErrContext::Plain);
+  return false;
+}
+
+// A provider that does not know the control (Wine has no SIO_UDP_NETRESET) keeps its
+// default; failing the whole socket over it would help nobody.
+static bool ioctl_bool(SOCKET s, DWORD code, BOOL value, OsError* err) {
+  DWORD ret = 0;
+  if (WSAIoctl(s, code, &value, sizeof(value), nullptr, 0, &ret, nullptr, nullptr) == 0) return true;
+  int e = WSAGetLastError();
+  if (e == WSAEOPNOTSUPP) return true;
+  set_os_error(err, e, "WSAIoctl", nullptr, ErrContext::Plain);
+  return false;
+}
+
+static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
+  SOCKET fd = s->sock;
+  int type = 0;
+  int tlen = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &tlen) != 0 ||
+      (type != SOCK_DGRAM && type != SOCK_RAW)) {
+    set_shim_error(err, WSAEOPNOTSUPP_, "socket");
+    return false;
+  }
+  if (spec.kind == SockKind::Udp6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
+    return false;
+  if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
+  if (spec.sendBufferSize > 0 && !set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize, err))
+    return false;
+  bool v6 = is_v6(spec.kind);
+  bool v4traffic = !v6 || (spec.kind == SockKind::Udp6 && !spec.ipv6Only);
+  bool udp = spec.kind == SockKind::Udp4 || spec.kind == SockKind::Udp6;
+  // Windows reports ICMP port unreachable and TTL expiry on later calls by default; the
+  // same option turns both off here and turns IP_RECVERR on on Linux.
+  if (udp && (!ioctl_bool(fd, SIO_UDP_CONNRESET, spec.icmpErrors, err) ||
+              !ioctl_bool(fd, SIO_UDP_NETRESET, spec.icmpErrors, err)))
+    return false;
+  if (spec.ttl > 0) {
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, spec.ttl, err)) return false;
+    if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_TTL, spec.ttl, err)) return false;
+  }
+  if (spec.dontFragment) {
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1, err)) return false;
+    if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_DONTFRAGMENT, 1, err)) return false;
+  }
+  // Blocking sends (sendMsgSync) honour these; overlapped sends ignore both.
+  if (spec.sendTimeoutMs && !set_int_opt(fd, SOL_SOCKET, SO_SNDTIMEO, spec.sendTimeoutMs, err)) return false;
+  if (spec.nonBlocking) {
+    u_long on = 1;
+    if (ioctlsocket(fd, FIONBIO, &on) != 0) {
+      set_os_error(err, WSAGetLastError(), "ioctlsocket", nullptr, ErrContext::Plain);
+      return false;
+    }
+  }
+  if (spec.hasBind) {
+    sockaddr_storage ss;
+    int len;
+    endpoint_to_sockaddr(s->kind, spec.bind, &ss, &len);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      set_os_error(err, WSAGetLastError(), "bind", nullptr, ErrContext::Plain);
+      return false;
+    }
+  }
+  GUID guid = WSAID_WSASENDMSG;
+  DWORD ret = 0;
+  if (WSAIoctl(fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &s->wsaSendMsg,
+               sizeof(s->wsaSendMsg), &ret, nullptr, nullptr) != 0) {
+    set_os_error(err, WSAGetLastError(), "WSAIoctl", nullptr, ErrContext::Plain);
+    return false;
+  }
+  return attach_to_completion_port(s, err);
+}
+
+PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* err) {
+  if (!startup(err)) return nullptr;
+  int family = is_v6(spec.kind) ? AF_INET6 : AF_INET;
+  bool raw = spec.kind == SockKind::Raw4 || spec.kind == SockKind::Raw6;
+  SOCKET fd = WSASocketW(family, raw ? SOCK_RAW : SOCK_DGRAM, raw ? spec.protocol : IPPROTO_UDP, nullptr,
+                         0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  if (fd == INVALID_SOCKET) {
+    set_os_error(err, WSAGetLastError(), "WSASocket", nullptr, ErrContext::Plain);
+    return nullptr;
+  }
+  auto* s = new PlatformSocket();
+  g_liveSockets++;
+  s->sock = fd;
+  s->kind = spec.kind;
+  s->nonBlocking = spec.nonBlocking;
+  s->icmpErrors = spec.icmpErrors;
+  s->dispatcher = loop.dispatcher;
+  if (!configure(s, spec, err)) {
+    sock_destroy(s);
+    return nullptr;
+  }
+  return s;
+}
+
+bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err) {
+  if (s->sock == INVALID_SOCKET) {
+    set_shim_error(err, WSAENOTSOCK_, "connect");
+    return false;
+  }
+  sockaddr_storage ss;
+  int len;
+  endpoint_to_sockaddr(s->kind, peer, &ss, &len);
+  if (connect(s->sock, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    set_os_error(err, WSAGetLastError(), "connect", s, ErrContext::Plain);
+    return false;
+  }
+  bool v4 = peer.ip.family == 4 || is_v4_mapped(peer.ip);
+  s->peerFamily = v4 ? 4 : 6;
+  return true;
+}
+
+bool sock_shutdown_send(PlatformSocket* s, OsError* err) {
+  if (s->sock == INVALID_SOCKET) {
+    set_shim_error(err, WSAENOTSOCK_, "shutdown");
+    return false;
+  }
+  if (shutdown(s->sock, SD_SEND) != 0 && WSAGetLastError() != WSAENOTCONN) {
+    set_os_error(err, WSAGetLastError(), "shutdown", s, ErrContext::Plain);
+    return false;
+  }
+  return true;
+}
+
+bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
+  if (s->sock == INVALID_SOCKET) {
+    set_shim_error(err, WSAENOTSOCK_, "getsockname");
+    return false;
+  }
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (getsockname(s->sock, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    set_os_error(err, WSAGetLastError(), "getsockname", s, ErrContext::Plain);
+    return false;
+  }
+  *out = Endpoint{};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    out->ip.family = 4;
+    std::memcpy(out->ip.bytes, &a->sin_addr, 4);
+    out->port = ntohs(a->sin_port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    out->ip.family = 6;
+    std::memcpy(out->ip.bytes, &a->sin6_addr, 16);
+    out->ip.scope = a->sin6_scope_id;
+    out->port = ntohs(a->sin6_port);
+  }
+  return true;
+}
+
+bool sock_is_open(const PlatformSocket* s) { return s->sock != INVALID_SOCKET; }
+SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
+int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
+intptr_t sock_handle(const PlatformSocket* s) { return static_cast<intptr_t>(s->sock); }
+
+void sock_close(PlatformSocket* s, CompletionSink, void*) {
+  if (s->sock == INVALID_SOCKET) return;
+  // Sends in flight complete through the port as cancelled (or as sent, if they won the
+  // race); their completions are delivered as usual, so nothing needs the sink here.
+  CancelIoEx(reinterpret_cast<HANDLE>(s->sock), nullptr);
+  closesocket(s->sock);
+  s->sock = INVALID_SOCKET;
+}
+
+void sock_destroy(PlatformSocket* s) {
+  sock_close(s, nullptr, nullptr);
+  delete s;
+  g_liveSockets--;
+}
+
+const char* host_wine_version() {
+  using WineGetVersion = const char*(CDECL*)();
+  HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+  auto fn = ntdll ? reinterpret_cast<WineGetVersion>(reinterpret_cast<void*>(GetProcAddress(ntdll, "wine_get_version"))) : nullptr;
+  return fn ? fn() : nullptr;
+}
+
+}  // namespace shim

@@ -1,0 +1,71 @@
+// State shared by the win32 backend's files. Nothing outside platform/win32 includes it.
+#pragma once
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "../../native/shim.h"
+
+namespace shim {
+
+// Room for the larger of the two pktinfo control messages.
+constexpr size_t kCmsgSpace = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO));
+
+// One overlapped WSASendMsg in flight. Everything the kernel reads stays here until the
+// completion is delivered; the payload stays in the caller's buffers, which the JS side
+// keeps alive until then.
+struct PendingSend {
+  OVERLAPPED ov;  // first: the completion hands back this address
+  PlatformSocket* s;
+  double token;
+  std::vector<WSABUF> bufs;
+  sockaddr_storage to;
+  alignas(WSACMSGHDR) unsigned char control[kCmsgSpace];
+  WSAMSG msg;
+  DWORD bytes;
+  DWORD status;  // NTSTATUS of the completion
+};
+
+struct PlatformSocket {
+  SOCKET sock = INVALID_SOCKET;
+  SockKind kind = SockKind::Udp4;
+  bool nonBlocking = false;
+  bool icmpErrors = false;
+  int peerFamily = 0;
+  LPFN_WSASENDMSG wsaSendMsg = nullptr;
+  std::shared_ptr<Dispatcher> dispatcher;
+  std::vector<PendingSend*> inFlight;  // JS thread only
+  CompletionSink sink = nullptr;
+  void* sinkCtx = nullptr;
+};
+
+// Process-wide counts behind live_counts().
+extern std::atomic<long> g_liveSockets;
+extern std::atomic<long> g_inFlight;
+
+enum class ErrContext { Plain, Send };
+// Translates WSAGetLastError() at the call that failed.
+void set_os_error(OsError* err, int wsaErr, const char* syscall, const PlatformSocket* s,
+                  ErrContext ctx);
+void set_shim_error(OsError* err, int wsa, const char* syscall);
+// Translates the NTSTATUS (or Win32 error) an IOCP completion carries.
+void set_completion_error(OsError* err, DWORD status);
+
+// The one completion port of the process; its thread starts with the first socket.
+bool attach_to_completion_port(PlatformSocket* s, OsError* err);
+
+// An IPv4 endpoint on an IPv6 socket becomes its v4-mapped form.
+bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, int* len);
+void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, sockaddr_storage* to,
+                unsigned char* control);
+
+}  // namespace shim
