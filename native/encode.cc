@@ -75,6 +75,9 @@ int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* s
   if (flags & (kMsgOob | kMsgPartial)) return WSAEOPNOTSUPP_;
 
   bool socketV4 = kind == SockKind::Udp4 || kind == SockKind::Raw4;
+  // An IPv6 destination on an IPv4 socket: Linux says EAFNOSUPPORT, Winsock (Wine at
+  // least) WSAEOPNOTSUPP; the shim answers for both.
+  if (to && socketV4 && to->ip.family == 6) return WSAEAFNOSUPPORT_;
   bool destV4;
   if (to) {
     destV4 = is_v4ish(to->ip);

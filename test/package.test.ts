@@ -1,6 +1,7 @@
 // The built package (dist/) as users load it: CommonJS and ESM share one instance.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { binding } from '../src/binding';
 import { itControlData } from './helpers/platform';
@@ -11,7 +12,7 @@ describe('dist/ loads from CommonJS and ESM', () => {
   it('require and import give the same exports and the same WsaError class', () => {
     const script = `
       const cjs = require(${JSON.stringify(root)});
-      import(${JSON.stringify(join(root, 'dist/index.mjs'))}).then((esm) => {
+      import(${JSON.stringify(pathToFileURL(join(root, 'dist/index.mjs')).href)}).then((esm) => {
         const names = ['openSocket', 'sendMsg', 'sendMsgSync', 'WsaError', 'WSA', 'MSG'];
         const ok = names.every((n) => cjs[n] !== undefined && esm[n] === cjs[n]);
         console.log(JSON.stringify({ ok, backend: esm.backend, emsgsize: esm.WSA.EMSGSIZE }));

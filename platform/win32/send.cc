@@ -3,7 +3,6 @@
 // at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: no packet is queued); one that goes
 // pending completes through the process's I/O completion port, whose thread hands it to
 // the socket's JS thread through the Dispatcher.
-#include <algorithm>
 #include <mutex>
 #include <thread>
 
@@ -56,21 +55,29 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
 
 static HANDLE g_port = nullptr;
 
-// JS thread: the completion of one pending send.
+// JS thread: one pending send completed. The port may report a socket's sends out of
+// order (cancellations in particular), so completions wait for the ones submitted before
+// them: sends on one socket always complete in submission order.
 static void deliver(void* arg) {
   auto* p = static_cast<PendingSend*>(arg);
   PlatformSocket* s = p->s;
-  Completion c{p->token, static_cast<long>(p->bytes), {}};
-  if (p->status != 0) {
-    c.bytes = kSendFailed;
-    set_completion_error(&c.err, p->status);
+  p->done = true;
+  std::vector<Completion> ready;
+  while (!s->inFlight.empty() && s->inFlight.front()->done) {
+    PendingSend* head = s->inFlight.front();
+    s->inFlight.pop_front();
+    Completion c{head->token, static_cast<long>(head->bytes), {}};
+    if (head->status != 0) {
+      c.bytes = kSendFailed;
+      set_completion_error(&c.err, head->status);
+    }
+    ready.push_back(c);
+    delete head;
+    g_inFlight--;
   }
-  auto& list = s->inFlight;
-  list.erase(std::remove(list.begin(), list.end(), p), list.end());
-  delete p;
-  g_inFlight--;
+  if (ready.empty()) return;
   if (s->inFlight.empty() && s->dispatcher) s->dispatcher->release();
-  if (s->sink) s->sink(s->sinkCtx, &c, 1);
+  if (s->sink) s->sink(s->sinkCtx, ready.data(), ready.size());
 }
 
 static void port_thread() {

@@ -10,6 +10,7 @@
 #include <windows.h>
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -32,7 +33,8 @@ struct PendingSend {
   alignas(WSACMSGHDR) unsigned char control[kCmsgSpace];
   WSAMSG msg;
   DWORD bytes;
-  DWORD status;  // NTSTATUS of the completion
+  DWORD status;       // NTSTATUS of the completion
+  bool done = false;  // completed, waiting for the sends before it (JS thread only)
 };
 
 struct PlatformSocket {
@@ -43,7 +45,7 @@ struct PlatformSocket {
   int peerFamily = 0;
   LPFN_WSASENDMSG wsaSendMsg = nullptr;
   std::shared_ptr<Dispatcher> dispatcher;
-  std::vector<PendingSend*> inFlight;  // JS thread only
+  std::deque<PendingSend*> inFlight;  // submission order; JS thread only
   CompletionSink sink = nullptr;
   void* sinkCtx = nullptr;
 };

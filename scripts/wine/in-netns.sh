@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs inside `unshare --net`: only loopback, plus one veth whose far end is a silent sink
+# behind a slow tbf qdisc (10.99.0.99), so that overlapped sends really go pending and
+# complete through the I/O completion port. Nothing here can reach another machine.
+set -uo pipefail
+STAGE=$1 NODE_EXE=$2 SHIM_DLL=$3
+TIMEFORMAT='   (%R s)'
+ip link set lo up
+ip route add default dev lo   # so a broadcast reaches the SO_BROADCAST check, as on a real host
+ip link add wv0 type veth peer name wv1
+ip addr add 10.99.0.1/24 dev wv0
+ip link set wv0 up; ip link set wv1 up
+ip neigh replace 10.99.0.99 lladdr 02:00:00:00:00:99 dev wv0 nud permanent
+tc qdisc add dev wv0 root tbf rate 1mbit burst 1600 limit 100000
+
+# Wine's sockets live in wineserver: one left from another namespace would own ours.
+wineserver -k 2>/dev/null || true
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+  echo "== new Wine prefix (wineboot -i; winecfg -v win10, since Node 22 refuses Windows 7)"
+  time { wineboot -i && winecfg -v win10 && wineserver -w; } >/dev/null 2>&1
+fi
+cp "$SHIM_DLL" "$WINEPREFIX/drive_c/windows/system32/"
+
+# node.exe cannot write to a Unix pipe (libuv EBADF): output goes to a file, then here.
+LOG=$(mktemp)
+cd "$STAGE"
+export SHIM_SLOW_SINK=10.99.0.99
+time wine "$NODE_EXE" node_modules/vitest/vitest.mjs run >"$LOG" 2>&1
+rc=$?
+sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' -e 's/\r$//' "$LOG"
+wineserver -k 2>/dev/null || true
+rm -f "$LOG"
+exit $rc
