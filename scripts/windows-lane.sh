@@ -32,7 +32,7 @@ time {
   npm run build:ts --silent
   npm run build:win --silent >"$LANE/build-win.log" 2>&1 || { tail -40 "$LANE/build-win.log"; exit 1; }
   x86_64-w64-mingw32-g++-posix -std=c++17 -O1 -Wall -Wextra -Werror -D_WIN32_WINNT=0x0A00 \
-    -o build-win/encode_test.exe test/native/encode_test.cc native/encode.cc platform/win32/msg.cc \
+    -o build-win/encode_test.exe test/native/encode_test.cc native/encode.cc native/sockaddr.cc platform/win32/msg.cc \
     -lws2_32 -liphlpapi -static
   x86_64-w64-mingw32-gcc -O2 -shared -s -o "$LANE/bcryptprimitives.dll" \
     scripts/wine/bcryptprimitives.c scripts/wine/bcryptprimitives.def -lbcrypt

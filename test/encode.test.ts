@@ -18,7 +18,8 @@ function binary(): string {
     .find((d) => existsSync(join(d, 'uv.h')));
   const out = join(work, 'encode_test');
   execFileSync('g++', ['-std=c++17', '-Wall', '-Wextra', '-Werror', `-I${uvDir}`, '-o', out,
-    join(root, 'test/native/encode_test.cc'), join(root, 'native/encode.cc'), join(root, 'platform/posix/msg.cc')]);
+    join(root, 'test/native/encode_test.cc'), join(root, 'native/encode.cc'), join(root, 'native/sockaddr.cc'),
+    join(root, 'platform/posix/msg.cc')]);
   return out;
 }
 

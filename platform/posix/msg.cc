@@ -10,34 +10,6 @@
 
 namespace shim {
 
-static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
-
-bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, socklen_t* len) {
-  std::memset(out, 0, sizeof(*out));
-  if (is_v6(kind) || ep.ip.family == 6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(out);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(ep.port);
-    if (ep.ip.family == 4) {
-      // An IPv4 literal on an IPv6 socket means its v4-mapped form (what Winsock requires).
-      a->sin6_addr.s6_addr[10] = 0xff;
-      a->sin6_addr.s6_addr[11] = 0xff;
-      std::memcpy(&a->sin6_addr.s6_addr[12], ep.ip.bytes, 4);
-    } else {
-      std::memcpy(&a->sin6_addr, ep.ip.bytes, 16);
-      a->sin6_scope_id = ep.ip.scope;
-    }
-    *len = sizeof(sockaddr_in6);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(out);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(ep.port);
-    std::memcpy(&a->sin_addr, ep.ip.bytes, 4);
-    *len = sizeof(sockaddr_in);
-  }
-  return true;
-}
-
 // iov must have room for spec.nbufs entries; control for kCmsgSpace bytes.
 void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                 unsigned char* control) {
@@ -49,7 +21,7 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
   m->msg_iov = iov;
   m->msg_iovlen = spec.nbufs;
   if (spec.to) {
-    socklen_t len;
+    int len;
     endpoint_to_sockaddr(kind, *spec.to, to, &len);
     m->msg_name = to;
     m->msg_namelen = len;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../../native/shim.h"
+#include "../../native/sockaddr.h"
 
 namespace shim {
 
@@ -61,8 +62,6 @@ void set_shim_error(OsError* err, int wsa, const char* syscall);
 // from the socket's error queue (one entry per failed call) and refines err from it.
 void classify_icmp_error(PlatformSocket* s, OsError* err);
 
-// An IPv4 endpoint on an IPv6 socket becomes its v4-mapped form.
-bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, socklen_t* len);
 void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                 unsigned char* control);
 bool has_local_port(const PlatformSocket* s);

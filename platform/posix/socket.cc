@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "posix.h"
 
@@ -73,7 +72,7 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
     return false;
   if (spec.hasBind) {
     sockaddr_storage ss;
-    socklen_t len;
+    int len;
     endpoint_to_sockaddr(s->kind, spec.bind, &ss, &len);
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       set_os_error(err, errno, "bind", nullptr, ErrContext::Plain);
@@ -113,7 +112,7 @@ bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err) {
     return false;
   }
   sockaddr_storage ss;
-  socklen_t len;
+  int len;
   endpoint_to_sockaddr(s->kind, peer, &ss, &len);
   if (connect(s->fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     set_os_error(err, errno, "connect", s, ErrContext::Plain);
@@ -149,19 +148,7 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
     set_os_error(err, errno, "getsockname", s, ErrContext::Plain);
     return false;
   }
-  *out = Endpoint{};
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    out->ip.family = 4;
-    std::memcpy(out->ip.bytes, &a->sin_addr, 4);
-    out->port = ntohs(a->sin_port);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    out->ip.family = 6;
-    std::memcpy(out->ip.bytes, &a->sin6_addr, 16);
-    out->ip.scope = a->sin6_scope_id;
-    out->port = ntohs(a->sin6_port);
-  }
+  sockaddr_to_endpoint(ss, out);
   return true;
 }
 

@@ -8,34 +8,6 @@
 
 namespace shim {
 
-static bool is_v6(SockKind k) { return k == SockKind::Udp6 || k == SockKind::Raw6; }
-
-bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, int* len) {
-  std::memset(out, 0, sizeof(*out));
-  if (is_v6(kind) || ep.ip.family == 6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(out);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(ep.port);
-    if (ep.ip.family == 4) {
-      // Winsock takes IPv4 destinations on a dual-stack socket only in v4-mapped form.
-      a->sin6_addr.s6_addr[10] = 0xff;
-      a->sin6_addr.s6_addr[11] = 0xff;
-      std::memcpy(&a->sin6_addr.s6_addr[12], ep.ip.bytes, 4);
-    } else {
-      std::memcpy(&a->sin6_addr, ep.ip.bytes, 16);
-      a->sin6_scope_id = ep.ip.scope;
-    }
-    *len = sizeof(sockaddr_in6);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(out);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(ep.port);
-    std::memcpy(&a->sin_addr, ep.ip.bytes, 4);
-    *len = sizeof(sockaddr_in);
-  }
-  return true;
-}
-
 // bufs must have room for spec.nbufs entries; control for kCmsgSpace bytes.
 void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, sockaddr_storage* to,
                 unsigned char* control) {

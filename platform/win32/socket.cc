@@ -2,7 +2,6 @@
 // WSAIoctl, the socket attached to the process's completion port with
 // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS so that sends that complete at once cost no
 // round trip through the port.
-#include <cstring>
 #include <mutex>
 
 #include "win32.h"
@@ -178,19 +177,7 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
     set_os_error(err, WSAGetLastError(), "getsockname", s, ErrContext::Plain);
     return false;
   }
-  *out = Endpoint{};
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    out->ip.family = 4;
-    std::memcpy(out->ip.bytes, &a->sin_addr, 4);
-    out->port = ntohs(a->sin_port);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    out->ip.family = 6;
-    std::memcpy(out->ip.bytes, &a->sin6_addr, 16);
-    out->ip.scope = a->sin6_scope_id;
-    out->port = ntohs(a->sin6_port);
-  }
+  sockaddr_to_endpoint(ss, out);
   return true;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../native/shim.h"
+#include "../../native/sockaddr.h"
 
 namespace shim {
 
@@ -65,8 +66,6 @@ void set_completion_error(OsError* err, DWORD status);
 // The one completion port of the process; its thread starts with the first socket.
 bool attach_to_completion_port(PlatformSocket* s, OsError* err);
 
-// An IPv4 endpoint on an IPv6 socket becomes its v4-mapped form.
-bool endpoint_to_sockaddr(SockKind kind, const Endpoint& ep, sockaddr_storage* out, int* len);
 void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, sockaddr_storage* to,
                 unsigned char* control);
 
