@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "shim.h"
@@ -78,10 +79,22 @@ class TsfnDispatcher : public Dispatcher {
   napi_threadsafe_function tsfn_ = nullptr;
 };
 
+class Socket;
+
+// The sockets of one environment. When the environment goes (a worker thread exits, or the
+// process), its cleanup hook closes them all before their JS objects can be finalized, and
+// no completion is delivered into the dying environment. Shared, because the hook and
+// each socket may outlive the instance data.
+struct Registry {
+  std::unordered_set<Socket*> sockets;
+  bool tornDown = false;
+};
+
 // Per-environment state (each worker thread loads the addon anew).
 struct AddonData {
   EventLoop loop;
   Napi::FunctionReference socketClass;
+  std::shared_ptr<Registry> registry;
 };
 
 constexpr size_t kMaxBuffers = 1024;  // IOV_MAX; src/ enforces the same number
@@ -205,12 +218,21 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // over the JS Socket, which holds this object, and a strong persistent in that cycle
   // would make every socket immortal.
   explicit Socket(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<Socket>(info), context_(info.Env(), "sendmsg-shim:send") {
+      : Napi::ObjectWrap<Socket>(info),
+        context_(info.Env(), "sendmsg-shim:send"),
+        registry_(info.Env().GetInstanceData<AddonData>()->registry) {
     info.This().As<Napi::Object>().Set("oncomplete", info[0]);
+    registry_->sockets.insert(this);
   }
 
   ~Socket() override {
+    registry_->sockets.erase(this);
     if (sock_) sock_destroy(sock_);
+  }
+
+  // The environment is going away: close without telling JS (nobody is left to tell).
+  void Teardown() {
+    if (sock_) sock_close(sock_, nullptr, nullptr);
   }
 
  private:
@@ -341,23 +363,28 @@ class Socket : public Napi::ObjectWrap<Socket> {
     }
   }
 
-  // CompletionSink: runs on the JS thread, from libuv (drain) or from close().
+  // CompletionSink: runs on the JS thread, from libuv (drain), the IOCP dispatcher or close().
   static void Deliver(void* ctx, const Completion* done, size_t count) {
     auto* self = static_cast<Socket*>(ctx);
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
+    if (self->registry_->tornDown) return;
+    napi_env env = self->Env();
+    Napi::HandleScope scope(self->Env());
     Napi::Object recv = self->Value();
     Napi::Value fn = recv.Get("oncomplete");
     for (size_t i = 0; i < count && fn.IsFunction(); i++) {
       const Completion& c = done[i];
+      napi_value argv[5];
+      napi_create_double(env, c.token, &argv[0]);
+      napi_create_double(env, static_cast<double>(c.bytes), &argv[1]);
+      napi_create_int32(env, c.err.wsa, &argv[2]);
+      napi_create_int32(env, c.err.sys, &argv[3]);
+      napi_create_string_utf8(env, c.err.syscall ? c.err.syscall : "", NAPI_AUTO_LENGTH, &argv[4]);
       // MakeCallback, not Call: from a libuv callback it is what runs the promise
-      // reactions and nextTick queue afterwards, as for any Node I/O completion.
-      fn.As<Napi::Function>().MakeCallback(
-          recv,
-          {Napi::Number::New(env, c.token), Napi::Number::New(env, static_cast<double>(c.bytes)),
-           Napi::Number::New(env, c.err.wsa), Napi::Number::New(env, c.err.sys),
-           Napi::String::New(env, c.err.syscall ? c.err.syscall : "")},
-          self->context_);
+      // reactions and nextTick queue afterwards, as for any Node I/O completion. The C
+      // API, because a failure here (an environment shutting down, a throwing callback)
+      // must stop delivery, not abort the process.
+      napi_value result;
+      if (napi_make_callback(env, self->context_, recv, fn, 5, argv, &result) != napi_ok) break;
     }
     self->ReleaseIfIdle();
   }
@@ -366,7 +393,16 @@ class Socket : public Napi::ObjectWrap<Socket> {
   bool held_ = false;
   OsError err_;
   Napi::AsyncContext context_;
+  std::shared_ptr<Registry> registry_;
 };
+
+void TeardownSockets(void* arg) {
+  auto* holder = static_cast<std::shared_ptr<Registry>*>(arg);
+  Registry& reg = **holder;
+  reg.tornDown = true;
+  for (Socket* s : reg.sockets) s->Teardown();
+  delete holder;
+}
 
 Napi::Value ErrorTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -400,6 +436,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_get_uv_event_loop(env, &uvLoop);
   data->loop.uvLoop = uvLoop;
   data->loop.dispatcher = TsfnDispatcher::Create(env);
+  data->registry = std::make_shared<Registry>();
+  napi_add_env_cleanup_hook(env, TeardownSockets, new std::shared_ptr<Registry>(data->registry));
   Napi::Function socketClass = Socket::Define(env);
   data->socketClass = Napi::Persistent(socketClass);
   env.SetInstanceData(data);

@@ -74,6 +74,13 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(r.rssGrowth).toBeLessThan(32 * 1024 * 1024);
   });
 
+  it('worker threads exiting with parked sends: the process survives, nothing is left allocated', async () => {
+    const r = await lab.run<{ pending: number[]; live: Record<string, number> }>(A, 'workers.cjs', { to: '10.77.2.99', workers: 4 });
+    expect(r.pending).toHaveLength(4);
+    for (const n of r.pending) expect(n).toBeGreaterThan(100);
+    expect(r.live).toEqual({ sockets: 0, pollHandles: 0, queuedSends: 0 });
+  });
+
   it('an AbortSignal fails just its queued send; the others are sent in order', async () => {
     const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7003 });
     await rx.ready;

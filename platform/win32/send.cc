@@ -89,8 +89,9 @@ static void port_thread() {
       auto* p = reinterpret_cast<PendingSend*>(entries[i].lpOverlapped);
       p->bytes = entries[i].dwNumberOfBytesTransferred;
       p->status = static_cast<DWORD>(p->ov.Internal);
-      // If the environment is gone (a worker thread exited), nobody waits for this one.
-      if (!p->s->dispatcher || !p->s->dispatcher->post(&deliver, p)) {
+      // If the environment is gone (a worker thread exited), nobody waits for this one,
+      // and its socket may be freed already: only the request's own fields are used here.
+      if (!p->dispatcher || !p->dispatcher->post(&deliver, p)) {
         delete p;
         g_inFlight--;
       }
@@ -121,6 +122,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   if (!check_sendable(s, spec, err)) return kSendFailed;
   auto* p = new PendingSend();
   p->s = s;
+  p->dispatcher = s->dispatcher;
   p->token = token;
   p->bufs.resize(spec.nbufs);
   encode_msg(s->kind, spec, &p->msg, p->bufs.data(), &p->to, p->control);

@@ -27,7 +27,8 @@ constexpr size_t kCmsgSpace = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO));
 // keeps alive until then.
 struct PendingSend {
   OVERLAPPED ov;  // first: the completion hands back this address
-  PlatformSocket* s;
+  PlatformSocket* s;  // touched on the JS thread only: the port thread uses `dispatcher`
+  std::shared_ptr<Dispatcher> dispatcher;
   double token;
   std::vector<WSABUF> bufs;
   sockaddr_storage to;
