@@ -134,7 +134,7 @@ bool read_view(napi_env env, napi_value v, Buf* b) {
   return true;
 }
 
-// What a send call carries, decoded from (buffers, toAddress, toPort, source, ifindex, flags).
+// What one message carries, decoded from (buffers, toAddress, toPort, source, ifindex, flags).
 struct DecodedSend {
   Buf inlineBufs[16];
   std::vector<Buf> heapBufs;
@@ -144,10 +144,10 @@ struct DecodedSend {
 };
 
 // 0, or the Wsa code to fail with: WSAEFAULT for a buffer src/ should have refused,
-// WSAEINVAL for an address that does not parse (e.g. a %zone no interface has).
-int decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
-  napi_env env = info.Env();
-  napi_value bufs = info[0];
+// WSAEINVAL for an address that does not parse (e.g. a %zone no interface has), or what
+// the OS-free encoder refuses (size, flags, families).
+int decode_send(napi_env env, const napi_value* v, PlatformSocket* s, DecodedSend* d) {
+  napi_value bufs = v[0];
   bool isArray = false;
   napi_is_array(env, bufs, &isArray);
   Buf* out = d->inlineBufs;
@@ -163,8 +163,7 @@ int decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* 
     }
     for (uint32_t i = 0; i < len; i++) {
       napi_value el;
-      if (napi_get_element(env, bufs, i, &el) != napi_ok || !read_view(env, el, &out[i]))
-        return WSAEFAULT_;
+      if (napi_get_element(env, bufs, i, &el) != napi_ok || !read_view(env, el, &out[i])) return WSAEFAULT_;
     }
   } else if (!read_view(env, bufs, &out[0])) {
     return WSAEFAULT_;
@@ -172,26 +171,37 @@ int decode_send(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* 
   size_t total = 0;
   for (size_t i = 0; i < n; i++) total += out[i].len;
 
+  napi_valuetype type;
   const Endpoint* to = nullptr;
-  if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    if (!read_ip(env, info[1], &d->to.ip)) return WSAEINVAL_;
-    d->to.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
+  napi_typeof(env, v[1], &type);
+  if (type == napi_string) {
+    if (!read_ip(env, v[1], &d->to.ip)) return WSAEINVAL_;
+    uint32_t port = 0;
+    napi_get_value_uint32(env, v[2], &port);
+    d->to.port = static_cast<uint16_t>(port);
     to = &d->to;
   }
   const IpAddr* source = nullptr;
-  if (!info[3].IsNull() && !info[3].IsUndefined()) {
-    if (!read_ip(env, info[3], &d->source)) return WSAEINVAL_;
+  napi_typeof(env, v[3], &type);
+  if (type == napi_string) {
+    if (!read_ip(env, v[3], &d->source)) return WSAEINVAL_;
     source = &d->source;
   }
-  uint32_t ifindex = info[4].As<Napi::Number>().Uint32Value();
-  uint32_t flags = info[5].As<Napi::Number>().Uint32Value();
+  uint32_t ifindex = 0, flags = 0;
+  napi_get_value_uint32(env, v[4], &ifindex);
+  napi_get_value_uint32(env, v[5], &flags);
 
   d->spec.bufs = out;
   d->spec.nbufs = n;
   d->spec.to = to;
   d->spec.flags = flags;
-  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, total,
-                   &d->spec.pktinfo);
+  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, total, &d->spec.pktinfo);
+}
+
+int decode_args(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
+  napi_value v[6];
+  for (size_t i = 0; i < 6; i++) v[i] = info[i];
+  return decode_send(info.Env(), v, s, d);
 }
 
 class Socket : public Napi::ObjectWrap<Socket> {
@@ -202,6 +212,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceMethod<&Socket::Open>("open"),
                            InstanceMethod<&Socket::SendSync>("sendSync"),
                            InstanceMethod<&Socket::SendAsync>("sendAsync"),
+                           InstanceMethod<&Socket::SendBatch>("sendBatch"),
+                           InstanceMethod<&Socket::LastBatch>("lastBatch"),
                            InstanceMethod<&Socket::Cancel>("cancel"),
                            InstanceMethod<&Socket::Connect>("connect"),
                            InstanceMethod<&Socket::ShutdownSend>("shutdownSend"),
@@ -213,7 +225,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                        });
   }
 
-  // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall)
+  // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall, count)
   // The callback is kept as a property of this object, not in a C++ persistent: it closes
   // over the JS Socket, which holds this object, and a strong persistent in that cycle
   // would make every socket immortal.
@@ -264,7 +276,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Env env = info.Env();
     if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
     DecodedSend d;
-    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
+    if (int wsa = decode_args(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
     return Napi::Number::New(env, static_cast<double>(send_now(sock_, d.spec, SendMode::Blocking, &err_)));
   }
 
@@ -273,11 +285,50 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Env env = info.Env();
     if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
     DecodedSend d;
-    if (int wsa = decode_send(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
+    if (int wsa = decode_args(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
     double token = info[6].As<Napi::Number>().DoubleValue();
     long r = send_overlapped(sock_, d.spec, token, &Socket::Deliver, this, &err_);
     if (r == kSendPending) Hold();
     return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // sendBatch(flat, n, overlapped, token): flat holds n groups of the six send arguments.
+  // -> n (all sent), -1 (failed: lastError, lastBatch), -2 (pending: one completion later)
+  Napi::Value SendBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lastBatch_ = {0, 0};
+    if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
+    napi_value flat = info[0];
+    uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+    bool overlapped = info[2].ToBoolean();
+    double token = info[3].As<Napi::Number>().DoubleValue();
+    if (n > kMaxBatch) return Fail(env, WSAEFAULT_, kSendSyscall);
+    if (batch_.size() < n) batch_.resize(n);  // no reallocation below: specs point into it
+    if (specs_.size() < n) specs_.resize(n);
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value v[6];
+      for (uint32_t k = 0; k < 6; k++) napi_get_element(env, flat, i * 6 + k, &v[k]);
+      // What the shim refuses fails the whole batch before anything is sent.
+      if (int wsa = decode_send(env, v, sock_, &batch_[i])) {
+        lastBatch_ = {0, i};
+        return Fail(env, wsa, kSendSyscall);
+      }
+      specs_[i] = batch_[i].spec;
+    }
+    size_t sent = 0;
+    long r = send_batch(sock_, specs_.data(), n, overlapped ? SendMode::Overlapped : SendMode::Blocking, token,
+                        &Socket::Deliver, this, &sent, &err_);
+    lastBatch_ = {static_cast<uint32_t>(sent), static_cast<uint32_t>(sent)};
+    if (r == kSendPending) Hold();
+    return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // [sent, failedIndex] of the last sendBatch that failed at once.
+  Napi::Value LastBatch(const Napi::CallbackInfo& info) {
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set(0u, Napi::Number::New(info.Env(), lastBatch_.sent));
+    out.Set(1u, Napi::Number::New(info.Env(), lastBatch_.failedIndex));
+    return out;
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
@@ -373,24 +424,31 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Value fn = recv.Get("oncomplete");
     for (size_t i = 0; i < count && fn.IsFunction(); i++) {
       const Completion& c = done[i];
-      napi_value argv[5];
+      napi_value argv[6];
       napi_create_double(env, c.token, &argv[0]);
       napi_create_double(env, static_cast<double>(c.bytes), &argv[1]);
       napi_create_int32(env, c.err.wsa, &argv[2]);
       napi_create_int32(env, c.err.sys, &argv[3]);
       napi_create_string_utf8(env, c.err.syscall ? c.err.syscall : "", NAPI_AUTO_LENGTH, &argv[4]);
+      napi_create_double(env, static_cast<double>(c.count), &argv[5]);
       // MakeCallback, not Call: from a libuv callback it is what runs the promise
       // reactions and nextTick queue afterwards, as for any Node I/O completion. The C
       // API, because a failure here (an environment shutting down, a throwing callback)
       // must stop delivery, not abort the process.
       napi_value result;
-      if (napi_make_callback(env, self->context_, recv, fn, 5, argv, &result) != napi_ok) break;
+      if (napi_make_callback(env, self->context_, recv, fn, 6, argv, &result) != napi_ok) break;
     }
     self->ReleaseIfIdle();
   }
 
   PlatformSocket* sock_ = nullptr;
   bool held_ = false;
+  std::vector<DecodedSend> batch_;  // reused by every sendBatch on this socket
+  std::vector<SendSpec> specs_;
+  struct {
+    uint32_t sent;
+    uint32_t failedIndex;
+  } lastBatch_{0, 0};
   OsError err_;
   Napi::AsyncContext context_;
   std::shared_ptr<Registry> registry_;
@@ -452,6 +510,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const char* wine = host_wine_version();
   exports.Set("wineVersion", wine ? Napi::Value(Napi::String::New(env, wine)) : env.Null());
   exports.Set("maxBuffers", Napi::Number::New(env, kMaxBuffers));
+  exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   exports.Set("sendSyscall", Napi::String::New(env, kSendSyscall));
   return exports;
 }

@@ -100,8 +100,9 @@ struct EventLoop {
 // Called by a backend on the JS thread when queued overlapped sends complete.
 struct Completion {
   double token;
-  long bytes;   // >= 0, or kSendFailed with err set
+  long bytes;   // >= 0 (bytes; for a batch the messages sent), or kSendFailed with err set
   OsError err;
+  long count = 0;  // a batch: the messages sent, also when it failed
 };
 using CompletionSink = void (*)(void* ctx, const Completion* done, size_t count);
 
@@ -128,6 +129,14 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
 // kSendPending; queued sends complete in submission order through the sink.
 long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
                      void* ctx, OsError* err);
+// Up to kMaxBatch messages in order, each with its own buffers, destination and control
+// data. Returns n once all are sent, kSendPending (Overlapped: the completion's count says
+// how many went), or kSendFailed with *sent the number sent before the one that failed;
+// none after it is sent.
+long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mode, double token,
+                CompletionSink sink, void* ctx, size_t* sent, OsError* err);
+constexpr size_t kMaxBatch = 1024;
+
 // Cancels one overlapped send. true: it was removed and will never complete (posix);
 // false: it already completed, or (win32) its completion will report the cancellation.
 bool send_cancel(PlatformSocket* s, double token);

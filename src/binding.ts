@@ -10,6 +10,8 @@ export interface NativeSocket {
     source: string | null, ifindex: number, flags: number): number;
   sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
     source: string | null, ifindex: number, flags: number, token: number): number;
+  sendBatch(flat: readonly unknown[], n: number, overlapped: boolean, token: number): number;
+  lastBatch(): [number, number];
   cancel(token: number): boolean;
   connect(address: string, port: number): boolean | number;
   shutdownSend(): boolean | number;
@@ -22,11 +24,12 @@ export interface NativeSocket {
 
 /** @internal */
 export interface Binding {
-  NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string) => void) => NativeSocket;
+  NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number) => void) => NativeSocket;
   errorTable(): Array<[string, number, string, boolean]>;
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   platform: 'posix' | 'win32';
   maxBuffers: number;
+  maxBatch: number;
   /** 'sendmsg' or 'WSASendMsg': the call errors of a send name. */
   sendSyscall: string;
   /** Wine's version when running under Wine, else null. */

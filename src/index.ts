@@ -4,8 +4,8 @@
  */
 export { openSocket, Socket } from './socket';
 export type { OpenSocketOptions, SocketAddress, SocketType } from './socket';
-export { sendMsg, sendMsgSync, MSG } from './send';
-export type { Message, SendCallback, SendControl, SendTarget } from './send';
+export { sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync, MSG, MAX_BATCH } from './send';
+export type { BatchResult, Message, SendCallback, SendControl, SendTarget } from './send';
 export { WsaError, WSA } from './errors';
 export type { WsaCode, WsaErrorDetails, ArgumentError } from './errors';
 export { MAX_BUFFERS } from './validate';

@@ -1,11 +1,11 @@
-import { SEND_FAILED, SEND_PENDING } from './binding';
+import { SEND_FAILED, SEND_PENDING, binding } from './binding';
 import { WSA, WsaError } from './errors';
 import { Socket, kState, lastError, notifyIfDrained, type PendingEntry, type SocketState } from './socket';
 import {
   validateAbortSignal, validateBuffers, validateFunction, validateInteger, validateIpLiteral,
   validateKeys, validateObject,
 } from './validate';
-import { invalidArgType } from './errors';
+import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 /** `flags` values, as in Winsock (the same numbers as Linux for OOB and DONTROUTE). */
 export const MSG = {
@@ -69,25 +69,32 @@ interface Prepared {
   signal: AbortSignal | undefined;
 }
 
-function prepare(sock: unknown, msg: unknown): Prepared {
+function socketState(sock: unknown): SocketState {
   if (!(sock instanceof Socket)) throw invalidArgType('socket', 'an instance of Socket (from openSocket)', sock);
-  validateObject(msg, 'msg');
-  validateKeys(msg, 'msg', MSG_KEYS);
+  return sock[kState];
+}
+
+function prepare(sock: unknown, msg: unknown): Prepared {
+  return prepareMessage(socketState(sock), msg, 'msg');
+}
+
+function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
+  validateObject(msg, name);
+  validateKeys(msg, name, MSG_KEYS);
   // Each field is read once, so what is validated is what the native side sees.
   const buffers = msg.buffers as Prepared['buffers'];
-  validateBuffers(buffers, 'msg.buffers');
-  const st = sock[kState];
+  validateBuffers(buffers, `${name}.buffers`);
   let toAddress: string | null = null;
   let toPort = 0;
   const to = msg.to;
   if (to !== undefined && to !== null) {
-    validateObject(to, 'msg.to');
-    validateKeys(to, 'msg.to', TO_KEYS);
+    validateObject(to, `${name}.to`);
+    validateKeys(to, `${name}.to`, TO_KEYS);
     const address = to.address;
     const port = to.port;
-    validateIpLiteral(address, 'msg.to.address');
+    validateIpLiteral(address, `${name}.to.address`);
     if (!(st.isRaw && port === undefined)) {
-      validateInteger(port, 'msg.to.port', st.isRaw ? 0 : 1, 65535);
+      validateInteger(port, `${name}.to.port`, st.isRaw ? 0 : 1, 65535);
       toPort = port;
     }
     toAddress = address;
@@ -96,23 +103,23 @@ function prepare(sock: unknown, msg: unknown): Prepared {
   let ifindex = 0;
   const control = msg.control;
   if (control !== undefined && control !== null) {
-    validateObject(control, 'msg.control');
-    validateKeys(control, 'msg.control', CONTROL_KEYS);
+    validateObject(control, `${name}.control`);
+    validateKeys(control, `${name}.control`, CONTROL_KEYS);
     const sourceAddress = control.sourceAddress;
     const interfaceIndex = control.interfaceIndex;
     if (sourceAddress !== undefined) {
-      validateIpLiteral(sourceAddress, 'msg.control.sourceAddress');
+      validateIpLiteral(sourceAddress, `${name}.control.sourceAddress`);
       source = sourceAddress;
     }
     if (interfaceIndex !== undefined) {
-      validateInteger(interfaceIndex, 'msg.control.interfaceIndex', 0, 0xffffffff);
+      validateInteger(interfaceIndex, `${name}.control.interfaceIndex`, 0, 0xffffffff);
       ifindex = interfaceIndex;
     }
   }
   const flags = msg.flags ?? 0;
-  validateInteger(flags, 'msg.flags', 0, 0xffffffff);
+  validateInteger(flags, `${name}.flags`, 0, 0xffffffff);
   const signal = msg.signal;
-  if (signal !== undefined) validateAbortSignal(signal, 'msg.signal');
+  if (signal !== undefined) validateAbortSignal(signal, `${name}.signal`);
   return { st, buffers, toAddress, toPort, source, ifindex, flags, signal };
 }
 
@@ -212,4 +219,94 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     }
   }
   return promise;
+}
+
+/** Most messages one {@link sendMsgBatch} call takes (sendmmsg's UIO_MAXIOV). */
+export const MAX_BATCH: number = binding.maxBatch;
+
+/**
+ * What a batch did. `sent` messages went out, in order; if `error` is set, the message at
+ * `failedIndex` failed and none after it was sent. A message the shim itself refuses
+ * (too big, bad flags, mixed families) fails the batch before anything is sent: then
+ * `sent` is 0 and `failedIndex` names it.
+ */
+export interface BatchResult {
+  sent: number;
+  error?: WsaError;
+  failedIndex?: number;
+}
+
+function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared: Prepared[]; flat: unknown[] } {
+  const st = socketState(sock);
+  if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
+  if (msgs.length > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, msgs.length);
+  const prepared: Prepared[] = new Array(msgs.length);
+  const flat: unknown[] = new Array(msgs.length * 6);
+  for (let i = 0; i < msgs.length; i++) {
+    const p = prepareMessage(st, msgs[i], `msgs[${i}]`);
+    if (p.signal !== undefined) throw invalidArgValue(`msgs[${i}].signal`, p.signal, 'is not supported in a batch');
+    prepared[i] = p;
+    const k = i * 6;
+    flat[k] = p.buffers;
+    flat[k + 1] = p.toAddress;
+    flat[k + 2] = p.toPort;
+    flat[k + 3] = p.source;
+    flat[k + 4] = p.ifindex;
+    flat[k + 5] = p.flags;
+  }
+  return { st, prepared, flat };
+}
+
+function batchFailure(st: SocketState, prepared: Prepared[]): BatchResult {
+  const [sent, failedIndex] = st.native.lastBatch();
+  const p = prepared[failedIndex];
+  return { sent, failedIndex, error: p ? failure(p) : lastError(st.native) };
+}
+
+/**
+ * Sends many datagrams in one call, each with its own buffers, destination and control
+ * data: sendmmsg(2) on Linux, a native loop of overlapped WSASendMsg on Windows. Blocks
+ * like {@link sendMsgSync} (nonBlocking: stops at WSAEWOULDBLOCK, reporting how many went).
+ * @throws Node-style TypeError/RangeError for bad arguments (nothing is sent).
+ */
+export function sendMsgBatchSync(sock: Socket, msgs: readonly Message[]): BatchResult {
+  const { st, prepared, flat } = prepareBatch(sock, msgs);
+  if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
+  const r = st.native.sendBatch(flat, prepared.length, false, 0);
+  return r >= 0 ? { sent: r } : batchFailure(st, prepared);
+}
+
+/**
+ * Sends many datagrams in one call, overlapped: the batch waits for send-buffer room as
+ * {@link sendMsg} does and resolves once every message has gone (or one failed). OS
+ * failures resolve as a {@link BatchResult} with `error`; the promise rejects only for
+ * nothing, and bad arguments throw synchronously.
+ *
+ * @example
+ * ```ts
+ * const { sent, error } = await sendMsgBatch(sock, replies.map((r) => ({
+ *   buffers: r.payload, to: r.client, control: { sourceAddress: r.localAddress },
+ * })));
+ * ```
+ */
+export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<BatchResult> {
+  const { st, prepared, flat } = prepareBatch(sock, msgs);
+  if (st.closed) return Promise.resolve({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
+  const token = nextToken++;
+  const r = st.native.sendBatch(flat, prepared.length, true, token);
+  if (r >= 0) return Promise.resolve({ sent: r });
+  if (r === SEND_FAILED) return Promise.resolve(batchFailure(st, prepared));
+  return new Promise((resolve) => {
+    // The OS still reads the buffers: keep every message's list alive until completion.
+    const buffers = prepared.map((p) => (Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers));
+    st.pending.set(token, {
+      buffers,
+      done: (err, _bytes, count = 0) => {
+        if (!err) return resolve({ sent: count });
+        const p = prepared[count];
+        const error = p ? new WsaError(err.errno, { sysErrno: err.sysErrno, syscall: err.syscall, address: p.toAddress ?? undefined, port: p.toAddress === null ? undefined : p.toPort }) : err;
+        resolve({ sent: count, failedIndex: count, error });
+      },
+    });
+  });
 }

@@ -57,7 +57,8 @@ const BIND_KEYS = new Set(['address', 'port']);
 
 /** @internal A send that the OS has not completed yet. */
 export interface PendingEntry {
-  done: (err: WsaError | null, bytes: number) => void;
+  /** `count`: for a batch, how many messages went. */
+  done: (err: WsaError | null, bytes: number, count?: number) => void;
   /** Keeps the payload alive until completion: the native queue points into it. */
   buffers: unknown;
   address?: string;
@@ -224,14 +225,14 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   }
 
   let sock: Socket | undefined;
-  const native = new binding.NativeSocket((token, bytes, wsa, sysErrno, syscall) => {
+  const native = new binding.NativeSocket((token, bytes, wsa, sysErrno, syscall, count) => {
     const st = sock![kState];
     const entry = st.pending.get(token);
     if (!entry) return;
     st.pending.delete(token);
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
-    if (bytes >= 0) entry.done(null, bytes);
-    else entry.done(new WsaError(wsa, { sysErrno, syscall, address: entry.address, port: entry.port }), 0);
+    if (bytes >= 0) entry.done(null, bytes, count);
+    else entry.done(new WsaError(wsa, { sysErrno, syscall, address: entry.address, port: entry.port }), 0, count);
     notifyIfDrained(st);
   });
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,

@@ -106,6 +106,25 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(got.seqs).toEqual([...Array(count + 1).keys()]);
   });
 
+  it('a batch that fills the send buffer parks and finishes, in order', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7005 });
+    await rx.ready;
+    const tx = await lab.run<{ pendingAfterSubmit: number; sent: number; code: string | null }>(A, 'batch-sender.cjs', { to: '10.77.1.2', port: 7005, count: 800, size: 1000 });
+    expect(tx).toMatchObject({ pendingAfterSubmit: 1, sent: 800, code: null });
+    expect((await rx.result).seqs).toEqual([...Array(800).keys()]);
+  });
+
+  it('close() during a parked batch: it reports the prefix that went, and nothing else goes', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.2.2', port: 7006, idleMs: 1500 });
+    await rx.ready;
+    const tx = await lab.run<{ sent: number; failedIndex: number; code: string }>(A, 'batch-sender.cjs', { to: '10.77.2.2', port: 7006, count: 300, size: 1000, closeAfterMs: 100 });
+    expect(tx.code).toBe('WSA_OPERATION_ABORTED');
+    expect(tx.failedIndex).toBe(tx.sent);
+    expect(tx.sent).toBeGreaterThan(0);
+    expect(tx.sent).toBeLessThan(300);
+    expect((await rx.result).seqs).toEqual([...Array(tx.sent).keys()]);
+  });
+
   it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
     const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.99', timeoutTo: '10.77.3.99', port: 9 });
     expect(r.wouldBlock).toMatchObject({ code: 'WSAEWOULDBLOCK', errno: 10035, sysCode: 'EAGAIN' });

@@ -18,17 +18,25 @@ namespace shim {
 // Room for the larger of the two pktinfo control messages.
 constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(in6_pktinfo));
 
-// A send parked until the socket is writable, fully encoded so that nothing about the
-// caller's arguments is read again; the payload bytes stay in the caller's buffers,
-// which the JS side keeps alive until the completion.
-struct PendingSend {
-  double token;
+// One message encoded once, so that nothing about the caller's arguments is read again;
+// the payload bytes stay in the caller's buffers, which the JS side keeps alive until the
+// completion.
+struct EncodedMsg {
   std::vector<iovec> iov;
   sockaddr_storage to;
   socklen_t toLen;
   alignas(cmsghdr) unsigned char control[kCmsgSpace];
   size_t controlLen;
   int flags;
+};
+
+// A send (one message) or a batch parked until the socket is writable; `next` counts the
+// messages already sent.
+struct PendingSend {
+  double token;
+  bool batch;
+  std::vector<EncodedMsg> msgs;
+  size_t next;
 };
 
 struct PlatformSocket {
@@ -42,6 +50,8 @@ struct PlatformSocket {
   uv_poll_t* poll = nullptr;  // created on the first send that has to wait
   bool polling = false;
   std::deque<PendingSend> queue;
+  std::vector<EncodedMsg> scratch;  // a batch's messages, reused from call to call
+  std::vector<mmsghdr> hdrs;
   CompletionSink sink = nullptr;
   void* sinkCtx = nullptr;
 };

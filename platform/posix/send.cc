@@ -128,31 +128,71 @@ static bool arm(PlatformSocket* s, OsError* err) {
   return true;
 }
 
+static void encode_one(PlatformSocket* s, const SendSpec& spec, EncodedMsg* e) {
+  e->iov.resize(spec.nbufs);
+  msghdr m;
+  encode_msg(s->kind, spec, &m, e->iov.data(), &e->to, e->control);
+  e->toLen = m.msg_namelen;
+  e->controlLen = m.msg_controllen;
+  e->flags = os_flags(spec.flags);
+}
+
+// Sends msgs[*next..n) with sendmmsg(2), in runs of equal flags. Returns 0 once all are
+// sent, EAGAIN when the send buffer is full, or the errno of the message at *next.
+// *firstBytes receives the size of msgs[0] when it is sent here.
+static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* next, long* firstBytes) {
+  size_t n = msgs.size();
+  if (s->hdrs.size() < n) s->hdrs.resize(n);
+  while (*next < n) {
+    size_t begin = *next;
+    size_t end = begin + 1;
+    while (end < n && msgs[end].flags == msgs[begin].flags) end++;
+    for (size_t i = begin; i < end; i++) {
+      msghdr& m = s->hdrs[i].msg_hdr;
+      std::memset(&s->hdrs[i], 0, sizeof(mmsghdr));
+      m.msg_iov = msgs[i].iov.data();
+      m.msg_iovlen = msgs[i].iov.size();
+      if (msgs[i].toLen) {
+        m.msg_name = &msgs[i].to;
+        m.msg_namelen = msgs[i].toLen;
+      }
+      if (msgs[i].controlLen) {
+        m.msg_control = msgs[i].control;
+        m.msg_controllen = msgs[i].controlLen;
+      }
+    }
+    int r = sendmmsg(s->fd, &s->hdrs[begin], static_cast<unsigned>(end - begin), msgs[begin].flags);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (begin == 0 && r > 0) *firstBytes = static_cast<long>(s->hdrs[0].msg_len);
+    *next = begin + static_cast<size_t>(r);
+  }
+  return 0;
+}
+
+// The completion of a queue entry that finished (e == 0) or failed (errno e).
+static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long firstBytes) {
+  Completion c{p.token, p.batch ? static_cast<long>(p.next) : firstBytes, {}};
+  c.count = static_cast<long>(p.next);
+  if (e) {
+    c.bytes = kSendFailed;
+    set_os_error(&c.err, e, "sendmsg", s, ErrContext::Send);
+    classify_icmp_error(s, &c.err);
+  }
+  return c;
+}
+
 // Sends what the queue can send now; true once it is empty.
 static bool drain(PlatformSocket* s) {
   std::vector<Completion> done;
   while (!s->queue.empty()) {
     PendingSend& p = s->queue.front();
-    msghdr m{};
-    m.msg_iov = p.iov.data();
-    m.msg_iovlen = p.iov.size();
-    if (p.toLen) {
-      m.msg_name = &p.to;
-      m.msg_namelen = p.toLen;
-    }
-    if (p.controlLen) {
-      m.msg_control = p.control;
-      m.msg_controllen = p.controlLen;
-    }
-    ssize_t n = sendmsg(s->fd, &m, p.flags);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-    Completion c{p.token, static_cast<long>(n), {}};
-    if (n < 0) {
-      c.bytes = kSendFailed;
-      set_os_error(&c.err, errno, "sendmsg", s, ErrContext::Send);
-      classify_icmp_error(s, &c.err);
-    }
-    done.push_back(c);
+    long firstBytes = 0;
+    int e = send_msgs(s, p.msgs, &p.next, &firstBytes);
+    if (e == EAGAIN) break;
+    done.push_back(finish(s, p, e, firstBytes));
     s->queue.pop_front();
     g_queuedSends--;
   }
@@ -166,6 +206,21 @@ static bool drain(PlatformSocket* s) {
   return empty;
 }
 
+// Parks msgs (from index next on) at the back of the queue and waits for writability.
+static long park(PlatformSocket* s, std::vector<EncodedMsg>&& msgs, size_t next, bool batch, double token,
+                 CompletionSink sink, void* ctx, OsError* err) {
+  s->queue.push_back(PendingSend{token, batch, std::move(msgs), next});
+  g_queuedSends++;
+  s->sink = sink;
+  s->sinkCtx = ctx;
+  if (!arm(s, err)) {
+    s->queue.pop_back();
+    g_queuedSends--;
+    return kSendFailed;
+  }
+  return kSendPending;
+}
+
 long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
                      void* ctx, OsError* err) {
   if (s->queue.empty()) {
@@ -176,24 +231,47 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
     set_shim_error(err, WSAENOTSOCK_, "sendmsg");
     return kSendFailed;
   }
-  s->queue.emplace_back();
-  g_queuedSends++;
-  PendingSend& p = s->queue.back();
-  p.token = token;
-  p.iov.resize(spec.nbufs);
-  msghdr m;
-  encode_msg(s->kind, spec, &m, p.iov.data(), &p.to, p.control);
-  p.toLen = m.msg_namelen;
-  p.controlLen = m.msg_controllen;
-  p.flags = os_flags(spec.flags);
-  s->sink = sink;
-  s->sinkCtx = ctx;
-  if (!arm(s, err)) {
-    s->queue.pop_back();
-    g_queuedSends--;
+  std::vector<EncodedMsg> msgs(1);
+  encode_one(s, spec, &msgs[0]);
+  return park(s, std::move(msgs), 0, false, token, sink, ctx, err);
+}
+
+long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mode, double token,
+                CompletionSink sink, void* ctx, size_t* sent, OsError* err) {
+  *sent = 0;
+  if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "sendmsg");
     return kSendFailed;
   }
-  return kSendPending;
+  if (s->scratch.size() < n) s->scratch.resize(n);
+  std::vector<EncodedMsg> msgs;
+  msgs.swap(s->scratch);  // reuse the iovec storage of earlier batches
+  msgs.resize(n);
+  for (size_t i = 0; i < n; i++) encode_one(s, specs[i], &msgs[i]);
+  bool overlapped = mode == SendMode::Overlapped;
+  int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
+  long result = static_cast<long>(n);
+  if (!overlapped && !s->queue.empty() && !flush_queue(s, deadline, err)) {
+    result = kSendFailed;
+  } else if (overlapped && !s->queue.empty()) {
+    return park(s, std::move(msgs), 0, true, token, sink, ctx, err);
+  } else {
+    for (;;) {
+      long firstBytes = 0;
+      int e = send_msgs(s, msgs, sent, &firstBytes);
+      if (e == 0) break;
+      set_os_error(err, e, "sendmsg", s, ErrContext::Send);
+      classify_icmp_error(s, err);
+      bool wouldBlock = e == EAGAIN && err->wsa == WSAEWOULDBLOCK_;
+      if (wouldBlock && overlapped) return park(s, std::move(msgs), *sent, true, token, sink, ctx, err);
+      if (!wouldBlock || s->nonBlocking || !wait_writable(s, deadline, err)) {
+        result = kSendFailed;
+        break;
+      }
+    }
+  }
+  msgs.swap(s->scratch);
+  return result;
 }
 
 bool send_cancel(PlatformSocket* s, double token) {

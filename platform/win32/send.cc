@@ -55,6 +55,16 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
 
 static HANDLE g_port = nullptr;
 
+static Completion batch_completion(const BatchGroup& g) {
+  Completion c{g.token, static_cast<long>(g.sent), {}};
+  c.count = static_cast<long>(g.sent);
+  if (g.failedAt != SIZE_MAX) {
+    c.bytes = kSendFailed;
+    c.err = g.err;
+  }
+  return c;
+}
+
 // JS thread: one pending send completed. The port may report a socket's sends out of
 // order (cancellations in particular), so completions wait for the ones submitted before
 // them: sends on one socket always complete in submission order.
@@ -66,12 +76,22 @@ static void deliver(void* arg) {
   while (!s->inFlight.empty() && s->inFlight.front()->done) {
     PendingSend* head = s->inFlight.front();
     s->inFlight.pop_front();
-    Completion c{head->token, static_cast<long>(head->bytes), {}};
-    if (head->status != 0) {
-      c.bytes = kSendFailed;
-      set_completion_error(&c.err, head->status);
+    if (BatchGroup* g = head->group.get()) {
+      if (head->status == 0) {
+        g->sent++;
+      } else if (head->index < g->failedAt) {
+        g->failedAt = head->index;
+        set_completion_error(&g->err, head->status);
+      }
+      if (--g->outstanding == 0) ready.push_back(batch_completion(*g));
+    } else {
+      Completion c{head->token, static_cast<long>(head->bytes), {}};
+      if (head->status != 0) {
+        c.bytes = kSendFailed;
+        set_completion_error(&c.err, head->status);
+      }
+      ready.push_back(c);
     }
-    ready.push_back(c);
     delete head;
     g_inFlight--;
   }
@@ -145,14 +165,68 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   return kSendPending;
 }
 
+// A batch is a loop of overlapped WSASendMsg calls in this one native call (no JS round
+// trip per datagram); the batch completes when its last pending message does.
+long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mode, double token,
+                CompletionSink sink, void* ctx, size_t* sent, OsError* err) {
+  *sent = 0;
+  if (mode == SendMode::Blocking) {
+    for (size_t i = 0; i < n; i++) {
+      if (send_now(s, specs[i], mode, err) < 0) return kSendFailed;
+      ++*sent;
+    }
+    return static_cast<long>(n);
+  }
+  auto group = std::make_shared<BatchGroup>();
+  group->token = token;
+  group->total = n;
+  for (size_t i = 0; i < n; i++) {
+    if (!check_sendable(s, specs[i], &group->err)) {
+      group->failedAt = i;
+      break;
+    }
+    auto* p = new PendingSend();
+    p->s = s;
+    p->dispatcher = s->dispatcher;
+    p->token = token;
+    p->group = group;
+    p->index = i;
+    p->bufs.resize(specs[i].nbufs);
+    encode_msg(s->kind, specs[i], &p->msg, p->bufs.data(), &p->to, p->control);
+    DWORD bytes = 0;
+    if (s->wsaSendMsg(s->sock, &p->msg, os_flags(specs[i].flags), &bytes, &p->ov, nullptr) == 0) {
+      delete p;
+      group->sent++;
+      continue;
+    }
+    int e = WSAGetLastError();
+    if (e != WSA_IO_PENDING) {
+      delete p;
+      group->failedAt = i;
+      set_os_error(&group->err, e, "WSASendMsg", s, ErrContext::Send);
+      break;  // nothing after a failure is sent
+    }
+    if (s->inFlight.empty() && s->dispatcher) s->dispatcher->hold();
+    s->inFlight.push_back(p);
+    group->outstanding++;
+    g_inFlight++;
+  }
+  if (group->outstanding > 0) {
+    s->sink = sink;
+    s->sinkCtx = ctx;
+    return kSendPending;
+  }
+  *sent = group->sent;
+  if (group->failedAt == SIZE_MAX) return static_cast<long>(n);
+  *err = group->err;
+  return kSendFailed;
+}
+
 bool send_cancel(PlatformSocket* s, double token) {
   // The kernel may still read the buffers until the cancelled completion arrives, so the
   // send is never reported cancelled here: its completion says WSA_OPERATION_ABORTED.
   for (PendingSend* p : s->inFlight) {
-    if (p->token == token && s->sock != INVALID_SOCKET) {
-      CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->ov);
-      break;
-    }
+    if (p->token == token && s->sock != INVALID_SOCKET) CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->ov);
   }
   return false;
 }

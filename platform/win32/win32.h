@@ -10,6 +10,7 @@
 #include <windows.h>
 
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -21,6 +22,17 @@ namespace shim {
 
 // Room for the larger of the two pktinfo control messages.
 constexpr size_t kCmsgSpace = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO));
+
+// The messages of one sendMsgBatch whose completions are still coming; it completes as
+// one when the last of them does.
+struct BatchGroup {
+  double token;
+  size_t total;
+  size_t outstanding = 0;
+  size_t sent = 0;
+  size_t failedAt = SIZE_MAX;  // index of the first message that failed
+  OsError err;
+};
 
 // One overlapped WSASendMsg in flight. Everything the kernel reads stays here until the
 // completion is delivered; the payload stays in the caller's buffers, which the JS side
@@ -37,6 +49,8 @@ struct PendingSend {
   DWORD bytes;
   DWORD status;       // NTSTATUS of the completion
   bool done = false;  // completed, waiting for the sends before it (JS thread only)
+  std::shared_ptr<BatchGroup> group;  // set for a message of a batch
+  size_t index = 0;                   // its place in the batch
 };
 
 struct PlatformSocket {
