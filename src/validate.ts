@@ -19,12 +19,20 @@ export function validateInteger(value: unknown, name: string, min: number, max: 
   if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, value);
 }
 
+// Literals already seen valid: a busy sender repeats the same few addresses, and isIP
+// is the largest part of validating a message. Bounded, so hostile input cannot grow it.
+const knownLiterals = new Set<string>();
+const KNOWN_LITERALS_MAX = 4096;
+
 /** An IP literal (IPv4, IPv6 with optional %scope, v4-mapped); host names are refused. */
 export function validateIpLiteral(value: unknown, name: string): asserts value is string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (knownLiterals.has(value)) return;
   if (value.length > 63 || isIP(value) === 0) {
     throw invalidArgValue(name, value, 'must be an IPv4 or IPv6 literal (resolve host names with dns.lookup first)');
   }
+  if (knownLiterals.size >= KNOWN_LITERALS_MAX) knownLiterals.clear();
+  knownLiterals.add(value);
 }
 
 export function validateKeys(value: Record<string, unknown>, name: string, allowed: ReadonlySet<string>): void {

@@ -1,0 +1,128 @@
+// npm run bench [-- --json FILE]: datagrams per second for C and Node senders, measured
+// side by side in ONE run on this machine, for 64, 1200 and 1472-byte payloads.
+//
+// The receiver is never the bottleneck: every sender sends to the same sink, a bound UDP
+// socket that nobody reads (opened with the shim, which has no receive side). The kernel
+// queues until that socket's buffer is full and then drops, so receiving costs every
+// sender the same small kernel work and no user-space reader competes for the CPUs.
+import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openSocket, sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync } from '../dist/index.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const N = Number(process.env.BENCH_N ?? 100_000);
+const SIZES = [64, 1200, 1472];
+const jsonAt = process.argv.indexOf('--json');
+const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
+
+const csend = join(root, 'build', 'bench', 'csend');
+mkdirSync(dirname(csend), { recursive: true });
+execFileSync('cc', ['-O2', '-o', csend, join(root, 'bench', 'csend.c')]);
+
+const sink = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' } });
+const port = sink.address().port;
+const to = { address: '127.0.0.1', port };
+const control = { sourceAddress: '127.0.0.1' };  // every shim send carries IP_PKTINFO, as the C sendmsg does
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+async function timed(count, fn) {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+function payload(size) {
+  const head = Buffer.alloc(Math.min(8, size));
+  return [head, Buffer.alloc(size - head.length, 0x78)];  // gathered: two buffers, as in C
+}
+
+const variants = {
+  'C sendmsg+pktinfo': async (size) => Number(execFileSync(csend, ['sendmsg', String(port), String(size), String(3 * N)]).toString()),
+  'C sendmmsg x32': async (size) => Number(execFileSync(csend, ['sendmmsg', String(port), String(size), String(3 * N)]).toString()),
+  'C GSO': async (size) => Number(execFileSync(csend, ['gso', String(port), String(size), String(10 * N)]).toString()),
+  'node:dgram send': async (size) => {
+    const s = dgram.createSocket('udp4');
+    await new Promise((r) => s.bind(0, '127.0.0.1', r));
+    const bufs = payload(size);
+    const rate = await timed(N, () => new Promise((resolve) => {
+      let done = 0;
+      const cb = () => { if (++done === N) resolve(); };
+      for (let i = 0; i < N; i++) s.send(bufs, port, '127.0.0.1', cb);
+    }));
+    s.close();
+    return rate;
+  },
+  'shim sendMsgSync': async (size) => {
+    const s = await openSocket({ type: 'udp4' });
+    const msg = { buffers: payload(size), to, control };
+    const rate = await timed(N, () => { for (let i = 0; i < N; i++) sendMsgSync(s, msg); });
+    await s.close();
+    return rate;
+  },
+  'shim sendMsg': async (size) => {
+    const s = await openSocket({ type: 'udp4' });
+    const msg = { buffers: payload(size), to, control };
+    const rate = await timed(N, async () => {
+      for (let i = 0; i < N; i += 1024) {
+        const window = [];
+        for (let k = 0; k < 1024 && i + k < N; k++) window.push(sendMsg(s, msg));
+        await Promise.all(window);
+      }
+    });
+    await s.close();
+    return rate;
+  },
+  'shim sendMsgBatch x32': async (size) => {
+    const s = await openSocket({ type: 'udp4' });
+    const batch = Array.from({ length: 32 }, () => ({ buffers: payload(size), to, control }));
+    const rate = await timed(N, async () => { for (let i = 0; i < N; i += 32) await sendMsgBatch(s, batch); });
+    await s.close();
+    return rate;
+  },
+  'shim sendMsgBatchSync x32': async (size) => {
+    const s = await openSocket({ type: 'udp4' });
+    const batch = Array.from({ length: 32 }, () => ({ buffers: payload(size), to, control }));
+    const rate = await timed(N, () => { for (let i = 0; i < N; i += 32) sendMsgBatchSync(s, batch); });
+    await s.close();
+    return rate;
+  },
+};
+
+const results = {};
+for (const size of SIZES) {
+  results[size] = {};
+  for (const [name, run] of Object.entries(variants)) {
+    const rates = [];
+    for (let r = 0; r < RUNS; r++) rates.push(await run(size));
+    results[size][name] = Math.round(median(rates));
+  }
+  results[size]['shim segmentSize'] = null;  // not implemented yet (UDP_SEGMENT / UDP_SEND_MSG_SIZE)
+}
+await sink.close();
+
+const ratios = {
+  'sendMsgSync / C sendmsg+pktinfo (target 0.85)': ['shim sendMsgSync', 'C sendmsg+pktinfo'],
+  'sendMsg / node:dgram send (target 0.9)': ['shim sendMsg', 'node:dgram send'],
+  'sendMsgBatch / C sendmmsg (target 0.9)': ['shim sendMsgBatch x32', 'C sendmmsg x32'],
+  'sendMsgBatchSync / C sendmmsg': ['shim sendMsgBatchSync x32', 'C sendmmsg x32'],
+  'segmentSize / C GSO (target 0.9)': ['shim segmentSize', 'C GSO'],
+};
+const names = Object.keys(results[SIZES[0]]);
+const fmt = (n) => (n === null ? 'n/a' : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${Math.round(n / 1000)}k`);
+console.log(`datagrams/s, median of ${RUNS} runs (${N} per Node run), loopback, ${process.version}, ${execFileSync('nproc').toString().trim()} CPUs\n`);
+console.log(['sender'.padEnd(28), ...SIZES.map((s) => `${s} B`.padStart(9))].join(''));
+for (const name of names) console.log([name.padEnd(28), ...SIZES.map((s) => fmt(results[s][name]).padStart(9))].join(''));
+console.log('\nratios');
+const ratioOut = {};
+for (const [label, [a, b]] of Object.entries(ratios)) {
+  ratioOut[label] = SIZES.map((s) => (results[s][a] === null ? null : +(results[s][a] / results[s][b]).toFixed(2)));
+  console.log(`${label.padEnd(48)}${ratioOut[label].map((r) => (r === null ? 'n/a' : r.toFixed(2)).padStart(7)).join('')}`);
+}
+if (jsonFile) {
+  writeFileSync(jsonFile, JSON.stringify({ node: process.version, runs: RUNS, n: N, sizes: SIZES, results, ratios: ratioOut }, null, 2));
+  console.log(`\nwrote ${jsonFile}`);
+}
