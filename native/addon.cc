@@ -134,7 +134,9 @@ bool read_view(napi_env env, napi_value v, Buf* b) {
   return true;
 }
 
-// What one message carries, decoded from (buffers, toAddress, toPort, source, ifindex, flags).
+// What one message carries, decoded from (buffers, toAddress, toPort, source, ifindex,
+// flags, tos); tos is -1 for none.
+constexpr uint32_t kSendArgs = 7;
 struct DecodedSend {
   Buf inlineBufs[16];
   std::vector<Buf> heapBufs;
@@ -188,19 +190,21 @@ int decode_send(napi_env env, const napi_value* v, PlatformSocket* s, DecodedSen
     source = &d->source;
   }
   uint32_t ifindex = 0, flags = 0;
+  int32_t tos = -1;
   napi_get_value_uint32(env, v[4], &ifindex);
   napi_get_value_uint32(env, v[5], &flags);
+  napi_get_value_int32(env, v[6], &tos);
 
   d->spec.bufs = out;
   d->spec.nbufs = n;
   d->spec.to = to;
   d->spec.flags = flags;
-  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, total, &d->spec.pktinfo);
+  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, tos, total, &d->spec.pktinfo);
 }
 
 int decode_args(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
-  napi_value v[6];
-  for (size_t i = 0; i < 6; i++) v[i] = info[i];
+  napi_value v[kSendArgs];
+  for (size_t i = 0; i < kSendArgs; i++) v[i] = info[i];
   return decode_send(info.Env(), v, s, d);
 }
 
@@ -286,13 +290,13 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
     DecodedSend d;
     if (int wsa = decode_args(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
-    double token = info[6].As<Napi::Number>().DoubleValue();
+    double token = info[kSendArgs].As<Napi::Number>().DoubleValue();
     long r = send_overlapped(sock_, d.spec, token, &Socket::Deliver, this, &err_);
     if (r == kSendPending) Hold();
     return Napi::Number::New(env, static_cast<double>(r));
   }
 
-  // sendBatch(flat, n, overlapped, token): flat holds n groups of the six send arguments.
+  // sendBatch(flat, n, overlapped, token): flat holds n groups of the kSendArgs send arguments.
   // -> n (all sent), -1 (failed: lastError, lastBatch), -2 (pending: one completion later)
   Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -306,8 +310,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (batch_.size() < n) batch_.resize(n);  // no reallocation below: specs point into it
     if (specs_.size() < n) specs_.resize(n);
     for (uint32_t i = 0; i < n; i++) {
-      napi_value v[6];
-      for (uint32_t k = 0; k < 6; k++) napi_get_element(env, flat, i * 6 + k, &v[k]);
+      napi_value v[kSendArgs];
+      for (uint32_t k = 0; k < kSendArgs; k++) napi_get_element(env, flat, i * kSendArgs + k, &v[k]);
       // What the shim refuses fails the whole batch before anything is sent.
       if (int wsa = decode_send(env, v, sock_, &batch_[i])) {
         lastBatch_ = {0, i};

@@ -51,11 +51,14 @@ struct OsError {
   const char* syscall = "";
 };
 
-// Which pktinfo control message a send carries (decided by the OS-free encoder).
+// The control data a send carries, decided by the OS-free encoder: a pktinfo message
+// and/or a traffic-class one, each for the destination's family (the dual-stack rule).
 struct PktinfoPlan {
   enum Kind : uint8_t { None, V4, V6 } kind = None;
   uint8_t addr[16] = {};  // V4: 4 bytes, V6: 16 bytes; all zero = kernel's choice
   uint32_t ifindex = 0;
+  Kind tosKind = None;    // V4: IP_TOS (Windows IP_ECN), V6: IPV6_TCLASS (Windows IPV6_ECN)
+  uint8_t tos = 0;        // the whole byte; its low two bits are the ECN codepoint
 };
 
 struct SendSpec {
@@ -154,9 +157,10 @@ const char* host_wine_version();
 
 // --- OS-free, native/encode.cc ---
 bool parse_ip(const char* text, IpAddr* out);  // IP literal with optional %scope
-// Decides flags, size and the pktinfo control message for one send; 0 or a Wsa code.
+// Decides flags, size and the control messages for one send; 0 or a Wsa code.
+// tos: -1 for none, else the TOS / traffic-class byte.
 int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* source,
-              uint32_t ifindex, uint32_t flags, size_t totalBytes, PktinfoPlan* plan);
+              uint32_t ifindex, uint32_t flags, int tos, size_t totalBytes, PktinfoPlan* plan);
 bool is_v4_mapped(const IpAddr& a);
 bool format_ip(const IpAddr& a, char* out, size_t cap);  // without the scope
 

@@ -35,6 +35,14 @@ export interface SendControl {
   sourceAddress?: string;
   /** Outgoing interface index (0 = routing decides). */
   interfaceIndex?: number;
+  /**
+   * The TOS / traffic-class byte of this datagram, 0–255 (DSCP in the high six bits, ECN in
+   * the low two). Linux: IP_TOS or IPV6_TCLASS, by the destination's family (the dual-stack
+   * rule). Windows sets only ECN per datagram: DSCP bits there are WSAEOPNOTSUPP.
+   */
+  tos?: number;
+  /** The ECN codepoint, 0–3 (e.g. 1 = ECT(1), 2 = ECT(0)); replaces the low two bits of `tos`. Windows: IP_ECN / IPV6_ECN. */
+  ecn?: number;
 }
 
 /** One datagram, in the terms of WSAMSG. */
@@ -56,7 +64,7 @@ export type SendCallback = (err: WsaError | null, bytes: number) => void;
 
 const MSG_KEYS = new Set(['buffers', 'to', 'control', 'flags', 'signal']);
 const TO_KEYS = new Set(['address', 'port']);
-const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex']);
+const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex', 'tos', 'ecn']);
 
 interface Prepared {
   st: SocketState;
@@ -66,6 +74,8 @@ interface Prepared {
   source: string | null;
   ifindex: number;
   flags: number;
+  /** -1: no traffic-class control message. */
+  tos: number;
   signal: AbortSignal | undefined;
 }
 
@@ -101,6 +111,7 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
   }
   let source: string | null = null;
   let ifindex = 0;
+  let tos = -1;
   const control = msg.control;
   if (control !== undefined && control !== null) {
     validateObject(control, `${name}.control`);
@@ -115,12 +126,17 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
       validateInteger(interfaceIndex, `${name}.control.interfaceIndex`, 0, 0xffffffff);
       ifindex = interfaceIndex;
     }
+    const tosByte = control.tos;
+    const ecn = control.ecn;
+    if (tosByte !== undefined) validateInteger(tosByte, `${name}.control.tos`, 0, 255);
+    if (ecn !== undefined) validateInteger(ecn, `${name}.control.ecn`, 0, 3);
+    if (tosByte !== undefined || ecn !== undefined) tos = ((tosByte ?? 0) & ~3) | (ecn ?? (tosByte ?? 0) & 3);
   }
   const flags = msg.flags ?? 0;
   validateInteger(flags, `${name}.flags`, 0, 0xffffffff);
   const signal = msg.signal;
   if (signal !== undefined) validateAbortSignal(signal, `${name}.signal`);
-  return { st, buffers, toAddress, toPort, source, ifindex, flags, signal };
+  return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, signal };
 }
 
 function failure(p: Prepared): WsaError {
@@ -146,7 +162,7 @@ function failure(p: Prepared): WsaError {
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const p = prepare(sock, msg);
   if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, { address: p.toAddress ?? undefined, port: p.toAddress ? p.toPort : undefined });
-  const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags);
+  const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos);
   if (r >= 0) return r;
   throw failure(p);
 }
@@ -194,7 +210,7 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
   } else {
     const token = nextToken++;
-    const r = p.st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, token);
+    const r = p.st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, token);
     if (r >= 0) done(null, r);
     else if (r === SEND_FAILED) done(failure(p), 0);
     else if (r === SEND_PENDING) {
@@ -221,6 +237,9 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   return promise;
 }
 
+/** Arguments per message in a native batch (native/addon.cc's kSendArgs). */
+const SEND_ARGS = 7;
+
 /** Most messages one {@link sendMsgBatch} call takes (sendmmsg's UIO_MAXIOV). */
 export const MAX_BATCH: number = binding.maxBatch;
 
@@ -241,18 +260,19 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
   if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
   if (msgs.length > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, msgs.length);
   const prepared: Prepared[] = new Array(msgs.length);
-  const flat: unknown[] = new Array(msgs.length * 6);
+  const flat: unknown[] = new Array(msgs.length * SEND_ARGS);
   for (let i = 0; i < msgs.length; i++) {
     const p = prepareMessage(st, msgs[i], `msgs[${i}]`);
     if (p.signal !== undefined) throw invalidArgValue(`msgs[${i}].signal`, p.signal, 'is not supported in a batch');
     prepared[i] = p;
-    const k = i * 6;
+    const k = i * SEND_ARGS;
     flat[k] = p.buffers;
     flat[k + 1] = p.toAddress;
     flat[k + 2] = p.toPort;
     flat[k + 3] = p.source;
     flat[k + 4] = p.ifindex;
     flat[k + 5] = p.flags;
+    flat[k + 6] = p.tos;
   }
   return { st, prepared, flat };
 }

@@ -26,31 +26,45 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
     m->msg_name = to;
     m->msg_namelen = len;
   }
-  if (spec.pktinfo.kind == PktinfoPlan::None) return;
+  const PktinfoPlan& plan = spec.pktinfo;
+  if (plan.kind == PktinfoPlan::None && plan.tosKind == PktinfoPlan::None) return;
   std::memset(control, 0, kCmsgSpace);
   m->msg_control = control;
-  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-  if (spec.pktinfo.kind == PktinfoPlan::V4) {
+  m->msg_controllen = kCmsgSpace;  // CMSG_NXTHDR walks within this; trimmed below
+  cmsghdr* c = CMSG_FIRSTHDR(m);
+  size_t used = 0;
+  if (plan.kind == PktinfoPlan::V4) {
     // Linux takes the source from ipi_spec_dst and ignores ipi_addr, which is the field
     // Windows reads; the encoder writes the one this OS honours.
     in_pktinfo pi{};
-    pi.ipi_ifindex = static_cast<int>(spec.pktinfo.ifindex);
-    std::memcpy(&pi.ipi_spec_dst, spec.pktinfo.addr, 4);
+    pi.ipi_ifindex = static_cast<int>(plan.ifindex);
+    std::memcpy(&pi.ipi_spec_dst, plan.addr, 4);
     c->cmsg_level = IPPROTO_IP;
     c->cmsg_type = IP_PKTINFO;
     c->cmsg_len = CMSG_LEN(sizeof(pi));
     std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-    m->msg_controllen = CMSG_SPACE(sizeof(pi));
-  } else {
+    used += CMSG_SPACE(sizeof(pi));
+    c = CMSG_NXTHDR(m, c);
+  } else if (plan.kind == PktinfoPlan::V6) {
     in6_pktinfo pi{};
-    pi.ipi6_ifindex = spec.pktinfo.ifindex;
-    std::memcpy(&pi.ipi6_addr, spec.pktinfo.addr, 16);
+    pi.ipi6_ifindex = plan.ifindex;
+    std::memcpy(&pi.ipi6_addr, plan.addr, 16);
     c->cmsg_level = IPPROTO_IPV6;
     c->cmsg_type = IPV6_PKTINFO;
     c->cmsg_len = CMSG_LEN(sizeof(pi));
     std::memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-    m->msg_controllen = CMSG_SPACE(sizeof(pi));
+    used += CMSG_SPACE(sizeof(pi));
+    c = CMSG_NXTHDR(m, c);
   }
+  if (plan.tosKind != PktinfoPlan::None) {
+    int tos = plan.tos;
+    c->cmsg_level = plan.tosKind == PktinfoPlan::V4 ? IPPROTO_IP : IPPROTO_IPV6;
+    c->cmsg_type = plan.tosKind == PktinfoPlan::V4 ? IP_TOS : IPV6_TCLASS;
+    c->cmsg_len = CMSG_LEN(sizeof(tos));
+    std::memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+    used += CMSG_SPACE(sizeof(tos));
+  }
+  m->msg_controllen = used;
 }
 
 }  // namespace shim

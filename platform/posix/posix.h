@@ -15,8 +15,8 @@
 
 namespace shim {
 
-// Room for the larger of the two pktinfo control messages.
-constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(in6_pktinfo));
+// Room for the larger pktinfo message and a traffic-class one.
+constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int));
 
 // One message encoded once, so that nothing about the caller's arguments is read again;
 // the payload bytes stay in the caller's buffers, which the JS side keeps alive until the

@@ -6,6 +6,13 @@
 
 #include "win32.h"
 
+#ifndef IP_ECN
+#define IP_ECN 50
+#endif
+#ifndef IPV6_ECN
+#define IPV6_ECN 50
+#endif
+
 namespace shim {
 
 // bufs must have room for spec.nbufs entries; control for kCmsgSpace bytes.
@@ -25,30 +32,46 @@ void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, so
     m->namelen = len;
   }
   // No control data: Control.buf must be NULL, not an empty buffer.
-  if (spec.pktinfo.kind == PktinfoPlan::None) return;
+  const PktinfoPlan& plan = spec.pktinfo;
+  if (plan.kind == PktinfoPlan::None && plan.tosKind == PktinfoPlan::None) return;
   std::memset(control, 0, kCmsgSpace);
-  WSACMSGHDR* c = reinterpret_cast<WSACMSGHDR*>(control);
-  if (spec.pktinfo.kind == PktinfoPlan::V4) {
+  m->Control.buf = reinterpret_cast<CHAR*>(control);
+  m->Control.len = kCmsgSpace;  // WSA_CMSG_NXTHDR walks within this; trimmed below
+  WSACMSGHDR* c = WSA_CMSG_FIRSTHDR(m);
+  ULONG used = 0;
+  if (plan.kind == PktinfoPlan::V4) {
     // Windows takes the source from ipi_addr (Linux from ipi_spec_dst).
     IN_PKTINFO pi{};
-    std::memcpy(&pi.ipi_addr, spec.pktinfo.addr, 4);
-    pi.ipi_ifindex = spec.pktinfo.ifindex;
+    std::memcpy(&pi.ipi_addr, plan.addr, 4);
+    pi.ipi_ifindex = plan.ifindex;
     c->cmsg_level = IPPROTO_IP;
     c->cmsg_type = IP_PKTINFO;
     c->cmsg_len = WSA_CMSG_LEN(sizeof(pi));
     std::memcpy(WSA_CMSG_DATA(c), &pi, sizeof(pi));
-    m->Control.len = WSA_CMSG_SPACE(sizeof(pi));
-  } else {
+    used += WSA_CMSG_SPACE(sizeof(pi));
+    c = WSA_CMSG_NXTHDR(m, c);
+  } else if (plan.kind == PktinfoPlan::V6) {
     IN6_PKTINFO pi{};
-    std::memcpy(&pi.ipi6_addr, spec.pktinfo.addr, 16);
-    pi.ipi6_ifindex = spec.pktinfo.ifindex;
+    std::memcpy(&pi.ipi6_addr, plan.addr, 16);
+    pi.ipi6_ifindex = plan.ifindex;
     c->cmsg_level = IPPROTO_IPV6;
     c->cmsg_type = IPV6_PKTINFO;
     c->cmsg_len = WSA_CMSG_LEN(sizeof(pi));
     std::memcpy(WSA_CMSG_DATA(c), &pi, sizeof(pi));
-    m->Control.len = WSA_CMSG_SPACE(sizeof(pi));
+    used += WSA_CMSG_SPACE(sizeof(pi));
+    c = WSA_CMSG_NXTHDR(m, c);
   }
-  m->Control.buf = reinterpret_cast<CHAR*>(control);
+  if (plan.tosKind != PktinfoPlan::None) {
+    // Windows sets only the ECN bits per datagram (IP_ECN / IPV6_ECN); send.cc refuses
+    // the DSCP bits rather than drop them silently.
+    INT ecn = plan.tos & 3;
+    c->cmsg_level = plan.tosKind == PktinfoPlan::V4 ? IPPROTO_IP : IPPROTO_IPV6;
+    c->cmsg_type = plan.tosKind == PktinfoPlan::V4 ? IP_ECN : IPV6_ECN;
+    c->cmsg_len = WSA_CMSG_LEN(sizeof(ecn));
+    std::memcpy(WSA_CMSG_DATA(c), &ecn, sizeof(ecn));
+    used += WSA_CMSG_SPACE(sizeof(ecn));
+  }
+  m->Control.len = used;
 }
 
 }  // namespace shim

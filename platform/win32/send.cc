@@ -23,6 +23,11 @@ static bool check_sendable(PlatformSocket* s, const SendSpec& spec, OsError* err
     set_shim_error(err, WSAENOTCONN_, "WSASendMsg");
     return false;
   }
+  // Winsock has no per-datagram DSCP; only the ECN bits can be sent (IP_ECN).
+  if (spec.pktinfo.tosKind != PktinfoPlan::None && (spec.pktinfo.tos & ~3)) {
+    set_shim_error(err, WSAEOPNOTSUPP_, "WSASendMsg");
+    return false;
+  }
   return true;
 }
 

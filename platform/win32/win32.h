@@ -20,8 +20,8 @@
 
 namespace shim {
 
-// Room for the larger of the two pktinfo control messages.
-constexpr size_t kCmsgSpace = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO));
+// Room for the larger pktinfo message and an ECN one.
+constexpr size_t kCmsgSpace = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) + WSA_CMSG_SPACE(sizeof(INT));
 
 // The messages of one sendMsgBatch whose completions are still coming; it completes as
 // one when the last of them does.

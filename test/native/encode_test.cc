@@ -21,6 +21,13 @@ using Iov = WSABUF;
 #define IOV_BASE(m, i) ((const void*)(m).lpBuffers[i].buf)
 #define NAME(m) ((const sockaddr*)(m).name)
 #define SOURCE_V4(pi) ((pi).ipi_addr)  // Windows reads the source from ipi_addr
+#ifndef IP_ECN
+#define IP_ECN 50
+#define IPV6_ECN 50
+#endif
+#define TOS_TYPE_V4 IP_ECN  // only the ECN bits go per datagram on Windows
+#define TOS_TYPE_V6 IPV6_ECN
+#define TOS_VALUE(t) ((t) & 3)
 using Pktinfo4 = IN_PKTINFO;
 using Pktinfo6 = IN6_PKTINFO;
 #else
@@ -38,6 +45,9 @@ using Iov = iovec;
 #define IOV_BASE(m, i) ((const void*)(m).msg_iov[i].iov_base)
 #define NAME(m) ((const sockaddr*)(m).msg_name)
 #define SOURCE_V4(pi) ((pi).ipi_spec_dst)  // Linux reads the source from ipi_spec_dst
+#define TOS_TYPE_V4 IP_TOS
+#define TOS_TYPE_V6 IPV6_TCLASS
+#define TOS_VALUE(t) (t)
 using Pktinfo4 = in_pktinfo;
 using Pktinfo6 = in6_pktinfo;
 #endif
@@ -63,7 +73,23 @@ struct Case {
   uint32_t wantIfindex;
   int wantToFamily;
   bool wantToMapped;
+  int tos = -1;  // traffic class to ask for; its message follows the pktinfo one
 };
+
+// The traffic-class message: IP_TOS / IPV6_TCLASS (Linux) or IP_ECN / IPV6_ECN (Windows),
+// for the destination's family, and nothing after it.
+static void check_tos(const Case& c, Msg* m, Cmsg* t, bool v4) {
+  check(t != nullptr, c.name, "traffic-class message present");
+  if (!t) return;
+  check(v4 ? (t->cmsg_level == IPPROTO_IP && t->cmsg_type == TOS_TYPE_V4)
+           : (t->cmsg_level == IPPROTO_IPV6 && t->cmsg_type == TOS_TYPE_V6),
+        c.name, "traffic-class level and type follow the destination family");
+  int value = -1;
+  check(t->cmsg_len == LEN(sizeof(int)), c.name, "traffic-class cmsg_len");
+  std::memcpy(&value, DATA(t), sizeof(int));
+  check(value == TOS_VALUE(c.tos), c.name, "traffic-class value");
+  check(NXTHDR(m, t) == nullptr, c.name, "nothing after the traffic-class message");
+}
 
 static void run(const Case& c) {
   IpAddr to{}, src{};
@@ -78,7 +104,7 @@ static void run(const Case& c) {
   spec.bufs = bufs;
   spec.nbufs = 2;
   spec.to = &dest;
-  int planError = plan_send(c.kind, 0, &dest, c.source ? &src : nullptr, c.ifindex, 0, 5, &spec.pktinfo);
+  int planError = plan_send(c.kind, 0, &dest, c.source ? &src : nullptr, c.ifindex, 0, c.tos, 5, &spec.pktinfo);
   if (c.wantPlanError || planError) {
     check(planError == c.wantPlanError, c.name, "plan_send refuses the mix");
     return;
@@ -100,11 +126,15 @@ static void run(const Case& c) {
   check(sa->sa_family == (c.wantToFamily == 4 ? AF_INET : AF_INET6) && mapped == c.wantToMapped, c.name,
         "destination family (v4-mapped on a dual-stack socket)");
 
-  if (c.want == PktinfoPlan::None) {
+  if (c.want == PktinfoPlan::None && c.tos < 0) {
     check(CONTROL_PTR(m) == nullptr && CONTROL_LEN(m) == 0, c.name, "no control data: buffer NULL, length 0");
     return;
   }
   Cmsg* h = FIRSTHDR(&m);
+  if (c.want == PktinfoPlan::None) {
+    check_tos(c, &m, h, c.wantToFamily == 4 || c.wantToMapped);
+    return;
+  }
   check(h != nullptr, c.name, "FIRSTHDR finds the control message");
   if (!h) return;
   bool v4 = c.want == PktinfoPlan::V4;
@@ -128,7 +158,11 @@ static void run(const Case& c) {
     check(std::memcmp(&pi.ipi6_addr, want, 16) == 0, c.name, "IPv6 source");
     check(pi.ipi6_ifindex == c.wantIfindex, c.name, "interface index");
   }
-  check(NXTHDR(&m, h) == nullptr, c.name, "exactly one control message");
+  if (c.tos >= 0) {
+    check_tos(c, &m, NXTHDR(&m, h), v4);
+  } else {
+    check(NXTHDR(&m, h) == nullptr, c.name, "exactly one control message");
+  }
 }
 
 int main() {
@@ -143,6 +177,10 @@ int main() {
       {"dual stack v4-mapped + IPv6 source", SockKind::Udp6, "::ffff:127.0.0.1", "::1", 0, WSAEINVAL_, PktinfoPlan::None, nullptr, 0, 6, true},
       {"IPv6 destination + IPv4 source", SockKind::Udp6, "::1", "127.0.0.1", 0, WSAEINVAL_, PktinfoPlan::None, nullptr, 0, 6, false},
       {"scoped IPv6 source gives the interface", SockKind::Udp6, "fe80::1", "fe80::2%5", 0, 0, PktinfoPlan::V6, "fe80::2", 5, 6, false},
+      {"udp4 source + ECN", SockKind::Udp4, "127.0.0.1", "127.0.0.2", 0, 0, PktinfoPlan::V4, "127.0.0.2", 0, 4, false, 0x01},
+      {"udp6 source + ECN", SockKind::Udp6, "::1", "::1", 0, 0, PktinfoPlan::V6, "::1", 0, 6, false, 0x02},
+      {"dual stack v4-mapped, ECN alone", SockKind::Udp6, "::ffff:127.0.0.1", nullptr, 0, 0, PktinfoPlan::None, nullptr, 0, 6, true, 0x03},
+      {"udp6, ECN alone", SockKind::Udp6, "::1", nullptr, 0, 0, PktinfoPlan::None, nullptr, 0, 6, false, 0x01},
   };
   for (const Case& c : cases) run(c);
   std::printf("%d passed, %d failed\n", passed, failed);
