@@ -135,8 +135,8 @@ bool read_view(napi_env env, napi_value v, Buf* b) {
 }
 
 // What one message carries, decoded from (buffers, toAddress, toPort, source, ifindex,
-// flags, tos); tos is -1 for none.
-constexpr uint32_t kSendArgs = 7;
+// flags, tos, segmentSize); tos is -1 for none, segmentSize 0 for none.
+constexpr uint32_t kSendArgs = 8;
 struct DecodedSend {
   Buf inlineBufs[16];
   std::vector<Buf> heapBufs;
@@ -191,15 +191,18 @@ int decode_send(napi_env env, const napi_value* v, PlatformSocket* s, DecodedSen
   }
   uint32_t ifindex = 0, flags = 0;
   int32_t tos = -1;
+  uint32_t segmentSize = 0;
   napi_get_value_uint32(env, v[4], &ifindex);
   napi_get_value_uint32(env, v[5], &flags);
   napi_get_value_int32(env, v[6], &tos);
+  napi_get_value_uint32(env, v[7], &segmentSize);
 
   d->spec.bufs = out;
   d->spec.nbufs = n;
   d->spec.to = to;
   d->spec.flags = flags;
-  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, tos, total, &d->spec.pktinfo);
+  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, tos, segmentSize, total,
+                   &d->spec.pktinfo);
 }
 
 int decode_args(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
@@ -225,6 +228,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceMethod<&Socket::Close>("close"),
                            InstanceMethod<&Socket::LastError>("lastError"),
                            InstanceAccessor<&Socket::PendingCount>("pendingCount"),
+                           InstanceAccessor<&Socket::SegmentationOffload>("segmentationOffload"),
                            InstanceAccessor<&Socket::Fd>("fd"),
                        });
   }
@@ -391,6 +395,10 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   Napi::Value PendingCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), sock_ ? static_cast<double>(send_pending_count(sock_)) : 0);
+  }
+
+  Napi::Value SegmentationOffload(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), sock_ && sock_is_open(sock_) && sock_segmentation_offload(sock_));
   }
 
   Napi::Value Fd(const Napi::CallbackInfo& info) {

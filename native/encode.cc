@@ -67,7 +67,8 @@ static bool is_v4ish(const IpAddr& a) { return a.family == 4 || is_v4_mapped(a);
 static bool is_udp(SockKind k) { return k == SockKind::Udp4 || k == SockKind::Udp6; }
 
 int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* source,
-              uint32_t ifindex, uint32_t flags, int tos, size_t totalBytes, PktinfoPlan* plan) {
+              uint32_t ifindex, uint32_t flags, int tos, uint32_t segmentSize, size_t totalBytes,
+              PktinfoPlan* plan) {
   *plan = PktinfoPlan{};
   // WSASendMsg accepts only these three; OOB and PARTIAL make no sense on a datagram
   // socket (Windows refuses both; Linux ignores OOB on IPv6 and unknown bits everywhere).
@@ -90,6 +91,11 @@ int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* s
   // The transport limit, checked here so that no byte leaves and both OSes agree.
   if (is_udp(kind) && totalBytes > (destV4 ? 65507u : 65527u)) return WSAEMSGSIZE_;
 
+  if (segmentSize) {
+    if (!is_udp(kind) || segmentSize > 0xffff) return WSAEINVAL_;
+    if ((totalBytes + segmentSize - 1) / segmentSize > kMaxSegments) return WSAEINVAL_;
+    plan->segmentSize = static_cast<uint16_t>(segmentSize);
+  }
   if (tos >= 0) {
     plan->tosKind = destV4 ? PktinfoPlan::V4 : PktinfoPlan::V6;
     plan->tos = static_cast<uint8_t>(tos);

@@ -59,7 +59,11 @@ struct PktinfoPlan {
   uint32_t ifindex = 0;
   Kind tosKind = None;    // V4: IP_TOS (Windows IP_ECN), V6: IPV6_TCLASS (Windows IPV6_ECN)
   uint8_t tos = 0;        // the whole byte; its low two bits are the ECN codepoint
+  uint16_t segmentSize = 0;  // UDP_SEGMENT (Windows UDP_SEND_MSG_SIZE); 0 = one datagram
 };
+
+// Most segments one offloaded send may carry (the kernel's UDP_MAX_SEGMENTS).
+constexpr size_t kMaxSegments = 64;
 
 struct SendSpec {
   const Buf* bufs;
@@ -115,6 +119,9 @@ bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err);
 bool sock_shutdown_send(PlatformSocket* s, OsError* err);
 bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err);
 bool sock_is_open(const PlatformSocket* s);
+// Whether sends with a segmentSize go to the kernel in one call (UDP GSO / USO). It turns
+// false for good when the kernel refuses one (the shim then sends the segments as a batch).
+bool sock_segmentation_offload(const PlatformSocket* s);
 SockKind sock_kind(const PlatformSocket* s);
 // Family of the connected peer: 0 = not connected, 4 = IPv4 or v4-mapped, 6 = IPv6.
 int sock_peer_family(const PlatformSocket* s);
@@ -158,9 +165,11 @@ const char* host_wine_version();
 // --- OS-free, native/encode.cc ---
 bool parse_ip(const char* text, IpAddr* out);  // IP literal with optional %scope
 // Decides flags, size and the control messages for one send; 0 or a Wsa code.
-// tos: -1 for none, else the TOS / traffic-class byte.
+// tos: -1 for none, else the TOS / traffic-class byte. segmentSize: 0, or the size of the
+// datagrams one offloaded send is cut into (the whole must still fit one IP packet).
 int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* source,
-              uint32_t ifindex, uint32_t flags, int tos, size_t totalBytes, PktinfoPlan* plan);
+              uint32_t ifindex, uint32_t flags, int tos, uint32_t segmentSize, size_t totalBytes,
+              PktinfoPlan* plan);
 bool is_v4_mapped(const IpAddr& a);
 bool format_ip(const IpAddr& a, char* out, size_t cap);  // without the scope
 

@@ -7,9 +7,9 @@ export interface NativeSocket {
     sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
     icmpErrors: boolean, ttl: number, dontFragment: boolean): boolean | number;
   sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
-    source: string | null, ifindex: number, flags: number, tos: number): number;
+    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number): number;
   sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
-    source: string | null, ifindex: number, flags: number, tos: number, token: number): number;
+    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number, token: number): number;
   sendBatch(flat: readonly unknown[], n: number, overlapped: boolean, token: number): number;
   lastBatch(): [number, number];
   cancel(token: number): boolean;
@@ -19,6 +19,7 @@ export interface NativeSocket {
   close(): void;
   lastError(): [number, number, string];
   readonly pendingCount: number;
+  readonly segmentationOffload: boolean;
   readonly fd: number;
 }
 

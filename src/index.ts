@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { openSocket, Socket } from './socket';
-export type { OpenSocketOptions, SocketAddress, SocketType } from './socket';
+export type { OpenSocketOptions, SocketAddress, SocketCapabilities, SocketType } from './socket';
 export { sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync, MSG, MAX_BATCH } from './send';
 export type { BatchResult, Message, SendCallback, SendControl, SendTarget } from './send';
 export { WsaError, WSA } from './errors';

@@ -57,12 +57,20 @@ export interface Message {
   flags?: number;
   /** `sendMsg` only: aborting fails the send with WSA_OPERATION_ABORTED if the OS has not taken it yet. */
   signal?: AbortSignal;
+  /**
+   * Cut the buffers into datagrams of this many bytes (the last may be shorter), all with
+   * the same destination and control data. The kernel does the cutting where it can
+   * (UDP_SEGMENT on Linux, UDP_SEND_MSG_SIZE on Windows: see `socket.capabilities()`),
+   * otherwise the shim sends the pieces as one batch, without copying. Resolves with the
+   * total bytes sent.
+   */
+  segmentSize?: number;
 }
 
 /** Completion callback of {@link sendMsg}: never called synchronously. */
 export type SendCallback = (err: WsaError | null, bytes: number) => void;
 
-const MSG_KEYS = new Set(['buffers', 'to', 'control', 'flags', 'signal']);
+const MSG_KEYS = new Set(['buffers', 'to', 'control', 'flags', 'signal', 'segmentSize']);
 const TO_KEYS = new Set(['address', 'port']);
 const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex', 'tos', 'ecn']);
 
@@ -76,6 +84,9 @@ interface Prepared {
   flags: number;
   /** -1: no traffic-class control message. */
   tos: number;
+  /** 0: one datagram. */
+  segmentSize: number;
+  totalBytes: number;
   signal: AbortSignal | undefined;
 }
 
@@ -93,7 +104,7 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
   validateKeys(msg, name, MSG_KEYS);
   // Each field is read once, so what is validated is what the native side sees.
   const buffers = msg.buffers as Prepared['buffers'];
-  validateBuffers(buffers, `${name}.buffers`);
+  const totalBytes = validateBuffers(buffers, `${name}.buffers`);
   let toAddress: string | null = null;
   let toPort = 0;
   const to = msg.to;
@@ -136,7 +147,12 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
   validateInteger(flags, `${name}.flags`, 0, 0xffffffff);
   const signal = msg.signal;
   if (signal !== undefined) validateAbortSignal(signal, `${name}.signal`);
-  return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, signal };
+  let segmentSize = 0;
+  if (msg.segmentSize !== undefined) {
+    validateInteger(msg.segmentSize, `${name}.segmentSize`, 1, 65527);
+    segmentSize = msg.segmentSize;
+  }
+  return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes, signal };
 }
 
 function failure(p: Prepared): WsaError {
@@ -162,8 +178,10 @@ function failure(p: Prepared): WsaError {
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const p = prepare(sock, msg);
   if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, { address: p.toAddress ?? undefined, port: p.toAddress ? p.toPort : undefined });
-  const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos);
+  if (p.segmentSize && !offloadable(p)) return sendSegmentsSync(p);
+  const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize);
   if (r >= 0) return r;
+  if (refusedOffload(p)) return sendSegmentsSync(p);
   throw failure(p);
 }
 
@@ -208,11 +226,15 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     done(new WsaError(WSA.ENOTSOCK, { address, port }), 0);
   } else if (signal?.aborted) {
     done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
+  } else if (p.segmentSize && !offloadable(p)) {
+    sendSegments(p).then((n) => done(null, n), (e: WsaError) => done(e, 0));
   } else {
     const token = nextToken++;
-    const r = p.st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, token);
+    const r = p.st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize, token);
     if (r >= 0) done(null, r);
-    else if (r === SEND_FAILED) done(failure(p), 0);
+    else if (r === SEND_FAILED && refusedOffload(p)) {
+      sendSegments(p).then((n) => done(null, n), (e: WsaError) => done(e, 0));
+    } else if (r === SEND_FAILED) done(failure(p), 0);
     else if (r === SEND_PENDING) {
       // A copy of the list: the native queue points into these buffers until completion,
       // so they must stay reachable even if the caller edits its array.
@@ -238,7 +260,7 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
 }
 
 /** Arguments per message in a native batch (native/addon.cc's kSendArgs). */
-const SEND_ARGS = 7;
+const SEND_ARGS = 8;
 
 /** Most messages one {@link sendMsgBatch} call takes (sendmmsg's UIO_MAXIOV). */
 export const MAX_BATCH: number = binding.maxBatch;
@@ -273,6 +295,7 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
     flat[k + 4] = p.ifindex;
     flat[k + 5] = p.flags;
     flat[k + 6] = p.tos;
+    flat[k + 7] = p.segmentSize;
   }
   return { st, prepared, flat };
 }
@@ -329,4 +352,69 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
       },
     });
   });
+}
+
+// --- segmentation ---------------------------------------------------------------------
+
+/** The largest payload one offloaded send may carry (one IPv4 packet; also safe for IPv6). */
+const OFFLOAD_MAX_BYTES = 65507;
+const OFFLOAD_MAX_SEGMENTS = 64;
+
+function offloadable(p: Prepared): boolean {
+  return p.st.native.segmentationOffload && p.totalBytes <= OFFLOAD_MAX_BYTES &&
+    Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS;
+}
+
+/** The kernel refused to cut this send (nothing went): send the pieces as a batch instead. */
+function refusedOffload(p: Prepared): boolean {
+  return p.segmentSize > 0 && p.st.native.lastError()[0] === WSA.EOPNOTSUPP;
+}
+
+/** The buffers cut into segmentSize pieces: views over the same memory, no copy. */
+function segments(p: Prepared): Array<Uint8Array[]> {
+  const views = Array.isArray(p.buffers) ? p.buffers : [p.buffers as ArrayBufferView];
+  const out: Array<Uint8Array[]> = [];
+  let current: Uint8Array[] = [];
+  let room = p.segmentSize;
+  for (const v of views) {
+    let offset = 0;
+    while (offset < v.byteLength) {
+      const take = Math.min(room, v.byteLength - offset);
+      current.push(new Uint8Array(v.buffer, v.byteOffset + offset, take));
+      offset += take;
+      room -= take;
+      if (room === 0) {
+        out.push(current);
+        current = [];
+        room = p.segmentSize;
+      }
+    }
+  }
+  if (current.length || out.length === 0) out.push(current);
+  return out;
+}
+
+function segmentBatch(p: Prepared): Message[] {
+  if (p.totalBytes > p.segmentSize * MAX_BATCH) throw outOfRange('msg.buffers byte length', `<= segmentSize * ${MAX_BATCH}`, p.totalBytes);
+  const to = p.toAddress === null ? undefined : { address: p.toAddress, port: p.toPort };
+  const control = p.source === null && p.ifindex === 0 && p.tos < 0 ? undefined : {
+    ...(p.source === null ? {} : { sourceAddress: p.source }),
+    ...(p.ifindex ? { interfaceIndex: p.ifindex } : {}),
+    ...(p.tos < 0 ? {} : { tos: p.tos }),
+  };
+  return segments(p).map((buffers) => ({ buffers, to, control, flags: p.flags }));
+}
+
+// The pieces before a failure went; the error says which piece failed (failedIndex).
+function segmentResult(p: Prepared, r: BatchResult): number {
+  if (!r.error) return p.totalBytes;
+  throw r.error;
+}
+
+function sendSegmentsSync(p: Prepared): number {
+  return segmentResult(p, sendMsgBatchSync(p.st.self, segmentBatch(p)));
+}
+
+async function sendSegments(p: Prepared): Promise<number> {
+  return segmentResult(p, await sendMsgBatch(p.st.self, segmentBatch(p)));
 }

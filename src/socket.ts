@@ -43,6 +43,14 @@ export interface OpenSocketOptions {
   dontFragment?: boolean;
 }
 
+/** What {@link Socket.capabilities} reports. */
+export interface SocketCapabilities {
+  segmentationOffload: boolean;
+  batchSend: 'sendmmsg' | 'WSASendMsg loop';
+  perDatagramTos: boolean;
+  sourceAddress: boolean;
+}
+
 /** Local address of a socket, in `node:dgram`'s shape. */
 export interface SocketAddress {
   address: string;
@@ -78,6 +86,8 @@ export interface SocketState {
   pending: Map<number, PendingEntry>;
   /** close() callers waiting for `pending` to empty. */
   drained: Array<() => void>;
+  /** The public object, for code that starts from the state. */
+  self: Socket;
 }
 
 /** Wakes close() callers once no send is in flight. @internal */
@@ -104,7 +114,7 @@ export class Socket {
   /** @internal Use {@link openSocket}. */
   constructor(type: SocketType, native: NativeSocket) {
     this.type = type;
-    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map(), drained: [] };
+    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map(), drained: [], self: this };
   }
 
   /** Local address (after bind, connect or the first send), like `dgram.Socket#address()`. Throws WsaError. */
@@ -161,6 +171,24 @@ export class Socket {
   /** The OS handle (fd on Linux), -1 once closed. Owned by the shim: do not close it. */
   get fd(): number {
     return this[kState].native.fd;
+  }
+
+  /**
+   * What this socket can do on this OS, as data: `segmentationOffload` is true while sends
+   * with `segmentSize` go to the kernel in one call (UDP_SEGMENT / UDP_SEND_MSG_SIZE); it
+   * turns false for good if the kernel refuses one, and the shim then sends the segments
+   * as a batch. `perDatagramTos`: the whole TOS byte can be set per datagram (Linux), or
+   * only ECN (Windows).
+   */
+  capabilities(): SocketCapabilities {
+    const st = this[kState];
+    const win = binding.platform === 'win32';
+    return {
+      segmentationOffload: st.native.segmentationOffload,
+      batchSend: win ? 'WSASendMsg loop' : 'sendmmsg',
+      perDatagramTos: !win,
+      sourceAddress: true,
+    };
   }
 
   /** True once {@link Socket.close} was called. */

@@ -16,6 +16,7 @@ interface SenderResult {
 }
 interface ReceiverResult { seqs: number[]; sources: string[] }
 
+
 describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skipped: ${netnsSkipReason})`}`, () => {
   const lab = new NetnsLab();
   let A: string;
@@ -124,6 +125,28 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(tx.sent).toBeLessThan(300);
     expect((await rx.result).seqs).toEqual([...Array(tx.sent).keys()]);
   });
+
+  for (const [name, refused] of [['offloaded by the kernel (UDP_SEGMENT)', false], ['refused by the kernel (segment above the path MTU), then sent as a batch', true]] as const) {
+    it(`segmentSize ${name}`, async () => {
+      const n = refused ? 6 : 7;
+      const seg = refused ? 1400 : 1000;
+      lab.veth(A, B, n);
+      if (refused) {
+        // UDP_SEGMENT needs each segment to fit the path MTU; the kernel refuses (EMSGSIZE
+        // on 6.x, EINVAL before) before sending anything. The shim sends the segments as a
+        // batch instead (fragmented, as any 1400-byte datagram here would be).
+        lab.ip('-n', A, 'link', 'set', `va${n}`, 'mtu', '1280');
+        lab.ip('-n', B, 'link', 'set', `vb${n}`, 'mtu', '1280');
+      }
+      const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: `10.77.${n}.2`, port: 7007, idleMs: 500 });
+      await rx.ready;
+      const tx = await lab.run<{ before: boolean; between: boolean; first: number; second: number }>(A, 'segment-sender.cjs', { to: `10.77.${n}.2`, port: 7007, total: 24000, seg });
+      // Offload stays on: the refusal was about this send's segment size, not the socket.
+      expect(tx).toEqual({ before: true, between: true, first: 24000, second: 24000 });
+      const count = Math.ceil(24000 / seg);
+      expect((await rx.result).seqs).toEqual([...[...Array(count).keys()], ...[...Array(count).keys()]]);
+    });
+  }
 
   it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
     const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.99', timeoutTo: '10.77.3.99', port: 9 });

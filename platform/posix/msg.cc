@@ -3,6 +3,7 @@
 // platform/win32/msg.cc builds the WSAMSG equivalent; test/native/encode_test.cc reads
 // both back with the OS's own CMSG macros.
 #include <arpa/inet.h>
+#include <netinet/udp.h>
 
 #include <cstring>
 
@@ -27,7 +28,7 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
     m->msg_namelen = len;
   }
   const PktinfoPlan& plan = spec.pktinfo;
-  if (plan.kind == PktinfoPlan::None && plan.tosKind == PktinfoPlan::None) return;
+  if (plan.kind == PktinfoPlan::None && plan.tosKind == PktinfoPlan::None && !plan.segmentSize) return;
   std::memset(control, 0, kCmsgSpace);
   m->msg_control = control;
   m->msg_controllen = kCmsgSpace;  // CMSG_NXTHDR walks within this; trimmed below
@@ -63,6 +64,15 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
     c->cmsg_len = CMSG_LEN(sizeof(tos));
     std::memcpy(CMSG_DATA(c), &tos, sizeof(tos));
     used += CMSG_SPACE(sizeof(tos));
+    c = CMSG_NXTHDR(m, c);
+  }
+  if (plan.segmentSize) {
+    uint16_t seg = plan.segmentSize;
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(seg));
+    std::memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+    used += CMSG_SPACE(sizeof(seg));
   }
   m->msg_controllen = used;
 }

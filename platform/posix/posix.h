@@ -16,7 +16,8 @@
 namespace shim {
 
 // Room for the larger pktinfo message and a traffic-class one.
-constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int));
+constexpr size_t kCmsgSpace =
+    CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint16_t));
 
 // One message encoded once, so that nothing about the caller's arguments is read again;
 // the payload bytes stay in the caller's buffers, which the JS side keeps alive until the
@@ -44,6 +45,7 @@ struct PlatformSocket {
   SockKind kind = SockKind::Udp4;
   bool nonBlocking = false;
   bool icmpErrors = false;
+  bool gso = false;  // UDP_SEGMENT accepted so far
   uint32_t sendTimeoutMs = 0;
   int peerFamily = 0;
   uv_loop_t* loop = nullptr;

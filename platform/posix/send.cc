@@ -95,6 +95,15 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
     if (e == EINTR) continue;
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
     classify_icmp_error(s, err);
+    if (spec.pktinfo.segmentSize && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP || e == EMSGSIZE)) {
+      // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
+      // caller to send the segments as a batch. A segment above the path MTU (EMSGSIZE)
+      // is this send's problem; the others (no offload on the device, an old kernel) are
+      // the socket's, so it stops offloading.
+      if (e != EMSGSIZE) s->gso = false;
+      err->wsa = WSAEOPNOTSUPP_;
+      return kSendFailed;
+    }
     if (e != EAGAIN || err->wsa != WSAEWOULDBLOCK_ || !blocking || s->nonBlocking) return kSendFailed;
     // A blocking send waits for room in the send buffer, as send() does, for at most
     // sendTimeout (SO_SNDTIMEO semantics: then WSAETIMEDOUT).

@@ -3,6 +3,7 @@
 // sendTimeout means exactly one thing.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/udp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -103,6 +104,13 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
     sock_destroy(s);
     return nullptr;
   }
+  if (spec.kind == SockKind::Udp4 || spec.kind == SockKind::Udp6) {
+    // UDP_SEGMENT exists since Linux 4.18; whether the route's device can do it is only
+    // known when a send tries (EIO without checksum offload), see send.cc.
+    int seg = 0;
+    socklen_t len = sizeof(seg);
+    s->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &len) == 0;
+  }
   return s;
 }
 
@@ -153,6 +161,7 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 }
 
 bool sock_is_open(const PlatformSocket* s) { return s->fd >= 0; }
+bool sock_segmentation_offload(const PlatformSocket* s) { return s->gso; }
 SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return s->fd; }

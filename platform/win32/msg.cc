@@ -12,6 +12,9 @@
 #ifndef IPV6_ECN
 #define IPV6_ECN 50
 #endif
+#ifndef UDP_SEND_MSG_SIZE
+#define UDP_SEND_MSG_SIZE 2
+#endif
 
 namespace shim {
 
@@ -33,7 +36,7 @@ void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, so
   }
   // No control data: Control.buf must be NULL, not an empty buffer.
   const PktinfoPlan& plan = spec.pktinfo;
-  if (plan.kind == PktinfoPlan::None && plan.tosKind == PktinfoPlan::None) return;
+  if (plan.kind == PktinfoPlan::None && plan.tosKind == PktinfoPlan::None && !plan.segmentSize) return;
   std::memset(control, 0, kCmsgSpace);
   m->Control.buf = reinterpret_cast<CHAR*>(control);
   m->Control.len = kCmsgSpace;  // WSA_CMSG_NXTHDR walks within this; trimmed below
@@ -70,6 +73,15 @@ void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, so
     c->cmsg_len = WSA_CMSG_LEN(sizeof(ecn));
     std::memcpy(WSA_CMSG_DATA(c), &ecn, sizeof(ecn));
     used += WSA_CMSG_SPACE(sizeof(ecn));
+    c = WSA_CMSG_NXTHDR(m, c);
+  }
+  if (plan.segmentSize) {
+    DWORD seg = plan.segmentSize;
+    c->cmsg_level = IPPROTO_UDP;
+    c->cmsg_type = UDP_SEND_MSG_SIZE;
+    c->cmsg_len = WSA_CMSG_LEN(sizeof(seg));
+    std::memcpy(WSA_CMSG_DATA(c), &seg, sizeof(seg));
+    used += WSA_CMSG_SPACE(sizeof(seg));
   }
   m->Control.len = used;
 }

@@ -23,6 +23,10 @@ static bool check_sendable(PlatformSocket* s, const SendSpec& spec, OsError* err
     set_shim_error(err, WSAENOTCONN_, "WSASendMsg");
     return false;
   }
+  if (spec.pktinfo.segmentSize && !s->uso) {
+    set_shim_error(err, WSAEOPNOTSUPP_, "WSASendMsg");
+    return false;
+  }
   // Winsock has no per-datagram DSCP; only the ECN bits can be sent (IP_ECN).
   if (spec.pktinfo.tosKind != PktinfoPlan::None && (spec.pktinfo.tos & ~3)) {
     set_shim_error(err, WSAEOPNOTSUPP_, "WSASendMsg");
@@ -52,7 +56,12 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   DWORD bytes = 0;
   if (s->wsaSendMsg(s->sock, &m, os_flags(spec.flags), &bytes, nullptr, nullptr) == 0)
     return static_cast<long>(bytes);
-  set_os_error(err, WSAGetLastError(), "WSASendMsg", s, ErrContext::Send);
+  int e = WSAGetLastError();
+  set_os_error(err, e, "WSASendMsg", s, ErrContext::Send);
+  if (spec.pktinfo.segmentSize && (e == WSAEINVAL || e == WSAEOPNOTSUPP)) {
+    s->uso = false;  // refused: the caller falls back to a batch from now on
+    err->wsa = WSAEOPNOTSUPP_;
+  }
   return kSendFailed;
 }
 

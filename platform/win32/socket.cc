@@ -15,6 +15,9 @@
 #ifndef IPV6_DONTFRAG
 #define IPV6_DONTFRAG 14
 #endif
+#ifndef UDP_SEND_MSG_SIZE
+#define UDP_SEND_MSG_SIZE 2
+#endif
 
 namespace shim {
 
@@ -134,6 +137,15 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
     sock_destroy(s);
     return nullptr;
   }
+  if (spec.kind == SockKind::Udp4 || spec.kind == SockKind::Udp6) {
+    // USO (Windows 10 2004+) answers getsockopt(UDP_SEND_MSG_SIZE). Under Wine control
+    // data is dropped, so an offloaded send would go out as ONE large datagram: never
+    // offload there; the shim sends the segments as a batch instead.
+    DWORD seg = 0;
+    int len = sizeof(seg);
+    s->uso = !host_wine_version() &&
+             getsockopt(fd, IPPROTO_UDP, UDP_SEND_MSG_SIZE, reinterpret_cast<char*>(&seg), &len) == 0;
+  }
   return s;
 }
 
@@ -182,6 +194,7 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 }
 
 bool sock_is_open(const PlatformSocket* s) { return s->sock != INVALID_SOCKET; }
+bool sock_segmentation_offload(const PlatformSocket* s) { return s->uso; }
 SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return static_cast<intptr_t>(s->sock); }

@@ -21,7 +21,8 @@
 namespace shim {
 
 // Room for the larger pktinfo message and an ECN one.
-constexpr size_t kCmsgSpace = WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) + WSA_CMSG_SPACE(sizeof(INT));
+constexpr size_t kCmsgSpace =
+    WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) + WSA_CMSG_SPACE(sizeof(INT)) + WSA_CMSG_SPACE(sizeof(DWORD));
 
 // The messages of one sendMsgBatch whose completions are still coming; it completes as
 // one when the last of them does.
@@ -58,6 +59,7 @@ struct PlatformSocket {
   SockKind kind = SockKind::Udp4;
   bool nonBlocking = false;
   bool icmpErrors = false;
+  bool uso = false;  // UDP_SEND_MSG_SIZE usable
   int peerFamily = 0;
   LPFN_WSASENDMSG wsaSendMsg = nullptr;
   std::shared_ptr<Dispatcher> dispatcher;

@@ -104,7 +104,7 @@ static void run(const Case& c) {
   spec.bufs = bufs;
   spec.nbufs = 2;
   spec.to = &dest;
-  int planError = plan_send(c.kind, 0, &dest, c.source ? &src : nullptr, c.ifindex, 0, c.tos, 5, &spec.pktinfo);
+  int planError = plan_send(c.kind, 0, &dest, c.source ? &src : nullptr, c.ifindex, 0, c.tos, 0, 5, &spec.pktinfo);
   if (c.wantPlanError || planError) {
     check(planError == c.wantPlanError, c.name, "plan_send refuses the mix");
     return;

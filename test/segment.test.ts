@@ -1,0 +1,65 @@
+// segmentSize: one large payload sent as many datagrams; the receiver must get the right
+// number and sizes, the bytes in order, from the right source.
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSocket, sendMsg, sendMsgSync, type Socket } from '../src/index';
+import { catchSync } from './helpers/expect';
+import { isPosix, itControlData, wine } from './helpers/platform';
+import { receiver, type Receiver } from './helpers/receiver';
+
+const open: Array<Socket | Receiver> = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+});
+
+function pattern(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 8)) & 0xff;
+  return b;
+}
+
+async function roundTrip(total: number, seg: number, sync: boolean, source?: string) {
+  const r = await receiver();
+  const s = await openSocket({ type: 'udp4' });
+  open.push(r, s);
+  const data = pattern(total);
+  // Gathered from three buffers whose edges do not line up with the segments.
+  const parts = [data.subarray(0, 1000), data.subarray(1000, 2500), data.subarray(2500)];
+  const msg = { buffers: parts, to: { address: '127.0.0.1', port: r.port }, segmentSize: seg, control: source ? { sourceAddress: source } : undefined };
+  const n = sync ? sendMsgSync(s, msg) : await sendMsg(s, msg);
+  expect(n).toBe(total);
+  const want = Math.ceil(total / seg);
+  const got = await r.waitFor(want, 3000);
+  expect(got.map((m) => m.data.length)).toEqual(Array.from({ length: want }, (_, i) => Math.min(seg, total - i * seg)));
+  expect(Buffer.concat(got.map((m) => m.data)).equals(data)).toBe(true);
+  return { got, s };
+}
+
+describe('segmentSize', () => {
+  it('capabilities() reports the offload as data', async () => {
+    const s = await openSocket({ type: 'udp4' });
+    open.push(s);
+    const caps = s.capabilities();
+    expect(caps.segmentationOffload).toBe(isPosix);  // Linux >= 4.18: yes; under Wine: never
+    expect(caps.batchSend).toBe(isPosix ? 'sendmmsg' : 'WSASendMsg loop');
+    if (wine) expect(caps.segmentationOffload).toBe(false);
+  });
+
+  it('30001 bytes in 1200-byte segments, promise: 26 datagrams, the last of 1 byte', () => roundTrip(30001, 1200, false));
+  it('the same, blocking', () => roundTrip(30001, 1200, true));
+  it('more than one offloaded send can carry (200 KB): the shim cuts it into a batch', () => roundTrip(200_000, 1472, false));
+  it('a payload shorter than one segment is one datagram', () => roundTrip(3000, 4000, false));
+
+  itControlData('every segment carries the source address', async () => {
+    const { got } = await roundTrip(12000, 1000, false, '127.0.0.3');
+    expect(new Set(got.map((m) => m.address))).toEqual(new Set(['127.0.0.3']));
+  });
+
+  it('bad segment sizes are argument errors', async () => {
+    const s = await openSocket({ type: 'udp4' });
+    open.push(s);
+    const to = { address: '127.0.0.1', port: 9 };
+    expect(catchSync(() => sendMsgSync(s, { buffers: Buffer.alloc(10), to, segmentSize: 0 }))).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    expect(catchSync(() => sendMsg(s, { buffers: Buffer.alloc(10), to, segmentSize: 70000 }))).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    expect(catchSync(() => sendMsgSync(s, { buffers: Buffer.alloc(2_000_000), to, segmentSize: 100 }))).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+});
