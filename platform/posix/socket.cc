@@ -106,7 +106,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
   }
   if (spec.kind == SockKind::Udp4 || spec.kind == SockKind::Udp6) {
     // UDP_SEGMENT exists since Linux 4.18; whether the route's device can do it is only
-    // known when a send tries (EIO without checksum offload), see send.cc.
+    // known when a send tries (the kernel may still refuse one), see send.cc.
     int seg = 0;
     socklen_t len = sizeof(seg);
     s->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &len) == 0;
