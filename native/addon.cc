@@ -222,6 +222,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceMethod<&Socket::SendBatch>("sendBatch"),
                            InstanceMethod<&Socket::LastBatch>("lastBatch"),
                            InstanceMethod<&Socket::Cancel>("cancel"),
+                           InstanceMethod<&Socket::Recv>("recv"),
+                           InstanceMethod<&Socket::CancelRecv>("cancelRecv"),
                            InstanceMethod<&Socket::Connect>("connect"),
                            InstanceMethod<&Socket::ShutdownSend>("shutdownSend"),
                            InstanceMethod<&Socket::Address>("address"),
@@ -257,7 +259,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
  private:
   // open(kind, protocol, ipv6Only, broadcast, nonBlocking, sendTimeoutMs, sendBufferSize,
-  //      bindAddress|null, bindPort, icmpErrors, ttl, dontFragment) -> boolean
+  //      bindAddress|null, bindPort, icmpErrors, ttl, dontFragment, recvPktinfo) -> boolean
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     OpenSpec spec{};
@@ -276,6 +278,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     spec.icmpErrors = info[9].ToBoolean();
     spec.ttl = info[10].As<Napi::Number>().Int32Value();
     spec.dontFragment = info[11].ToBoolean();
+    spec.recvPktinfo = info[12].ToBoolean();
     sock_ = sock_open(spec, env.GetInstanceData<AddonData>()->loop, &err_);
     return Napi::Boolean::New(env, sock_ != nullptr);
   }
@@ -337,6 +340,68 @@ class Socket : public Napi::ObjectWrap<Socket> {
     out.Set(0u, Napi::Number::New(info.Env(), lastBatch_.sent));
     out.Set(1u, Napi::Number::New(info.Env(), lastBatch_.failedIndex));
     return out;
+  }
+
+  // recv(buffer: Uint8Array, token) -> a result array at once (see ReceivedToJs), -1
+  // (failed: lastError) or -2 (pending: onreceive later).
+  Napi::Value Recv(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "recvmsg");
+    Buf b;
+    if (!read_view(env, info[0], &b)) return Fail(env, WSAEFAULT_, "recvmsg");
+    Received r{};
+    long n = recv_overlapped(sock_, const_cast<uint8_t*>(b.data), b.len, info[1].As<Napi::Number>().DoubleValue(),
+                             &Socket::DeliverReceived, this, &r, &err_);
+    if (n == kSendPending) {
+      Hold();
+      return Napi::Number::New(env, kSendPending);
+    }
+    if (n < 0) return Napi::Number::New(env, kSendFailed);
+    return ReceivedToJs(env, r);
+  }
+
+  Napi::Value CancelRecv(const Napi::CallbackInfo& info) {
+    bool removed = sock_ && recv_cancel(sock_, info[0].As<Napi::Number>().DoubleValue());
+    if (removed) ReleaseIfIdle();
+    return Napi::Boolean::New(info.Env(), removed);
+  }
+
+  // [bytes, truncated, fromAddress, fromPort, destination|null, ifindex, tos]
+  static Napi::Value ReceivedToJs(Napi::Env env, const Received& r) {
+    char from[64] = "", dest[64] = "";
+    format_ip(r.from.ip, from, sizeof(from));
+    Napi::Array out = Napi::Array::New(env, 7);
+    out.Set(0u, Napi::Number::New(env, static_cast<double>(r.bytes)));
+    out.Set(1u, Napi::Boolean::New(env, r.truncated));
+    out.Set(2u, Napi::String::New(env, from));
+    out.Set(3u, Napi::Number::New(env, r.from.port));
+    if (r.hasDestination && format_ip(r.destination, dest, sizeof(dest))) out.Set(4u, Napi::String::New(env, dest));
+    else out.Set(4u, env.Null());
+    out.Set(5u, Napi::Number::New(env, r.ifindex));
+    out.Set(6u, Napi::Number::New(env, r.tos));
+    return out;
+  }
+
+  // ReceiveSink: onreceive(token, result array | null, wsa, sysErrno, syscall)
+  static void DeliverReceived(void* ctx, const Received* done, size_t count) {
+    auto* self = static_cast<Socket*>(ctx);
+    if (self->registry_->tornDown) return;
+    napi_env env = self->Env();
+    Napi::HandleScope scope(self->Env());
+    Napi::Object recv = self->Value();
+    Napi::Value fn = recv.Get("onreceive");
+    for (size_t i = 0; i < count && fn.IsFunction(); i++) {
+      const Received& r = done[i];
+      napi_value argv[5];
+      napi_create_double(env, r.token, &argv[0]);
+      argv[1] = r.bytes >= 0 ? napi_value(ReceivedToJs(self->Env(), r)) : napi_value(self->Env().Null());
+      napi_create_int32(env, r.err.wsa, &argv[2]);
+      napi_create_int32(env, r.err.sys, &argv[3]);
+      napi_create_string_utf8(env, r.err.syscall ? r.err.syscall : "", NAPI_AUTO_LENGTH, &argv[4]);
+      napi_value result;
+      if (napi_make_callback(env, self->context_, recv, fn, 5, argv, &result) != napi_ok) break;
+    }
+    self->ReleaseIfIdle();
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
@@ -420,7 +485,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   void ReleaseIfIdle() {
-    if (held_ && send_pending_count(sock_) == 0) {
+    if (held_ && send_pending_count(sock_) == 0 && recv_pending_count(sock_) == 0) {
       Unref();
       held_ = false;
     }

@@ -31,6 +31,7 @@ enum class SockKind : uint8_t { Udp4, Udp6, Raw4, Raw6 };
 
 struct OpenSpec {
   SockKind kind;
+  bool recvPktinfo;        // report each received datagram's destination address and TOS
   int protocol;         // raw only
   bool ipv6Only;        // udp6 only
   bool broadcast;
@@ -113,6 +114,20 @@ struct Completion {
 };
 using CompletionSink = void (*)(void* ctx, const Completion* done, size_t count);
 
+// One received datagram (or the failure of one receive).
+struct Received {
+  double token;
+  long bytes;          // >= 0, or kSendFailed with err set
+  OsError err;
+  bool truncated;      // the datagram was longer than the buffer; bytes is what fit
+  Endpoint from;
+  bool hasDestination; // with recvPktinfo: the address the datagram was sent to
+  IpAddr destination;
+  uint32_t ifindex;
+  int tos;             // -1 when unknown
+};
+using ReceiveSink = void (*)(void* ctx, const Received* done, size_t count);
+
 // --- implemented by platform/<os>/socket.cc, in this order on every platform ---
 PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* err);
 bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err);
@@ -146,6 +161,14 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
 long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mode, double token,
                 CompletionSink sink, void* ctx, size_t* sent, OsError* err);
 constexpr size_t kMaxBatch = 1024;
+
+// --- implemented by platform/<os>/recv.cc ---
+// Receives one datagram into data[0..len): fills *out and returns its size at once, or
+// queues the receive and returns kSendPending (the sink gets it, in order), or kSendFailed.
+long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token, ReceiveSink sink,
+                     void* ctx, Received* out, OsError* err);
+bool recv_cancel(PlatformSocket* s, double token);
+size_t recv_pending_count(const PlatformSocket* s);
 
 // Cancels one overlapped send. true: it was removed and will never complete (posix);
 // false: it already completed, or (win32) its completion will report the cancellation.

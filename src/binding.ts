@@ -5,7 +5,11 @@ import { join } from 'node:path';
 export interface NativeSocket {
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
-    icmpErrors: boolean, ttl: number, dontFragment: boolean): boolean | number;
+    icmpErrors: boolean, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number;
+  recv(buffer: Uint8Array, token: number): [number, boolean, string, number, string | null, number, number] | number;
+  cancelRecv(token: number): boolean;
+  onreceive?: (token: number, result: [number, boolean, string, number, string | null, number, number] | null,
+    wsa: number, sysErrno: number, syscall: string) => void;
   sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
     source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number): number;
   sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,

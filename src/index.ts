@@ -6,6 +6,8 @@ export { openSocket, Socket } from './socket';
 export type { OpenSocketOptions, SocketAddress, SocketCapabilities, SocketType } from './socket';
 export { sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync, MSG, MAX_BATCH } from './send';
 export type { BatchResult, Message, SendCallback, SendControl, SendTarget } from './send';
+export { recvMsg, messages } from './recv';
+export type { ReceivedControl, ReceivedMessage, RecvOptions } from './recv';
 export { WsaError, WSA } from './errors';
 export type { WsaCode, WsaErrorDetails, ArgumentError } from './errors';
 export { MAX_BUFFERS } from './validate';

@@ -23,6 +23,8 @@ export interface SendTarget {
   address: string;
   /** 1–65535 (raw sockets: 0–65535). */
   port: number;
+  /** Ignored (the address says it); accepted so that `recvMsg`'s `from` can be passed back. */
+  family?: 'IPv4' | 'IPv6';
 }
 
 /** Per-datagram control data (IN_PKTINFO / IN6_PKTINFO). */
@@ -71,7 +73,8 @@ export interface Message {
 export type SendCallback = (err: WsaError | null, bytes: number) => void;
 
 const MSG_KEYS = new Set(['buffers', 'to', 'control', 'flags', 'signal', 'segmentSize']);
-const TO_KEYS = new Set(['address', 'port']);
+// `family` too, so that a received message's `from` (a SocketAddress) can be answered as is.
+const TO_KEYS = new Set(['address', 'port', 'family']);
 const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex', 'tos', 'ecn']);
 
 interface Prepared {

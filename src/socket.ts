@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { binding, type NativeSocket } from './binding';
+import { messages, type ReceivedMessage } from './recv';
 import { WSA, WsaError, invalidArgValue, setDefaultSyscall } from './errors';
 
 setDefaultSyscall(binding.sendSyscall);
@@ -41,6 +42,12 @@ export interface OpenSocketOptions {
   ttl?: number;
   /** Never fragment: a datagram above the path MTU fails with WSAEMSGSIZE (IP_DONTFRAGMENT on Windows, IP_PMTUDISC_DO / IPV6_DONTFRAG on Linux). */
   dontFragment?: boolean;
+  /**
+   * Report, for each received datagram, the local address it was sent to, the interface
+   * and the TOS byte (`recvMsg`'s `control`): IP_PKTINFO / IPV6_RECVPKTINFO and
+   * IP_RECVTOS / IPV6_RECVTCLASS. Off by default: a socket that does not ask pays nothing.
+   */
+  recvPktinfo?: boolean;
 }
 
 /** What {@link Socket.capabilities} reports. */
@@ -60,7 +67,7 @@ export interface SocketAddress {
 
 const KIND: Record<SocketType, number> = { udp4: 0, udp6: 1, raw4: 2, raw6: 3 };
 const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
-  'icmpErrors', 'ttl', 'dontFragment']);
+  'icmpErrors', 'ttl', 'dontFragment', 'recvPktinfo']);
 const BIND_KEYS = new Set(['address', 'port']);
 
 /** @internal A send that the OS has not completed yet. */
@@ -79,11 +86,25 @@ export interface PendingEntry {
 export const kState = Symbol('sendmsg-shim.state');
 
 /** @internal */
+/** @internal A receive the OS has not completed yet. */
+export interface ReceivingEntry {
+  done: (err: WsaError | null, result: RawReceived | null) => void;
+  /** The buffer the OS writes into: kept alive until completion. */
+  buffer: Uint8Array;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** @internal [bytes, truncated, fromAddress, fromPort, destination | null, ifindex, tos] */
+export type RawReceived = [number, boolean, string, number, string | null, number, number];
+
+/** @internal */
 export interface SocketState {
   native: NativeSocket;
   closed: boolean;
   isRaw: boolean;
   pending: Map<number, PendingEntry>;
+  receiving: Map<number, ReceivingEntry>;
   /** close() callers waiting for `pending` to empty. */
   drained: Array<() => void>;
   /** The public object, for code that starts from the state. */
@@ -92,7 +113,7 @@ export interface SocketState {
 
 /** Wakes close() callers once no send is in flight. @internal */
 export function notifyIfDrained(st: SocketState): void {
-  if (st.pending.size === 0 && st.drained.length) for (const resolve of st.drained.splice(0)) resolve();
+  if (st.pending.size === 0 && st.receiving.size === 0 && st.drained.length) for (const resolve of st.drained.splice(0)) resolve();
 }
 
 /** Turns the addon's last error into a WsaError. @internal */
@@ -114,7 +135,7 @@ export class Socket {
   /** @internal Use {@link openSocket}. */
   constructor(type: SocketType, native: NativeSocket) {
     this.type = type;
-    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map(), drained: [], self: this };
+    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map(), receiving: new Map(), drained: [], self: this };
   }
 
   /** Local address (after bind, connect or the first send), like `dgram.Socket#address()`. Throws WsaError. */
@@ -159,7 +180,7 @@ export class Socket {
       st.closed = true;
       st.native.close();
     }
-    if (st.pending.size === 0) return Promise.resolve();
+    if (st.pending.size === 0 && st.receiving.size === 0) return Promise.resolve();
     return new Promise((resolve) => st.drained.push(resolve));
   }
 
@@ -189,6 +210,14 @@ export class Socket {
       perDatagramTos: !win,
       sourceAddress: true,
     };
+  }
+
+  /**
+   * The datagrams this socket receives, as an async iterator (see {@link messages}); ends
+   * when the socket closes. `for await (const m of sock.messages()) ...`
+   */
+  messages(options?: { bufferSize?: number }): AsyncGenerator<ReceivedMessage> {
+    return messages(this, options);
   }
 
   /** True once {@link Socket.close} was called. */
@@ -234,6 +263,7 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   }
   if (options.ttl !== undefined) validateInteger(options.ttl, 'options.ttl', 1, 255);
   if (options.dontFragment !== undefined) validateBoolean(options.dontFragment, 'options.dontFragment');
+  if (options.recvPktinfo !== undefined) validateBoolean(options.recvPktinfo, 'options.recvPktinfo');
   let bindAddress: string | null = null;
   let bindPort = 0;
   if (options.bind !== undefined) {
@@ -265,7 +295,17 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   });
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
     options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort,
-    !isRaw && (options.icmpErrors ?? true), options.ttl ?? 0, options.dontFragment ?? false);
+    !isRaw && (options.icmpErrors ?? true), options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false);
+  native.onreceive = (token, result, wsa, sysErrno, syscall) => {
+    const st = sock![kState];
+    const entry = st.receiving.get(token);
+    if (!entry) return;
+    st.receiving.delete(token);
+    if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
+    if (result) entry.done(null, result);
+    else entry.done(new WsaError(wsa, { sysErrno, syscall }), null);
+    notifyIfDrained(st);
+  };
   if (ok !== true) {
     return Promise.reject(lastError(native, bindAddress ?? undefined, bindAddress ? bindPort : undefined));
   }

@@ -40,18 +40,30 @@ struct PendingSend {
   size_t next;
 };
 
+// A receive waiting for a datagram; data points into the caller's buffer, which the JS
+// side keeps alive until the completion.
+struct PendingRecv {
+  double token;
+  uint8_t* data;
+  size_t len;
+};
+
 struct PlatformSocket {
   int fd = -1;
   SockKind kind = SockKind::Udp4;
   bool nonBlocking = false;
   bool icmpErrors = false;
   bool gso = false;  // UDP_SEGMENT accepted so far
+  bool recvPktinfo = false;
   uint32_t sendTimeoutMs = 0;
   int peerFamily = 0;
   uv_loop_t* loop = nullptr;
   uv_poll_t* poll = nullptr;  // created on the first send that has to wait
   bool polling = false;
   std::deque<PendingSend> queue;
+  std::deque<PendingRecv> recvQueue;
+  ReceiveSink recvSink = nullptr;
+  void* recvSinkCtx = nullptr;
   std::vector<EncodedMsg> scratch;  // a batch's messages, reused from call to call
   std::vector<mmsghdr> hdrs;
   CompletionSink sink = nullptr;
@@ -63,6 +75,14 @@ struct PlatformSocket {
 extern std::atomic<long> g_liveSockets;
 extern std::atomic<long> g_livePolls;
 extern std::atomic<long> g_queuedSends;
+
+// The one uv_poll of a socket watches for what its queues wait for: writable while sends
+// are parked, readable while receives are. Returns false (err set) if it cannot start.
+bool poll_update(PlatformSocket* s, OsError* err);
+// Sends what the send queue can send now; true once it is empty. Runs JS (the sink).
+bool drain(PlatformSocket* s);
+// Completes what the receive queue can receive now. Runs JS (the sink).
+void drain_recv(PlatformSocket* s);
 
 enum class ErrContext { Plain, Send };
 // Translates errno at the call that failed; Send adds the socket's state to split EAGAIN.

@@ -53,7 +53,6 @@ static bool wait_writable(PlatformSocket* s, int64_t deadline, OsError* err) {
   return true;
 }
 
-static bool drain(PlatformSocket* s);
 
 // A blocking send goes after the overlapped sends already queued on the socket, as it
 // would behind pending overlapped I/O on Windows: send those first.
@@ -111,13 +110,22 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   }
 }
 
-static void on_writable(uv_poll_t* handle, int /*status*/, int /*events*/) {
-  // An error status is not handled here: the next sendmsg reports the real cause.
-  drain(static_cast<PlatformSocket*>(handle->data));
+static void on_poll(uv_poll_t* handle, int /*status*/, int events) {
+  // An error status is not handled here: the next sendmsg/recvmsg reports the real cause.
+  auto* s = static_cast<PlatformSocket*>(handle->data);
+  if (events & UV_WRITABLE) drain(s);
+  if (s->fd >= 0 && (events & UV_READABLE)) drain_recv(s);
+  if (s->fd >= 0) poll_update(s, nullptr);
 }
 
-static bool arm(PlatformSocket* s, OsError* err) {
-  if (s->polling) return true;
+bool poll_update(PlatformSocket* s, OsError* err) {
+  if (s->fd < 0) return true;
+  int events = (s->queue.empty() ? 0 : UV_WRITABLE) | (s->recvQueue.empty() ? 0 : UV_READABLE);
+  if (!events) {
+    if (s->polling) uv_poll_stop(s->poll);
+    s->polling = false;
+    return true;
+  }
   if (!s->poll) {
     s->poll = new uv_poll_t;
     g_livePolls++;
@@ -126,13 +134,15 @@ static bool arm(PlatformSocket* s, OsError* err) {
       g_livePolls--;
       delete s->poll;
       s->poll = nullptr;
-      set_shim_error(err, WSASYSCALLFAILURE_, "uv_poll_init");
-      err->sys = -r;
+      if (err) {
+        set_shim_error(err, WSASYSCALLFAILURE_, "uv_poll_init");
+        err->sys = -r;
+      }
       return false;
     }
     s->poll->data = s;
   }
-  uv_poll_start(s->poll, UV_WRITABLE, on_writable);
+  uv_poll_start(s->poll, events, on_poll);
   s->polling = true;
   return true;
 }
@@ -193,8 +203,7 @@ static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long fi
   return c;
 }
 
-// Sends what the queue can send now; true once it is empty.
-static bool drain(PlatformSocket* s) {
+bool drain(PlatformSocket* s) {
   std::vector<Completion> done;
   while (!s->queue.empty()) {
     PendingSend& p = s->queue.front();
@@ -205,10 +214,7 @@ static bool drain(PlatformSocket* s) {
     s->queue.pop_front();
     g_queuedSends--;
   }
-  if (s->queue.empty() && s->polling) {
-    uv_poll_stop(s->poll);
-    s->polling = false;
-  }
+  if (s->queue.empty()) poll_update(s, nullptr);
   bool empty = s->queue.empty();
   // Last: the sink runs JS, which may send again or close this socket.
   if (!done.empty()) s->sink(s->sinkCtx, done.data(), done.size());
@@ -222,7 +228,7 @@ static long park(PlatformSocket* s, std::vector<EncodedMsg>&& msgs, size_t next,
   g_queuedSends++;
   s->sink = sink;
   s->sinkCtx = ctx;
-  if (!arm(s, err)) {
+  if (!poll_update(s, err)) {
     s->queue.pop_back();
     g_queuedSends--;
     return kSendFailed;

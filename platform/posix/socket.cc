@@ -64,6 +64,13 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
     if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, spec.ttl, err)) return false;
     if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_TTL, spec.ttl, err)) return false;
   }
+  if (spec.recvPktinfo) {
+    if (v6 && (!set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, err) ||
+               !set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, 1, err)))
+      return false;
+    if (v4traffic && (!set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1, err) || !set_int_opt(fd, IPPROTO_IP, IP_RECVTOS, 1, err)))
+      return false;
+  }
   if (spec.dontFragment) {
     if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1, err)) return false;
     if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, err)) return false;
@@ -98,6 +105,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
   s->kind = spec.kind;
   s->nonBlocking = spec.nonBlocking;
   s->icmpErrors = spec.icmpErrors;
+  s->recvPktinfo = spec.recvPktinfo;
   s->sendTimeoutMs = spec.sendTimeoutMs;
   s->loop = static_cast<uv_loop_t*>(loop.uvLoop);
   if (!configure(s, spec, err)) {
@@ -194,7 +202,19 @@ void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
   }
   g_queuedSends -= static_cast<long>(s->queue.size());
   s->queue.clear();
+  std::vector<Received> abortedRecv;
+  for (const PendingRecv& r : s->recvQueue) {
+    Received x{};
+    x.token = r.token;
+    x.bytes = kSendFailed;
+    x.tos = -1;
+    set_shim_error(&x.err, WSA_OPERATION_ABORTED_, "recvmsg");
+    abortedRecv.push_back(x);
+  }
+  g_queuedSends -= static_cast<long>(s->recvQueue.size());
+  s->recvQueue.clear();
   if (sink && !aborted.empty()) sink(ctx, aborted.data(), aborted.size());
+  if (sink && s->recvSink && !abortedRecv.empty()) s->recvSink(s->recvSinkCtx, abortedRecv.data(), abortedRecv.size());
 }
 
 void sock_destroy(PlatformSocket* s) {

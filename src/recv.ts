@@ -1,0 +1,127 @@
+import { isIP } from 'node:net';
+import { WSA, WsaError } from './errors';
+import { Socket, kState, lastError, notifyIfDrained, type RawReceived, type SocketAddress } from './socket';
+import { invalidArgType } from './errors';
+import { validateAbortSignal, validateInteger, validateKeys, validateObject } from './validate';
+
+/** Options of {@link recvMsg}. */
+export interface RecvOptions {
+  /** Room for the datagram, in bytes (default 65536, enough for any UDP datagram). */
+  bufferSize?: number;
+  /** Aborting fails a receive still waiting with WSA_OPERATION_ABORTED. */
+  signal?: AbortSignal;
+}
+
+/** What came with a received datagram (needs `recvPktinfo: true` on the socket). */
+export interface ReceivedControl {
+  /** The local address the datagram was sent to: answer from it (`control.sourceAddress`). */
+  destinationAddress?: string;
+  /** The interface it arrived on. */
+  interfaceIndex?: number;
+  /** Its TOS / traffic-class byte. */
+  tos?: number;
+}
+
+/** One received datagram. */
+export interface ReceivedMessage {
+  /** The datagram's bytes (a view of exactly `bytes` bytes). */
+  buffer: Buffer;
+  bytes: number;
+  /**
+   * The datagram was longer than the buffer and was cut to it. Both OSes report this the
+   * same way, as a flag with the data that fit (Windows' WSAEMSGSIZE becomes this flag).
+   */
+  truncated: boolean;
+  from: SocketAddress;
+  control: ReceivedControl;
+}
+
+const RECV_KEYS = new Set(['bufferSize', 'signal']);
+let nextToken = 1;
+
+function toMessage(buffer: Buffer, r: RawReceived): ReceivedMessage {
+  const [bytes, truncated, address, port, destination, ifindex, tos] = r;
+  const control: ReceivedControl = {};
+  if (destination !== null) {
+    control.destinationAddress = destination.startsWith('::ffff:') && isIP(destination.slice(7)) === 4 ? destination.slice(7) : destination;
+    control.interfaceIndex = ifindex;
+  }
+  if (tos >= 0) control.tos = tos;
+  return {
+    buffer: buffer.subarray(0, bytes),
+    bytes,
+    truncated,
+    from: { address, family: isIP(address) === 6 ? 'IPv6' : 'IPv4', port },
+    control,
+  };
+}
+
+/**
+ * Receives one datagram, with the address it was sent to when the socket was opened with
+ * `recvPktinfo: true` (recvmsg with IP_PKTINFO / IPV6_PKTINFO on Linux). Receives on one
+ * socket complete in the order they were made; `close()` fails waiting ones with
+ * WSA_OPERATION_ABORTED.
+ *
+ * @example
+ * ```ts
+ * const m = await recvMsg(sock);
+ * await sendMsg(sock, { buffers: m.buffer, to: m.from, control: { sourceAddress: m.control.destinationAddress } });
+ * ```
+ */
+export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<ReceivedMessage> {
+  if (!(sock instanceof Socket)) throw invalidArgType('socket', 'an instance of Socket (from openSocket)', sock);
+  validateObject(options, 'options');
+  validateKeys(options as Record<string, unknown>, 'options', RECV_KEYS);
+  const size = options.bufferSize ?? 65536;
+  validateInteger(size, 'options.bufferSize', 1, 1 << 20);
+  const signal = options.signal;
+  if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
+  const st = sock[kState];
+  if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmsg' }));
+  if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
+  const buffer = Buffer.allocUnsafe(size);
+  const token = nextToken++;
+  const r = st.native.recv(buffer, token);
+  if (Array.isArray(r)) return Promise.resolve(toMessage(buffer, r));
+  if (r !== -2) return Promise.reject(lastError(st.native));
+  return new Promise((resolve, reject) => {
+    const entry = {
+      buffer,
+      signal,
+      onAbort: undefined as (() => void) | undefined,
+      done: (err: WsaError | null, result: RawReceived | null) => (err ? reject(err) : resolve(toMessage(buffer, result!))),
+    };
+    if (signal) {
+      entry.onAbort = () => {
+        if (st.native.cancelRecv(token)) {
+          st.receiving.delete(token);
+          reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
+          notifyIfDrained(st);
+        }
+      };
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+    }
+    st.receiving.set(token, entry);
+  });
+}
+
+/**
+ * The datagrams a socket receives, as an async iterator, one receive at a time (so the
+ * kernel's buffer holds what the loop has not asked for yet: backpressure). It ends when
+ * the socket is closed.
+ *
+ * @example
+ * ```ts
+ * for await (const m of messages(sock)) console.log(m.from, m.control.destinationAddress);
+ * ```
+ */
+export async function* messages(sock: Socket, options: Omit<RecvOptions, 'signal'> = {}): AsyncGenerator<ReceivedMessage> {
+  for (;;) {
+    try {
+      yield await recvMsg(sock, options);
+    } catch (err) {
+      if (err instanceof WsaError && (err.errno === WSA.OPERATION_ABORTED || err.errno === WSA.ENOTSOCK)) return;
+      throw err;
+    }
+  }
+}
