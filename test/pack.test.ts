@@ -17,7 +17,7 @@ describe.skipIf(!isPosix)(`packed tarball${isPosix ? '' : ' (skipped: builds wit
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
     const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path).sort();
     for (const need of ['CMakeLists.txt', 'package.json', 'README.md', 'native/addon.cc', 'native/errors.def', 'native/shim.h',
-      'platform/posix/send.cc', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts']) expect(files).toContain(need);
+      'platform/posix/send.cc', 'platform/win32/send.cc', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/cli.js']) expect(files).toContain(need);
     const stray = files.filter((f) => /^(test|build|node_modules|scripts|examples|bench|\.ci)\//.test(f) || f.endsWith('.node'));
     expect(stray).toEqual([]);
   });
@@ -40,5 +40,8 @@ describe.skipIf(!isPosix)(`packed tarball${isPosix ? '' : ' (skipped: builds wit
       });`);
     const out = execFileSync(process.execPath, ['main.cjs'], { cwd: app, encoding: 'utf8', timeout: 10_000 });
     expect(JSON.parse(out)).toEqual(['from tarball', '127.0.0.2']);
+    // The "bin" works as users run it.
+    const caps = execFileSync('npx', ['--no-install', 'sendmsg-shim', 'capabilities', '--json'], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(caps)).toMatchObject({ backend: 'posix', sourceAddress: true });
   }, 240_000);
 });
