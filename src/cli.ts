@@ -74,7 +74,7 @@ async function send(values: Record<string, string | boolean | undefined>, rest: 
     if (json) console.log(JSON.stringify({ sent: bytes, to, from: from ?? null }));
     else console.log(`sent ${bytes} bytes to ${to.address}:${to.port}${from ? ` from ${from}` : ''}`);
   }
-  if (wait > 0 && backend === 'posix') {
+  if (wait > 0) {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), wait);
     try {

@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isWindows } from './helpers/platform';
+import { isWindows, itControlData } from './helpers/platform';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 10_000 });
@@ -30,7 +30,7 @@ describe('sendmsg-shim CLI', () => {
     expect(run('send', '--to', 'localhost:9').status).toBe(1);  // host names are refused
   });
 
-  it.skipIf(isWindows)(`echo + send: the answer comes from the address that was asked${isWindows ? ' (skipped: needs recvMsg on Windows)' : ''}`, async () => {
+  itControlData('echo + send: the answer comes from the address that was asked', async () => {
     const server = spawn(process.execPath, [cli, 'echo', '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const port = await new Promise<number>((resolve) => {

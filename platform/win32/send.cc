@@ -87,9 +87,7 @@ static void deliver(void* arg) {
   PlatformSocket* s = p->s;
   p->done = true;
   std::vector<Completion> ready;
-  while (!s->inFlight.empty() && s->inFlight.front()->done) {
-    PendingSend* head = s->inFlight.front();
-    s->inFlight.pop_front();
+  for (PendingSend* head : take_ready(s->inFlight)) {
     if (BatchGroup* g = head->group.get()) {
       if (head->status == 0) {
         g->sent++;
@@ -110,7 +108,7 @@ static void deliver(void* arg) {
     g_inFlight--;
   }
   if (ready.empty()) return;
-  if (s->inFlight.empty() && s->dispatcher) s->dispatcher->release();
+  io_finished(s);
   if (s->sink) s->sink(s->sinkCtx, ready.data(), ready.size());
 }
 
@@ -120,17 +118,38 @@ static void port_thread() {
     ULONG n = 0;
     if (!GetQueuedCompletionStatusEx(g_port, entries, 64, &n, INFINITE, FALSE)) continue;
     for (ULONG i = 0; i < n; i++) {
-      auto* p = reinterpret_cast<PendingSend*>(entries[i].lpOverlapped);
-      p->bytes = entries[i].dwNumberOfBytesTransferred;
-      p->status = static_cast<DWORD>(p->ov.Internal);
+      auto* h = reinterpret_cast<IoHead*>(entries[i].lpOverlapped);
+      DWORD bytes = entries[i].dwNumberOfBytesTransferred;
+      auto status = static_cast<DWORD>(h->ov.Internal);
       // If the environment is gone (a worker thread exited), nobody waits for this one,
       // and its socket may be freed already: only the request's own fields are used here.
-      if (!p->dispatcher || !p->dispatcher->post(&deliver, p)) {
-        delete p;
-        g_inFlight--;
+      if (h->kind == IoKind::Send) {
+        auto* p = reinterpret_cast<PendingSend*>(h);
+        p->bytes = bytes;
+        p->status = status;
+        if (!p->dispatcher || !p->dispatcher->post(&deliver, p)) {
+          delete p;
+          g_inFlight--;
+        }
+      } else {
+        auto* p = reinterpret_cast<PendingRecv*>(h);
+        p->bytes = bytes;
+        p->status = status;
+        if (!p->dispatcher || !p->dispatcher->post(&deliver_recv, p)) {
+          delete p;
+          g_inFlight--;
+        }
       }
     }
   }
+}
+
+void io_started(PlatformSocket* s) {
+  if (s->inFlight.empty() && s->recvInFlight.empty() && s->dispatcher) s->dispatcher->hold();
+}
+
+void io_finished(PlatformSocket* s) {
+  if (s->inFlight.empty() && s->recvInFlight.empty() && s->dispatcher) s->dispatcher->release();
 }
 
 bool attach_to_completion_port(PlatformSocket* s, OsError* err) {
@@ -161,7 +180,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   p->bufs.resize(spec.nbufs);
   encode_msg(s->kind, spec, &p->msg, p->bufs.data(), &p->to, p->control);
   DWORD bytes = 0;
-  if (s->wsaSendMsg(s->sock, &p->msg, os_flags(spec.flags), &bytes, &p->ov, nullptr) == 0) {
+  if (s->wsaSendMsg(s->sock, &p->msg, os_flags(spec.flags), &bytes, &p->head.ov, nullptr) == 0) {
     delete p;  // completed at once; skip-on-success queued no packet
     return static_cast<long>(bytes);
   }
@@ -173,7 +192,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   }
   s->sink = sink;
   s->sinkCtx = ctx;
-  if (s->inFlight.empty() && s->dispatcher) s->dispatcher->hold();
+  io_started(s);
   s->inFlight.push_back(p);
   g_inFlight++;
   return kSendPending;
@@ -208,7 +227,7 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
     p->bufs.resize(specs[i].nbufs);
     encode_msg(s->kind, specs[i], &p->msg, p->bufs.data(), &p->to, p->control);
     DWORD bytes = 0;
-    if (s->wsaSendMsg(s->sock, &p->msg, os_flags(specs[i].flags), &bytes, &p->ov, nullptr) == 0) {
+    if (s->wsaSendMsg(s->sock, &p->msg, os_flags(specs[i].flags), &bytes, &p->head.ov, nullptr) == 0) {
       delete p;
       group->sent++;
       continue;
@@ -220,7 +239,7 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
       set_os_error(&group->err, e, "WSASendMsg", s, ErrContext::Send);
       break;  // nothing after a failure is sent
     }
-    if (s->inFlight.empty() && s->dispatcher) s->dispatcher->hold();
+    io_started(s);
     s->inFlight.push_back(p);
     group->outstanding++;
     g_inFlight++;
@@ -240,7 +259,10 @@ bool send_cancel(PlatformSocket* s, double token) {
   // The kernel may still read the buffers until the cancelled completion arrives, so the
   // send is never reported cancelled here: its completion says WSA_OPERATION_ABORTED.
   for (PendingSend* p : s->inFlight) {
-    if (p->token == token && s->sock != INVALID_SOCKET) CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->ov);
+    if (p->token == token && s->sock != INVALID_SOCKET) {
+      p->cancelled = true;
+      CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->head.ov);
+    }
   }
   return false;
 }

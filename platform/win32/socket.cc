@@ -18,6 +18,12 @@
 #ifndef UDP_SEND_MSG_SIZE
 #define UDP_SEND_MSG_SIZE 2
 #endif
+#ifndef IP_RECVTOS
+#define IP_RECVTOS 40
+#endif
+#ifndef IPV6_RECVTCLASS
+#define IPV6_RECVTCLASS 40
+#endif
 
 namespace shim {
 
@@ -106,10 +112,25 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
       return false;
     }
   }
+  if (spec.recvPktinfo) {
+    if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_PKTINFO, 1, err)) return false;
+    if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1, err)) return false;
+    // The TOS of received datagrams (Windows 10 1903+); a provider without it (Wine)
+    // simply reports no tos.
+    DWORD on = 1;
+    if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, reinterpret_cast<const char*>(&on), sizeof(on));
+    if (v4traffic) setsockopt(fd, IPPROTO_IP, IP_RECVTOS, reinterpret_cast<const char*>(&on), sizeof(on));
+  }
   GUID guid = WSAID_WSASENDMSG;
   DWORD ret = 0;
   if (WSAIoctl(fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &s->wsaSendMsg,
                sizeof(s->wsaSendMsg), &ret, nullptr, nullptr) != 0) {
+    set_os_error(err, WSAGetLastError(), "WSAIoctl", nullptr, ErrContext::Plain);
+    return false;
+  }
+  GUID recvGuid = WSAID_WSARECVMSG;
+  if (WSAIoctl(fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &recvGuid, sizeof(recvGuid), &s->wsaRecvMsg,
+               sizeof(s->wsaRecvMsg), &ret, nullptr, nullptr) != 0) {
     set_os_error(err, WSAGetLastError(), "WSAIoctl", nullptr, ErrContext::Plain);
     return false;
   }
@@ -132,6 +153,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
   s->kind = spec.kind;
   s->nonBlocking = spec.nonBlocking;
   s->icmpErrors = spec.icmpErrors;
+  s->recvPktinfo = spec.recvPktinfo;
   s->dispatcher = loop.dispatcher;
   if (!configure(s, spec, err)) {
     sock_destroy(s);

@@ -35,11 +35,19 @@ struct BatchGroup {
   OsError err;
 };
 
+// What every request on the completion port starts with: the port hands back the
+// OVERLAPPED's address, and `kind` says which request it is.
+enum class IoKind : uint8_t { Send, Recv };
+struct IoHead {
+  OVERLAPPED ov;
+  IoKind kind;
+};
+
 // One overlapped WSASendMsg in flight. Everything the kernel reads stays here until the
 // completion is delivered; the payload stays in the caller's buffers, which the JS side
 // keeps alive until then.
 struct PendingSend {
-  OVERLAPPED ov;  // first: the completion hands back this address
+  IoHead head{{}, IoKind::Send};  // first
   PlatformSocket* s;  // touched on the JS thread only: the port thread uses `dispatcher`
   std::shared_ptr<Dispatcher> dispatcher;
   double token;
@@ -50,9 +58,47 @@ struct PendingSend {
   DWORD bytes;
   DWORD status;       // NTSTATUS of the completion
   bool done = false;  // completed, waiting for the sends before it (JS thread only)
+  bool cancelled = false;  // cancelled on its own (a signal): delivered without waiting
   std::shared_ptr<BatchGroup> group;  // set for a message of a batch
   size_t index = 0;                   // its place in the batch
 };
+
+// One overlapped WSARecvMsg in flight; data is the caller's buffer, kept alive by JS.
+struct PendingRecv {
+  IoHead head{{}, IoKind::Recv};  // first
+  PlatformSocket* s;  // JS thread only
+  std::shared_ptr<Dispatcher> dispatcher;
+  double token;
+  WSAMSG msg;
+  WSABUF buf;
+  sockaddr_storage from;
+  alignas(WSACMSGHDR) unsigned char control[256];
+  DWORD bytes;
+  DWORD status;
+  bool done = false;
+  bool cancelled = false;  // cancelled on its own (a signal): delivered without waiting
+};
+
+// Takes the requests that can be delivered now out of a socket's in-flight list: the
+// completed ones at its head (submission order), and any completed one cancelled on its
+// own, which carries nothing the order could matter for (posix drops those at once too).
+template <typename Req>
+std::vector<Req*> take_ready(std::deque<Req*>& list) {
+  std::vector<Req*> out;
+  while (!list.empty() && list.front()->done) {
+    out.push_back(list.front());
+    list.pop_front();
+  }
+  for (auto it = list.begin(); it != list.end();) {
+    if ((*it)->done && (*it)->cancelled) {
+      out.push_back(*it);
+      it = list.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
 
 struct PlatformSocket {
   SOCKET sock = INVALID_SOCKET;
@@ -62,6 +108,11 @@ struct PlatformSocket {
   bool uso = false;  // UDP_SEND_MSG_SIZE usable
   int peerFamily = 0;
   LPFN_WSASENDMSG wsaSendMsg = nullptr;
+  LPFN_WSARECVMSG wsaRecvMsg = nullptr;
+  bool recvPktinfo = false;
+  std::deque<PendingRecv*> recvInFlight;  // submission order; JS thread only
+  ReceiveSink recvSink = nullptr;
+  void* recvSinkCtx = nullptr;
   std::shared_ptr<Dispatcher> dispatcher;
   std::deque<PendingSend*> inFlight;  // submission order; JS thread only
   CompletionSink sink = nullptr;
@@ -82,6 +133,11 @@ void set_completion_error(OsError* err, DWORD status);
 
 // The one completion port of the process; its thread starts with the first socket.
 bool attach_to_completion_port(PlatformSocket* s, OsError* err);
+// Keep the event loop alive while a socket has requests in flight (JS thread).
+void io_started(PlatformSocket* s);
+void io_finished(PlatformSocket* s);
+// JS thread: a receive came back from the port (recv.cc).
+void deliver_recv(void* arg);
 
 void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, sockaddr_storage* to,
                 unsigned char* control);
