@@ -30,7 +30,7 @@ export function render(rows) {
     '',
     '/** Winsock error numbers by name without the `WSA`/`WSA_` prefix: `WSA.EMSGSIZE === 10040`. */',
     'export const WSA = {',
-    ...rows.map((r) => `  ${keyOf(r.name)}: ${r.number},`),
+    ...rows.map((r) => `  /** ${r.name}: ${r.message}${r.onLinux ? '' : ' (never raised on Linux)'}. */\n  ${keyOf(r.name)}: ${r.number},`),
     '} as const;',
     '',
     '/** Full Winsock name of every error the shim can report, as found in `WsaError.code`. */',

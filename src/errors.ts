@@ -51,7 +51,9 @@ export class WsaError extends Error {
   readonly sysErrno?: number;
   /** Name of `sysErrno`, e.g. `'EMSGSIZE'`. */
   readonly sysCode?: string;
+  /** The destination (or bind) address of the failed call, where known. */
   readonly address?: string;
+  /** Its port, where known. */
   readonly port?: number;
 
   constructor(wsa: number, details: WsaErrorDetails = {}) {
@@ -77,7 +79,10 @@ export class WsaError extends Error {
 }
 
 /** Node-style argument error (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`). */
-export type ArgumentError = (TypeError | RangeError) & { code: string };
+export type ArgumentError = (TypeError | RangeError) & {
+  /** `'ERR_INVALID_ARG_TYPE'`, `'ERR_INVALID_ARG_VALUE'` or `'ERR_OUT_OF_RANGE'`. */
+  code: string;
+};
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

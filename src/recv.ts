@@ -26,13 +26,16 @@ export interface ReceivedControl {
 export interface ReceivedMessage {
   /** The datagram's bytes (a view of exactly `bytes` bytes). */
   buffer: Buffer;
+  /** Its length (the bytes that fit, when `truncated`). */
   bytes: number;
   /**
    * The datagram was longer than the buffer and was cut to it. Both OSes report this the
    * same way, as a flag with the data that fit (Windows' WSAEMSGSIZE becomes this flag).
    */
   truncated: boolean;
+  /** The sender. Pass it back as `to` to answer. */
   from: SocketAddress;
+  /** With `recvPktinfo`: destination address, interface and TOS (Linux: all; Windows: address and interface, TOS from 1903; Wine: no TOS). */
   control: ReceivedControl;
 }
 

@@ -275,8 +275,11 @@ export const MAX_BATCH: number = binding.maxBatch;
  * `sent` is 0 and `failedIndex` names it.
  */
 export interface BatchResult {
+  /** Messages that went out, from the first, in order. */
   sent: number;
+  /** Why the message at `failedIndex` did not go; absent when all went. */
   error?: WsaError;
+  /** The index of the message that failed (== `sent` for an OS failure). */
   failedIndex?: number;
 }
 

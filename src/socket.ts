@@ -18,7 +18,12 @@ export interface OpenSocketOptions {
   /** IP protocol number for raw sockets (e.g. 17 for UDP, 253 for experiments). Raw only; default 255. */
   protocol?: number;
   /** Local address and port; without it the OS picks them at the first send. */
-  bind?: { address?: string; port?: number };
+  bind?: {
+    /** IP literal; default the wildcard (`0.0.0.0` or `::`). */
+    address?: string;
+    /** 0 (default) lets the OS choose. */
+    port?: number;
+  };
   /** udp6 only. `false` (default) is dual stack, so IPv4 destinations work as v4-mapped; set explicitly on every OS, since Windows and Linux default differently. */
   ipv6Only?: boolean;
   /** SO_BROADCAST: without it a send to a broadcast address fails with WSAEACCES. */
@@ -52,16 +57,23 @@ export interface OpenSocketOptions {
 
 /** What {@link Socket.capabilities} reports. */
 export interface SocketCapabilities {
+  /** `segmentSize` sends go to the kernel in one call. Linux: UDP_SEGMENT (4.18+); Windows: UDP_SEND_MSG_SIZE (10 2004+); never under Wine. */
   segmentationOffload: boolean;
+  /** How a batch reaches the OS: `sendmmsg` (Linux) or a native loop of overlapped WSASendMsg (Windows). */
   batchSend: 'sendmmsg' | 'WSASendMsg loop';
+  /** The whole TOS byte per datagram (Linux); false: ECN bits only (Windows). */
   perDatagramTos: boolean;
+  /** `control.sourceAddress` is honoured (both OSes; Wine drops it, see docs/windows-notes.md). */
   sourceAddress: boolean;
 }
 
 /** Local address of a socket, in `node:dgram`'s shape. */
 export interface SocketAddress {
+  /** IP literal (v4-mapped IPv6 for IPv4 peers of a dual-stack socket). */
   address: string;
+  /** `'IPv4'` or `'IPv6'`, as in `node:dgram`. */
   family: 'IPv4' | 'IPv6';
+  /** UDP port (0 for raw sockets). */
   port: number;
 }
 

@@ -2,33 +2,61 @@
 
 /** Winsock error numbers by name without the `WSA`/`WSA_` prefix: `WSA.EMSGSIZE === 10040`. */
 export const WSA = {
+  /** WSAEACCES: permission denied. */
   EACCES: 10013,
+  /** WSAECONNRESET: connection reset by peer. */
   ECONNRESET: 10054,
+  /** WSAEFAULT: bad address. */
   EFAULT: 10014,
+  /** WSAEINPROGRESS: a blocking operation is in progress (never raised on Linux). */
   EINPROGRESS: 10036,
+  /** WSAEINTR: interrupted function call. */
   EINTR: 10004,
+  /** WSAEINVAL: invalid argument. */
   EINVAL: 10022,
+  /** WSAEMSGSIZE: message too long. */
   EMSGSIZE: 10040,
+  /** WSAENETDOWN: network is down. */
   ENETDOWN: 10050,
+  /** WSAENETRESET: network dropped connection on reset. */
   ENETRESET: 10052,
+  /** WSAENETUNREACH: network is unreachable. */
   ENETUNREACH: 10051,
+  /** WSAENOBUFS: no buffer space available. */
   ENOBUFS: 10055,
+  /** WSAENOTCONN: socket is not connected. */
   ENOTCONN: 10057,
+  /** WSAENOTSOCK: socket operation on nonsocket. */
   ENOTSOCK: 10038,
+  /** WSAEOPNOTSUPP: operation not supported. */
   EOPNOTSUPP: 10045,
+  /** WSAESHUTDOWN: cannot send after socket shutdown. */
   ESHUTDOWN: 10058,
+  /** WSAETIMEDOUT: connection timed out. */
   ETIMEDOUT: 10060,
+  /** WSAEWOULDBLOCK: resource temporarily unavailable. */
   EWOULDBLOCK: 10035,
+  /** WSANOTINITIALISED: successful WSAStartup not yet performed (never raised on Linux). */
   NOTINITIALISED: 10093,
+  /** WSA_IO_PENDING: overlapped operation will complete later (never raised on Linux). */
   IO_PENDING: 997,
+  /** WSA_OPERATION_ABORTED: overlapped operation aborted. */
   OPERATION_ABORTED: 995,
+  /** WSAEHOSTUNREACH: no route to host. */
   EHOSTUNREACH: 10065,
+  /** WSAEADDRNOTAVAIL: cannot assign requested address. */
   EADDRNOTAVAIL: 10049,
+  /** WSAEAFNOSUPPORT: address family not supported by protocol family. */
   EAFNOSUPPORT: 10047,
+  /** WSAEHOSTDOWN: host is down. */
   EHOSTDOWN: 10064,
+  /** WSAEADDRINUSE: address already in use. */
   EADDRINUSE: 10048,
+  /** WSAEMFILE: too many open files. */
   EMFILE: 10024,
+  /** WSAEPROTONOSUPPORT: protocol not supported. */
   EPROTONOSUPPORT: 10043,
+  /** WSASYSCALLFAILURE: system call failure. */
   SYSCALLFAILURE: 10107,
 } as const;
 
