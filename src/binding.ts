@@ -48,7 +48,9 @@ export const SEND_PENDING = -2;
 
 function load(): Binding {
   const root = join(__dirname, '..');
-  const candidates = [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
+  // SENDMSG_SHIM_ADDON: another build of the addon (the sanitizer build uses it).
+  const override = process.env.SENDMSG_SHIM_ADDON;
+  const candidates = override ? [override] : [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
   let firstError: unknown;
   for (const file of candidates) {
     try {
