@@ -384,24 +384,11 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   // ReceiveSink: onreceive(token, result array | null, wsa, sysErrno, syscall)
   static void DeliverReceived(void* ctx, const Received* done, size_t count) {
-    auto* self = static_cast<Socket*>(ctx);
-    if (self->registry_->tornDown) return;
-    napi_env env = self->Env();
-    Napi::HandleScope scope(self->Env());
-    Napi::Object recv = self->Value();
-    Napi::Value fn = recv.Get("onreceive");
-    for (size_t i = 0; i < count && fn.IsFunction(); i++) {
-      const Received& r = done[i];
-      napi_value argv[5];
-      napi_create_double(env, r.token, &argv[0]);
-      argv[1] = r.bytes >= 0 ? napi_value(ReceivedToJs(self->Env(), r)) : napi_value(self->Env().Null());
-      napi_create_int32(env, r.err.wsa, &argv[2]);
-      napi_create_int32(env, r.err.sys, &argv[3]);
-      napi_create_string_utf8(env, r.err.syscall ? r.err.syscall : "", NAPI_AUTO_LENGTH, &argv[4]);
-      napi_value result;
-      if (napi_make_callback(env, self->context_, recv, fn, 5, argv, &result) != napi_ok) break;
-    }
-    self->ReleaseIfIdle();
+    static_cast<Socket*>(ctx)->Emit<Received, 5>("onreceive", done, count, [](Napi::Env env, const Received& r, napi_value* argv) {
+      argv[0] = Napi::Number::New(env, r.token);
+      argv[1] = r.bytes >= 0 ? napi_value(ReceivedToJs(env, r)) : napi_value(env.Null());
+      ErrorArgs(env, r.err, argv + 2);
+    });
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
@@ -491,31 +478,41 @@ class Socket : public Napi::ObjectWrap<Socket> {
     }
   }
 
-  // CompletionSink: runs on the JS thread, from libuv (drain), the IOCP dispatcher or close().
+  // CompletionSink: oncomplete(token, bytes, wsa, sysErrno, syscall, count)
   static void Deliver(void* ctx, const Completion* done, size_t count) {
-    auto* self = static_cast<Socket*>(ctx);
-    if (self->registry_->tornDown) return;
-    napi_env env = self->Env();
-    Napi::HandleScope scope(self->Env());
-    Napi::Object recv = self->Value();
-    Napi::Value fn = recv.Get("oncomplete");
+    static_cast<Socket*>(ctx)->Emit<Completion, 6>("oncomplete", done, count, [](Napi::Env env, const Completion& c, napi_value* argv) {
+      argv[0] = Napi::Number::New(env, c.token);
+      argv[1] = Napi::Number::New(env, static_cast<double>(c.bytes));
+      ErrorArgs(env, c.err, argv + 2);
+      argv[5] = Napi::Number::New(env, static_cast<double>(c.count));
+    });
+  }
+
+  static void ErrorArgs(Napi::Env env, const OsError& err, napi_value* argv) {
+    argv[0] = Napi::Number::New(env, err.wsa);
+    argv[1] = Napi::Number::New(env, err.sys);
+    argv[2] = Napi::String::New(env, err.syscall ? err.syscall : "");
+  }
+
+  // Runs on the JS thread (from libuv, the IOCP dispatcher or close()): calls this.<name>
+  // once per item. MakeCallback, not Call: from a libuv callback it is what runs the
+  // promise reactions and nextTick queue afterwards, as for any Node I/O completion. The
+  // C API, because a failure (an environment shutting down, a throwing callback) must
+  // stop delivery, not abort the process.
+  template <typename Item, size_t Argc>
+  void Emit(const char* name, const Item* items, size_t count, void (*args)(Napi::Env, const Item&, napi_value*)) {
+    if (registry_->tornDown) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Object recv = Value();
+    Napi::Value fn = recv.Get(name);
     for (size_t i = 0; i < count && fn.IsFunction(); i++) {
-      const Completion& c = done[i];
-      napi_value argv[6];
-      napi_create_double(env, c.token, &argv[0]);
-      napi_create_double(env, static_cast<double>(c.bytes), &argv[1]);
-      napi_create_int32(env, c.err.wsa, &argv[2]);
-      napi_create_int32(env, c.err.sys, &argv[3]);
-      napi_create_string_utf8(env, c.err.syscall ? c.err.syscall : "", NAPI_AUTO_LENGTH, &argv[4]);
-      napi_create_double(env, static_cast<double>(c.count), &argv[5]);
-      // MakeCallback, not Call: from a libuv callback it is what runs the promise
-      // reactions and nextTick queue afterwards, as for any Node I/O completion. The C
-      // API, because a failure here (an environment shutting down, a throwing callback)
-      // must stop delivery, not abort the process.
+      napi_value argv[Argc];
+      args(env, items[i], argv);
       napi_value result;
-      if (napi_make_callback(env, self->context_, recv, fn, 6, argv, &result) != napi_ok) break;
+      if (napi_make_callback(env, context_, recv, fn, Argc, argv, &result) != napi_ok) break;
     }
-    self->ReleaseIfIdle();
+    ReleaseIfIdle();
   }
 
   PlatformSocket* sock_ = nullptr;

@@ -56,7 +56,9 @@ const fail = (e, t0) => {
           // A JS handler makes the signal interrupt a blocking wait instead of killing us;
           // the signal comes from another process because this thread will be blocked.
           process.on('SIGUSR2', () => {});
-          spawn('sh', ['-c', `sleep ${step.ms / 1000}; kill -USR2 ${process.pid}`], { stdio: 'ignore', detached: true }).unref();
+          // Repeated until this process is gone: under load the first one may come before
+          // the send is blocked, and only a signal during the wait interrupts it.
+          spawn('sh', ['-c', `while sleep ${step.ms / 1000}; do kill -USR2 ${process.pid} 2>/dev/null || exit 0; done`], { stdio: 'ignore', detached: true }).unref();
           results.push({ ok: true });
           break;
         case 'close':
