@@ -27,6 +27,10 @@ async function shim(opts: Parameters<typeof openSocket>[0]): Promise<Socket> {
   return s;
 }
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+async function until(done: () => boolean, ms = 3000) {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await settle(10);
+}
 
 describe('recvMsg', () => {
   it('reports payload, sender and, with recvPktinfo, the destination address and interface', async () => {
@@ -93,7 +97,7 @@ describe('multihomed echo server', () => {
     const { c, replies } = await client();
     c.send('two', server.port, '127.0.0.2');
     c.send('three', server.port, '127.0.0.3');
-    await settle();
+    await until(() => replies.length >= 2);
     expect(replies.sort()).toEqual([['three', '127.0.0.3'], ['two', '127.0.0.2']]);
   });
 
@@ -104,7 +108,7 @@ describe('multihomed echo server', () => {
     open.push({ close: () => new Promise<void>((r) => plain.close(() => r())) });
     const { c, replies } = await client();
     c.send('two', plain.address().port, '127.0.0.2');
-    await settle();
+    await until(() => replies.length >= 1);
     expect(replies).toEqual([['two', '127.0.0.1']]);
   });
 });
