@@ -1,11 +1,10 @@
 import { SEND_FAILED, SEND_PENDING, binding } from './binding';
-import { WSA, WsaError } from './errors';
+import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { Socket, kState, lastError, notifyIfDrained, type PendingEntry, type SocketState } from './socket';
 import {
   validateAbortSignal, validateBuffers, validateFunction, validateInteger, validateIpLiteral,
   validateKeys, validateObject,
 } from './validate';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 /** `flags` values, as in Winsock (the same numbers as Linux for OOB and DONTROUTE). */
 export const MSG = {
@@ -158,8 +157,14 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
   return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes, signal };
 }
 
+/** The destination of a message, for the error that names it. */
+function where(p: Prepared): { address?: string; port?: number } {
+  return p.toAddress === null ? {} : { address: p.toAddress, port: p.toPort };
+}
+
 function failure(p: Prepared): WsaError {
-  return lastError(p.st.native, p.toAddress ?? undefined, p.toAddress === null ? undefined : p.toPort);
+  const { address, port } = where(p);
+  return lastError(p.st.native, address, port);
 }
 
 /**
@@ -180,7 +185,7 @@ function failure(p: Prepared): WsaError {
  */
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const p = prepare(sock, msg);
-  if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, { address: p.toAddress ?? undefined, port: p.toAddress ? p.toPort : undefined });
+  if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, where(p));
   if (p.segmentSize && !offloadable(p)) return sendSegmentsSync(p);
   const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize);
   if (r >= 0) return r;
@@ -222,8 +227,7 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     promise = new Promise<number>((res, rej) => { resolve = res; reject = rej; });
     done = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
-  const address = p.toAddress ?? undefined;
-  const port = p.toAddress === null ? undefined : p.toPort;
+  const { address, port } = where(p);
 
   if (p.st.closed) {
     done(new WsaError(WSA.ENOTSOCK, { address, port }), 0);
@@ -352,8 +356,9 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
       buffers,
       done: (err, _bytes, count = 0) => {
         if (!err) return resolve({ sent: count });
+        // The completion knows the index; the error names that message's destination.
         const p = prepared[count];
-        const error = p ? new WsaError(err.errno, { sysErrno: err.sysErrno, syscall: err.syscall, address: p.toAddress ?? undefined, port: p.toAddress === null ? undefined : p.toPort }) : err;
+        const error = p ? new WsaError(err.errno, { sysErrno: err.sysErrno, syscall: err.syscall, ...where(p) }) : err;
         resolve({ sent: count, failedIndex: count, error });
       },
     });
