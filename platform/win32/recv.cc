@@ -120,14 +120,7 @@ long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token,
 }
 
 bool recv_cancel(PlatformSocket* s, double token) {
-  // As for sends: the kernel may still write into the buffer until the cancelled
-  // completion arrives, which then reports WSA_OPERATION_ABORTED.
-  for (PendingRecv* p : s->recvInFlight) {
-    if (p->token == token && s->sock != INVALID_SOCKET) {
-      p->cancelled = true;
-      CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->head.ov);
-    }
-  }
+  cancel_in_flight(s->sock, s->recvInFlight, token);
   return false;
 }
 

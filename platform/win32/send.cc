@@ -256,14 +256,7 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
 }
 
 bool send_cancel(PlatformSocket* s, double token) {
-  // The kernel may still read the buffers until the cancelled completion arrives, so the
-  // send is never reported cancelled here: its completion says WSA_OPERATION_ABORTED.
-  for (PendingSend* p : s->inFlight) {
-    if (p->token == token && s->sock != INVALID_SOCKET) {
-      p->cancelled = true;
-      CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->head.ov);
-    }
-  }
+  cancel_in_flight(s->sock, s->inFlight, token);
   return false;
 }
 

@@ -100,6 +100,20 @@ std::vector<Req*> take_ready(std::deque<Req*>& list) {
   return out;
 }
 
+// Cancels the in-flight request(s) with this token. The kernel may still touch its buffers
+// until the cancelled completion arrives, so nothing is reported here: that completion
+// says WSA_OPERATION_ABORTED, and take_ready delivers it without waiting for earlier ones.
+template <typename Req>
+void cancel_in_flight(SOCKET sock, std::deque<Req*>& list, double token) {
+  if (sock == INVALID_SOCKET) return;
+  for (Req* p : list) {
+    if (p->token == token) {
+      p->cancelled = true;
+      CancelIoEx(reinterpret_cast<HANDLE>(sock), &p->head.ov);
+    }
+  }
+}
+
 struct PlatformSocket {
   SOCKET sock = INVALID_SOCKET;
   SockKind kind = SockKind::Udp4;
