@@ -2,8 +2,6 @@
 // things depending on the socket (RESULTS.md in the errno lab is the evidence).
 #include <time.h>  // linux/errqueue.h uses timespec without including it
 #include <linux/errqueue.h>
-#include <netinet/icmp6.h>
-#include <netinet/ip_icmp.h>
 
 #include <cerrno>
 #include <cstring>
@@ -12,50 +10,23 @@
 
 namespace shim {
 
+// The rows of native/errno.def; their numbers are what the ffi-rs backend uses, so the
+// compiler checks them against this system's headers.
+#define ERRNO_WSA(name, number, wsa) static_assert(name == number, #name " differs from native/errno.def");
+#define ICMP_WSA(family, type, code, wsa)
+#include "../../native/errno.def"
+#undef ERRNO_WSA
+#undef ICMP_WSA
+
 static int from_errno(int e) {
   switch (e) {
-    case EACCES:
-    case EPERM:  // netfilter drop/reject, raw socket without CAP_NET_RAW
-      return WSAEACCES_;
-    case ECONNREFUSED:  // ICMP port unreachable from an earlier send
-    case ECONNRESET:
-      return WSAECONNRESET_;
-    case EFAULT: return WSAEFAULT_;
-    case EINTR: return WSAEINTR_;
-    case EINVAL: return WSAEINVAL_;
-    case EMSGSIZE: return WSAEMSGSIZE_;
-    case ENETDOWN:
-    case ENODEV:  // pktinfo interface index that does not exist
-      return WSAENETDOWN_;
-    case ENETRESET: return WSAENETRESET_;
-    case ENETUNREACH: return WSAENETUNREACH_;
-    case ENOBUFS:
-    case ENOMEM:
-      return WSAENOBUFS_;
-    case EDESTADDRREQ:
-    case ENOTCONN:
-      return WSAENOTCONN_;
-    case EBADF:
-    case ENOTSOCK:
-      return WSAENOTSOCK_;
-    case EOPNOTSUPP: return WSAEOPNOTSUPP_;
-    case EPIPE:  // UDP after shutdown(SHUT_WR); never raises SIGPIPE
-    case ESHUTDOWN:
-      return WSAESHUTDOWN_;
-    case ETIMEDOUT: return WSAETIMEDOUT_;
-    case EAGAIN: return WSAEWOULDBLOCK_;
-    case EINPROGRESS: return WSAEINPROGRESS_;
-    case EHOSTUNREACH: return WSAEHOSTUNREACH_;
-    case EHOSTDOWN: return WSAEHOSTDOWN_;
-    case EADDRNOTAVAIL: return WSAEADDRNOTAVAIL_;
-    case EAFNOSUPPORT: return WSAEAFNOSUPPORT_;
-    case EADDRINUSE: return WSAEADDRINUSE_;
-    case EMFILE:
-    case ENFILE:
-      return WSAEMFILE_;
-    case EPROTONOSUPPORT:
-    case ESOCKTNOSUPPORT:
-      return WSAEPROTONOSUPPORT_;
+#define ERRNO_WSA(name, number, wsa) \
+  case name:                         \
+    return wsa##_;
+#define ICMP_WSA(family, type, code, wsa)
+#include "../../native/errno.def"
+#undef ERRNO_WSA
+#undef ICMP_WSA
     default: return WSASYSCALLFAILURE_;
   }
 }
@@ -74,21 +45,13 @@ void set_os_error(OsError* err, int sysErrno, const char* syscall, const Platfor
 }
 
 static int from_icmp(const sock_extended_err& ee) {
-  if (ee.ee_origin == SO_EE_ORIGIN_ICMP) {
-    if (ee.ee_type == ICMP_TIME_EXCEEDED) return WSAENETRESET_;
-    if (ee.ee_type == ICMP_DEST_UNREACH) {
-      if (ee.ee_code == ICMP_PORT_UNREACH) return WSAECONNRESET_;
-      if (ee.ee_code == ICMP_NET_UNREACH) return WSAENETUNREACH_;
-      return WSAEHOSTUNREACH_;
-    }
-  } else if (ee.ee_origin == SO_EE_ORIGIN_ICMP6) {
-    if (ee.ee_type == ICMP6_TIME_EXCEEDED) return WSAENETRESET_;
-    if (ee.ee_type == ICMP6_DST_UNREACH) {
-      if (ee.ee_code == ICMP6_DST_UNREACH_NOPORT) return WSAECONNRESET_;
-      if (ee.ee_code == ICMP6_DST_UNREACH_NOROUTE) return WSAENETUNREACH_;
-      return WSAEHOSTUNREACH_;
-    }
-  }
+  int family = ee.ee_origin == SO_EE_ORIGIN_ICMP ? 4 : ee.ee_origin == SO_EE_ORIGIN_ICMP6 ? 6 : 0;
+#define ERRNO_WSA(name, number, wsa)
+#define ICMP_WSA(fam, type, code, wsa) \
+  if (family == fam && ee.ee_type == type && (code < 0 || ee.ee_code == code)) return wsa##_;
+#include "../../native/errno.def"
+#undef ERRNO_WSA
+#undef ICMP_WSA
   return 0;
 }
 
