@@ -562,6 +562,16 @@ Napi::Value LiveCountsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// {name: value} of abi_facts(): what the ffi-rs backend's layout table must match.
+Napi::Value AbiLayoutJs(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  abi_facts([](void* ctx, const char* name, long value) {
+    auto* o = static_cast<Napi::Object*>(ctx);
+    o->Set(name, Napi::Number::New(o->Env(), static_cast<double>(value)));
+  }, &out);
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   uv_loop_s* uvLoop = nullptr;
@@ -576,6 +586,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSocket", socketClass);
   exports.Set("errorTable", Napi::Function::New(env, ErrorTable));
   exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
+  exports.Set("abiLayout", Napi::Function::New(env, AbiLayoutJs));
 #ifdef _WIN32
   exports.Set("platform", Napi::String::New(env, "win32"));
 #else

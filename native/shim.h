@@ -182,6 +182,10 @@ struct LiveCounts {
   long queuedSends;  // posix: parked in a socket queue; win32: OVERLAPPED requests in flight
 };
 LiveCounts live_counts();
+// The sizes, offsets and constants a backend that builds messages without this compiler
+// relies on (the ffi-rs backend, src/ffi/abi.ts): name/value pairs for a test and a load-time
+// check to compare. posix reports the Linux ABI; win32 reports nothing (no ffi backend there).
+void abi_facts(void (*put)(void* ctx, const char* name, long value), void* ctx);
 // Non-null when the process runs under Wine (tests skip what Wine cannot do).
 const char* host_wine_version();
 
