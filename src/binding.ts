@@ -1,5 +1,7 @@
-// Loads the native addon built by cmake-js (npm install runs it).
+// Picks the backend: the native addon built by cmake-js (npm install runs it), or the
+// ffi-rs fallback that calls libc directly (Linux only, no compiler needed).
 import { join } from 'node:path';
+import { loadFfiBinding } from './ffi/index';
 
 /** @internal The addon's per-socket object; see native/addon.cc for the argument order. */
 export interface NativeSocket {
@@ -32,6 +34,8 @@ export interface Binding {
   NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number) => void) => NativeSocket;
   errorTable(): Array<[string, number, string, boolean]>;
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
+  /** posix: the struct sizes, offsets and constants the ffi-rs backend writes by hand. */
+  abiLayout(): Record<string, number>;
   platform: 'posix' | 'win32';
   maxBuffers: number;
   maxBatch: number;
@@ -41,32 +45,99 @@ export interface Binding {
   wineVersion: string | null;
 }
 
+/** How the shim reaches the OS: the compiled addon, or libc through ffi-rs. */
+export type Implementation = 'addon' | 'ffi';
+
 /** @internal Return values of sendSync/sendAsync besides a byte count. */
 export const SEND_FAILED = -1;
 /** @internal */
 export const SEND_PENDING = -2;
 
-function load(): Binding {
-  const root = join(__dirname, '..');
-  // SENDMSG_SHIM_ADDON: another build of the addon (the sanitizer build uses it).
-  const override = process.env.SENDMSG_SHIM_ADDON;
-  const candidates = override ? [override] : [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
-  let firstError: unknown;
-  for (const file of candidates) {
-    try {
-      return require(file) as Binding;
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  const err = new Error(
-    `sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
-      '(needs cmake, a C++17 compiler and Node\'s headers).',
-    { cause: firstError },
-  );
-  (err as Error & { code: string }).code = 'ERR_SENDMSG_SHIM_NO_ADDON';
-  throw err;
+function coded(message: string, code: string, cause?: unknown): Error {
+  const err = new Error(message, cause === undefined ? undefined : { cause });
+  (err as Error & { code: string }).code = code;
+  return err;
 }
 
-/** @internal */
-export const binding: Binding = load();
+let addon: Binding | Error | undefined;
+function loadAddon(): Binding {
+  if (addon === undefined) {
+    const root = join(__dirname, '..');
+    // SENDMSG_SHIM_ADDON: another build of the addon (the sanitizer build uses it).
+    const override = process.env.SENDMSG_SHIM_ADDON;
+    const candidates = override ? [override] : [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
+    let firstError: unknown;
+    for (const file of candidates) {
+      try {
+        addon = require(file) as Binding;
+        break;
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+    addon ??= coded(`sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
+      '(needs cmake, a C++17 compiler and Node\'s headers).', 'ERR_SENDMSG_SHIM_NO_ADDON', firstError);
+  }
+  if (addon instanceof Error) throw addon;
+  return addon;
+}
+
+let ffi: Binding | Error | undefined;
+function loadFfi(): Binding {
+  if (ffi === undefined) {
+    try {
+      if (process.platform !== 'linux') {
+        throw coded(`sendmsg-shim: the ffi-rs backend runs on Linux only (this is ${process.platform})`, 'ERR_SENDMSG_SHIM_FFI_ABI');
+      }
+      let layout: Record<string, number> | null = null;
+      try {
+        layout = loadAddon().abiLayout();
+      } catch {
+        // No addon to compare with: the table of known targets decides alone.
+      }
+      ffi = loadFfiBinding(layout);
+    } catch (err) {
+      ffi = err as Error;
+    }
+  }
+  if (ffi instanceof Error) throw ffi;
+  return ffi;
+}
+
+/** @internal The binding of one implementation, loaded on first use. */
+export function bindingFor(implementation: Implementation): Binding {
+  return implementation === 'ffi' ? loadFfi() : loadAddon();
+}
+
+function choose(): [Implementation, Binding] {
+  // SENDMSG_SHIM_IMPLEMENTATION=addon|ffi: this one and no other.
+  const wanted = process.env.SENDMSG_SHIM_IMPLEMENTATION;
+  if (wanted === 'addon' || wanted === 'ffi') return [wanted, bindingFor(wanted)];
+  if (wanted !== undefined && wanted !== '') {
+    throw coded(`sendmsg-shim: SENDMSG_SHIM_IMPLEMENTATION must be 'addon' or 'ffi', not '${wanted}'`, 'ERR_INVALID_ARG_VALUE');
+  }
+  try {
+    return ['addon', loadAddon()];
+  } catch (addonError) {
+    let fallback: Binding;
+    try {
+      fallback = loadFfi();
+    } catch (ffiError) {
+      // Neither: the addon's error says how to fix it; the fallback's why it did not help.
+      (addonError as Error).message += ` The ffi-rs fallback could not load either: ${(ffiError as Error).message}`;
+      throw addonError;
+    }
+    const reason = (addonError as Error & { cause?: Error }).cause?.message.split('\n')[0] ?? (addonError as Error).message;
+    process.emitWarning(`sendmsg-shim: the native addon could not be loaded (${reason}); using the ffi-rs backend ` +
+      '(libc through ffi-rs, about a third as fast). Fix: npm rebuild sendmsg-shim (needs cmake, a C++17 compiler and ' +
+      "Node's headers), or set SENDMSG_SHIM_IMPLEMENTATION=ffi to choose ffi-rs and silence this warning.",
+      { type: 'SendmsgShimWarning', code: 'SENDMSG_SHIM_FFI_FALLBACK' });
+    return ['ffi', fallback];
+  }
+}
+
+const chosen = choose();
+/** @internal The default implementation of this process (sockets may pick another). */
+export const implementation: Implementation = chosen[0];
+/** @internal The default binding. */
+export const binding: Binding = chosen[1];

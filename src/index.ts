@@ -11,7 +11,16 @@ export type { ReceivedControl, ReceivedMessage, RecvOptions } from './recv';
 export { WsaError, WSA } from './errors';
 export type { WsaCode, WsaErrorDetails, ArgumentError } from './errors';
 export { MAX_BUFFERS } from './validate';
-import { binding } from './binding';
+import { binding, implementation as chosenImplementation, type Implementation } from './binding';
+export type { Implementation } from './binding';
 
 /** Which backend is in use: `'posix'` (sendmsg) or `'win32'` (WSASendMsg). */
 export const backend: 'posix' | 'win32' = binding.platform;
+
+/**
+ * How sockets reach the OS by default: `'addon'` (the compiled native addon) or `'ffi'`
+ * (libc through ffi-rs, Linux only). The addon when it is built; otherwise ffi-rs, with a
+ * one-time `SENDMSG_SHIM_FFI_FALLBACK` warning. `SENDMSG_SHIM_IMPLEMENTATION=addon|ffi`
+ * forces one; `openSocket({ implementation })` picks per socket.
+ */
+export const implementation: Implementation = chosenImplementation;

@@ -1,0 +1,112 @@
+// libc through ffi-rs: the calls the backend makes, each with one reusable parameter
+// block, and the memory they read and write. One instance per thread (a worker loads
+// this module anew), so the arena and errno below belong to the calling thread.
+import type * as FfiRs from 'ffi-rs';
+
+function loadFfiRs(): typeof FfiRs {
+  try {
+    return require('ffi-rs') as typeof FfiRs;
+  } catch (cause) {
+    const err = new Error('sendmsg-shim: the ffi-rs backend needs the optional dependency ffi-rs ' +
+      '(npm install ffi-rs@1.3.7; it ships binaries for Linux x64/arm64, glibc and musl)', { cause });
+    (err as Error & { code: string }).code = 'ERR_SENDMSG_SHIM_NO_FFI';
+    throw err;
+  }
+}
+
+// The process's own symbols: Node links libc, so dlopen(NULL) finds every call below.
+const LIB = 'sendmsg-shim:libc';
+
+type Arg = number;
+type Call = (...args: Arg[]) => number;
+
+function fn(ffi: typeof FfiRs, funcName: string, retType: FfiRs.DataType, paramsType: FfiRs.DataType[]): Call {
+  const params = { library: LIB, funcName, retType, paramsType, paramsValue: [] as Arg[], freeResultMemory: false };
+  return (...args: Arg[]) => {
+    params.paramsValue = args;
+    return ffi.load(params as never) as unknown as number;
+  };
+}
+
+function calls(ffi: typeof FfiRs) {
+  const T = ffi.DataType;
+  // Pointers travel as 64-bit integers (user-space addresses fit a double exactly), so that
+  // structures in the arena can point at each other and at payload bytes.
+  const P = T.I64;
+  return {
+    socket: fn(ffi, 'socket', T.I32, [T.I32, T.I32, T.I32]),
+    setsockopt: fn(ffi, 'setsockopt', T.I32, [T.I32, T.I32, T.I32, P, T.I32]),
+    getsockopt: fn(ffi, 'getsockopt', T.I32, [T.I32, T.I32, T.I32, P, P]),
+    bind: fn(ffi, 'bind', T.I32, [T.I32, P, T.I32]),
+    connect: fn(ffi, 'connect', T.I32, [T.I32, P, T.I32]),
+    shutdown: fn(ffi, 'shutdown', T.I32, [T.I32, T.I32]),
+    getsockname: fn(ffi, 'getsockname', T.I32, [T.I32, P, P]),
+    close: fn(ffi, 'close', T.I32, [T.I32]),
+    sendmsg: fn(ffi, 'sendmsg', T.I64, [T.I32, P, T.I32]),
+    sendmmsg: fn(ffi, 'sendmmsg', T.I32, [T.I32, P, T.I32, T.I32]),
+    recvmsg: fn(ffi, 'recvmsg', T.I64, [T.I32, P, T.I32]),
+    poll: fn(ffi, 'poll', T.I32, [P, T.I64, T.I32]),
+    if_nametoindex: fn(ffi, 'if_nametoindex', T.U32, [P]),
+  };
+}
+
+/** @internal What the arena is made of: one malloc per thread, never moved. */
+export const ARENA_SIZE = 2 << 20;
+
+function allocate(ffi: typeof FfiRs): { base: number; bytes: Buffer; errno: Int32Array; free: () => void } {
+  const T = ffi.DataType;
+  const params = { library: LIB, paramsValue: [] as unknown[], freeResultMemory: false };
+  const mem = ffi.load({ ...params, funcName: 'malloc', retType: T.External, paramsType: [T.I64], paramsValue: [ARENA_SIZE] });
+  if (ffi.isNullPointer(mem)) throw new Error('sendmsg-shim: malloc failed');
+  // memcpy(p, p, 0) returns p: its address as a number.
+  const base = ffi.load({ ...params, funcName: 'memcpy', retType: T.I64, paramsType: [T.External, T.External, T.I64], paramsValue: [mem, mem, 0] }) as unknown as number;
+  const errnoAt = ffi.load({ ...params, funcName: '__errno_location', retType: T.External, paramsType: [] });
+  const errnoBytes = ffi.createExternalBuffer(errnoAt, 4);
+  return {
+    base,
+    bytes: ffi.createExternalBuffer(mem, ARENA_SIZE),
+    errno: new Int32Array(errnoBytes.buffer, errnoBytes.byteOffset, 1),
+    free: () => ffi.load({ ...params, funcName: 'free', retType: T.Void, paramsType: [T.External], paramsValue: [mem] }),
+  };
+}
+
+// Set by init(); the backend is loaded only when chosen, and only after its ABI check.
+/** @internal */
+export let libc: ReturnType<typeof calls>;
+/** @internal The arena's address, for pointers written into it. */
+export let base = 0;
+/** @internal The arena's bytes (zero-copy over the malloc'd memory). */
+export let mem: Buffer;
+/** @internal */
+export let view: DataView;
+/** @internal Frees the arena; nothing may use it afterwards (thread exit only). */
+export let freeArena: () => void;
+let errnoCell: Int32Array;
+
+/** @internal Loads ffi-rs, opens libc and allocates this thread's arena. */
+export function init(): void {
+  if (libc) return;
+  const ffi = loadFfiRs();
+  ffi.open({ library: LIB, path: '' });
+  const arena = allocate(ffi);
+  libc = calls(ffi);
+  base = arena.base;
+  mem = arena.bytes;
+  view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  freeArena = arena.free;
+  errnoCell = arena.errno;
+}
+
+/** @internal errno of this thread, as the last failed call left it. */
+export function errno(): number {
+  return errnoCell[0];
+}
+
+/** @internal if_nametoindex(name); 0 when no interface has that name. */
+export function nameToIndex(name: string): number {
+  const at = ARENA_SIZE - 64;
+  const n = mem.write(name, at, 63, 'utf8');
+  if (n !== Buffer.byteLength(name)) return 0;
+  mem[at + n] = 0;
+  return libc.if_nametoindex(base + at);
+}

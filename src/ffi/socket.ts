@@ -1,0 +1,859 @@
+// The ffi-rs backend's socket: platform/posix (socket.cc, send.cc, recv.cc, msg.cc,
+// errors.cc) again, in TypeScript over libc. Messages are built in the thread's arena
+// (payload copied in, since JS memory has no address to put in an iovec) and handed to
+// sendmsg/sendmmsg/recvmsg; parked operations wait for readiness by polling (poll(2) with
+// a zero timeout on a timer), so the event loop never blocks.
+import type { NativeSocket } from '../binding';
+import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
+import { WSA } from '../wsa.generated';
+import { LINUX_LP64 as A } from './abi';
+import { type IpAddr, formatIp, isV4Mapped, parseIp } from './address';
+import { ARENA_SIZE, base, errno, libc, mem, nameToIndex, view } from './libc';
+import { Kind, type Plan, planSend } from './plan';
+
+// --- the arena's regions -------------------------------------------------------------
+const HDRS = 0;                      // msghdr / mmsghdr array of the call being made
+const RECORDS = 64 * 1024;           // per message: iovec, sockaddr, control
+const RECORD = 144;                  //   16 + 32 + 88, rounded to 16
+const DATA = 256 * 1024;             // payload bytes
+const DATA_END = ARENA_SIZE - 128 * 1024;
+const POLLFDS = DATA_END;            // the poller's pollfd array
+const MAX_POLLFDS = 8192;
+const SCRATCH = ARENA_SIZE - 64 * 1024;  // option values, addresses, the error queue
+const MAX_CHUNK = Math.min(RECORDS / 64, Math.floor((DATA - RECORDS) / RECORD));
+
+const CMSG_HDR = A['CMSG_LEN(0)'];
+const align = (n: number): number => (n + A['CMSG_ALIGN(1)'] - 1) & ~(A['CMSG_ALIGN(1)'] - 1);
+const SPACE_PKTINFO4 = align(CMSG_HDR + A['sizeof in_pktinfo']);
+const SPACE_PKTINFO6 = align(CMSG_HDR + A['sizeof in6_pktinfo']);
+const SPACE_INT = align(CMSG_HDR + 4);
+
+const E = Object.fromEntries(ERRNO_WSA.map(([name, number]) => [name, number])) as Record<string, number>;
+const EAGAIN = E.EAGAIN;
+const EINTR = E.EINTR;
+
+const WSA_OF_ERRNO = new Map(ERRNO_WSA.map(([, number, wsa]) => [number, wsa]));
+// Errnos an ICMP error can leave pending on the socket; anything else came from this call.
+const ICMP_ERRNOS = new Set([E.ECONNREFUSED, E.EHOSTUNREACH, E.ENETUNREACH, A.EPROTO, E.EHOSTDOWN]);
+// The kernel refusing to segment (before sending anything).
+const SEGMENT_REFUSALS = new Set([A.EIO, E.EINVAL, A.ENOPROTOOPT, E.EOPNOTSUPP, E.EMSGSIZE]);
+
+const SEND_FAILED = -1;
+const SEND_PENDING = -2;
+const MAX_BUFFERS = 1024;
+/** @internal */
+export const MAX_BATCH = 1024;
+
+/** @internal Objects alive in this thread (the addon counts process-wide). */
+export const live = { sockets: 0, pollHandles: 0, queuedSends: 0 };
+
+type Completion = [token: number, bytes: number, wsa: number, sys: number, syscall: string, count: number];
+type RawReceived = [number, boolean, string, number, string | null, number, number];
+type ReceiveDone = [token: number, result: RawReceived | null, wsa: number, sys: number, syscall: string];
+
+/** One message, decided once: nothing about the caller's arguments is read again. */
+interface Encoded {
+  views: readonly ArrayBufferView[];
+  total: number;
+  name: Uint8Array | null;
+  control: Uint8Array | null;
+  flags: number;
+  segmented: boolean;
+}
+
+interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number }
+interface PendingRecv { token: number; buffer: Uint8Array }
+
+// --- addresses ---------------------------------------------------------------------------
+const parsed = new Map<string, IpAddr | null>();
+function ip(text: string): IpAddr | null {
+  let a = parsed.get(text);
+  if (a === undefined) {
+    a = parseIp(text, nameToIndex);
+    if (parsed.size >= 4096) parsed.clear();
+    parsed.set(text, a);
+  }
+  return a;
+}
+
+const isV6Kind = (k: Kind): boolean => k === Kind.Udp6 || k === Kind.Raw6;
+
+function sockaddr(kind: Kind, a: IpAddr, port: number): Uint8Array {
+  if (isV6Kind(kind) || a.family === 6) {
+    const out = new Uint8Array(A['sizeof sockaddr_in6']);
+    const dv = new DataView(out.buffer);
+    dv.setUint16(0, A.AF_INET6, true);
+    dv.setUint16(A['sockaddr_in6.sin6_port'], port, false);
+    const at = A['sockaddr_in6.sin6_addr'];
+    if (a.family === 4) {
+      out[at + 10] = 0xff;
+      out[at + 11] = 0xff;
+      out.set(a.bytes, at + 12);
+    } else {
+      out.set(a.bytes, at);
+      dv.setUint32(A['sockaddr_in6.sin6_scope_id'], a.scope, true);
+    }
+    return out;
+  }
+  const out = new Uint8Array(A['sizeof sockaddr_in']);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(0, A.AF_INET, true);
+  dv.setUint16(A['sockaddr_in.sin_port'], port, false);
+  out.set(a.bytes, A['sockaddr_in.sin_addr']);
+  return out;
+}
+
+/** [address, port, family, scope] of the sockaddr at arena offset `at`. */
+function readSockaddr(at: number): [string, number, 4 | 6, number] {
+  if (view.getUint16(at, true) === A.AF_INET) {
+    return [formatIp(4, mem, at + A['sockaddr_in.sin_addr']), view.getUint16(at + A['sockaddr_in.sin_port'], false), 4, 0];
+  }
+  return [formatIp(6, mem, at + A['sockaddr_in6.sin6_addr']), view.getUint16(at + A['sockaddr_in6.sin6_port'], false), 6,
+    view.getUint32(at + A['sockaddr_in6.sin6_scope_id'], true)];
+}
+
+// --- control messages ------------------------------------------------------------------
+function putCmsg(out: DataView, at: number, level: number, type: number, dataLen: number): number {
+  out.setBigUint64(at, BigInt(CMSG_HDR + dataLen), true);
+  out.setInt32(at + A['cmsghdr.cmsg_level'], level, true);
+  out.setInt32(at + A['cmsghdr.cmsg_type'], type, true);
+  return at + CMSG_HDR;
+}
+
+/** msg.cc's encode_msg, for the control part: what the plan asks for, in the same order. */
+function controlFor(plan: Plan): Uint8Array | null {
+  if (!plan.pktinfo && !plan.tosKind && !plan.segmentSize) return null;
+  const size = (plan.pktinfo === 4 ? SPACE_PKTINFO4 : plan.pktinfo === 6 ? SPACE_PKTINFO6 : 0) +
+    (plan.tosKind ? SPACE_INT : 0) + (plan.segmentSize ? SPACE_INT : 0);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  let at = 0;
+  if (plan.pktinfo === 4) {
+    // Linux takes the source from ipi_spec_dst and ignores ipi_addr (the field Windows reads).
+    const d = putCmsg(dv, at, A.IPPROTO_IP, A.IP_PKTINFO, A['sizeof in_pktinfo']);
+    dv.setInt32(d, plan.ifindex | 0, true);
+    if (plan.addr) out.set(plan.addr, d + A['in_pktinfo.ipi_spec_dst']);
+    at += SPACE_PKTINFO4;
+  } else if (plan.pktinfo === 6) {
+    const d = putCmsg(dv, at, A.IPPROTO_IPV6, A.IPV6_PKTINFO, A['sizeof in6_pktinfo']);
+    if (plan.addr) out.set(plan.addr, d);
+    dv.setUint32(d + A['in6_pktinfo.ipi6_ifindex'], plan.ifindex, true);
+    at += SPACE_PKTINFO6;
+  }
+  if (plan.tosKind) {
+    const d = putCmsg(dv, at, plan.tosKind === 4 ? A.IPPROTO_IP : A.IPPROTO_IPV6, plan.tosKind === 4 ? A.IP_TOS : A.IPV6_TCLASS, 4);
+    dv.setInt32(d, plan.tos, true);
+    at += SPACE_INT;
+  }
+  if (plan.segmentSize) {
+    const d = putCmsg(dv, at, A.SOL_UDP, A.UDP_SEGMENT, 2);
+    dv.setUint16(d, plan.segmentSize, true);
+  }
+  return out;
+}
+
+function isView(v: unknown): v is ArrayBufferView {
+  if (!ArrayBuffer.isView(v)) return false;
+  const buf = v.buffer as ArrayBuffer & { detached?: boolean };
+  return buf.detached !== true;
+}
+
+// --- writing messages into the arena ------------------------------------------------------
+/** Writes e as the msghdr at `hdr`, its record `rec`-th and its payload at `data`; returns the payload's end. */
+function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
+  mem.fill(0, hdr, hdr + A['sizeof msghdr']);
+  let end = data;
+  for (const v of e.views) {
+    mem.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), end);
+    end += v.byteLength;
+  }
+  const iov = RECORDS + rec * RECORD;
+  setPtr(iov, base + data);
+  setPtr(iov + A['iovec.iov_len'], e.total);
+  setPtr(hdr + A['msghdr.msg_iov'], base + iov);
+  setPtr(hdr + A['msghdr.msg_iovlen'], 1);
+  if (e.name) {
+    mem.set(e.name, iov + 16);
+    setPtr(hdr + A['msghdr.msg_name'], base + iov + 16);
+    view.setUint32(hdr + A['msghdr.msg_namelen'], e.name.length, true);
+  }
+  if (e.control) {
+    mem.set(e.control, iov + 48);
+    setPtr(hdr + A['msghdr.msg_control'], base + iov + 48);
+    setPtr(hdr + A['msghdr.msg_controllen'], e.control.length);
+  }
+  return end;
+}
+
+function setPtr(at: number, value: number): void {
+  view.setUint32(at, value % 0x100000000, true);
+  view.setUint32(at + 4, Math.floor(value / 0x100000000), true);
+}
+
+function setInt(at: number, value: number): number {
+  view.setInt32(at, value, true);
+  return base + at;
+}
+
+const now = (): number => performance.now();
+
+// --- the poller --------------------------------------------------------------------------
+// Sockets with parked sends or receives. One poll(2) with a zero timeout per tick covers
+// them all; a tick that found nothing ready waits longer next time (1 ms up to 8 ms).
+const watched = new Set<FfiSocket>();
+let timer: NodeJS.Timeout | null = null;
+let idle = 0;
+
+function watch(s: FfiSocket): void {
+  if (!watched.has(s)) {
+    watched.add(s);
+    live.pollHandles++;
+  }
+  idle = 0;
+  if (!timer) timer = setTimeout(tick, 0);
+}
+
+function unwatchIfIdle(s: FfiSocket): void {
+  if (s.queue.length === 0 && s.recvQueue.length === 0 && watched.delete(s)) live.pollHandles--;
+}
+
+function tick(): void {
+  timer = null;
+  const all = [...watched];
+  let progress = false;
+  for (let begin = 0; begin < all.length; begin += MAX_POLLFDS) {
+    const part = all.slice(begin, begin + MAX_POLLFDS);
+    part.forEach((s, i) => {
+      const at = POLLFDS + i * A['sizeof pollfd'];
+      view.setInt32(at, s.fd, true);
+      view.setInt16(at + A['pollfd.events'], (s.queue.length ? A.POLLOUT : 0) | (s.recvQueue.length ? A.POLLIN : 0), true);
+      view.setInt16(at + A['pollfd.revents'], 0, true);
+    });
+    if (libc.poll(base + POLLFDS, part.length, 0) <= 0) continue;
+    // Read every revents first: draining runs JS, which may open, close or poll again.
+    const ready = part.map((s, i) => [s, view.getInt16(POLLFDS + i * A['sizeof pollfd'] + A['pollfd.revents'], true)] as const);
+    for (const [s, revents] of ready) {
+      if (!revents || s.fd < 0) continue;
+      progress = true;
+      // An error or hangup is not handled here: the next sendmsg/recvmsg reports the real cause.
+      if (revents & (A.POLLOUT | A.POLLERR | A.POLLHUP) && s.queue.length) s.drain();
+      if (s.fd >= 0 && revents & (A.POLLIN | A.POLLERR | A.POLLHUP) && s.recvQueue.length) s.drainRecv();
+    }
+  }
+  for (const s of all) unwatchIfIdle(s);
+  if (watched.size && !timer) {
+    idle = progress ? 0 : Math.min(idle + 1, 4);
+    timer = setTimeout(tick, idle === 0 ? 1 : 1 << (idle - 1));
+  }
+}
+
+// Sockets JS dropped without closing: their fds close when the object is collected.
+const handles = new Set<{ fd: number }>();
+const finalizer = new FinalizationRegistry<{ fd: number }>((h) => {
+  if (h.fd >= 0) {
+    libc.close(h.fd);
+    h.fd = -1;
+    live.sockets--;
+  }
+  handles.delete(h);
+});
+
+// Set once the thread is ending and the arena may be gone: no socket opens after that.
+let ended = false;
+
+/** @internal Closes every socket of this thread (the thread is ending). */
+export function closeAll(): void {
+  ended = true;
+  for (const h of handles) {
+    if (h.fd >= 0) {
+      libc.close(h.fd);
+      h.fd = -1;
+      live.sockets--;
+    }
+  }
+  handles.clear();
+}
+
+/** @internal */
+export class FfiSocket implements NativeSocket {
+  oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number) => void;
+  onreceive?: NativeSocket['onreceive'];
+  /** @internal */ queue: PendingSend[] = [];
+  /** @internal */ recvQueue: PendingRecv[] = [];
+  private readonly h = { fd: -1 };
+  private kind: Kind = Kind.Udp4;
+  private nonBlocking = false;
+  private icmpErrors = false;
+  private gso = false;
+  private sendTimeoutMs = 0;
+  private peerFamily = 0;
+  private err: [number, number, string] = [0, 0, ''];
+  private batch: [number, number] = [0, 0];
+  private readonly plan: Plan = { pktinfo: 0, addr: null, ifindex: 0, tosKind: 0, tos: 0, segmentSize: 0 };
+
+  constructor(oncomplete: FfiSocket['oncomplete']) {
+    this.oncomplete = oncomplete;
+  }
+
+  get fd(): number {
+    return this.h.fd;
+  }
+
+  // --- socket.cc ---------------------------------------------------------------------------
+  open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
+    sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
+    icmpErrors: boolean, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number {
+    if (ended) return this.fail(WSA.SYSCALLFAILURE, 'socket');
+    let bindTo: IpAddr | null = null;
+    if (bindAddress !== null && !(bindTo = ip(bindAddress))) return this.fail(WSA.EINVAL, 'bind');
+    const k = kind as Kind;
+    const raw = k === Kind.Raw4 || k === Kind.Raw6;
+    const v6 = isV6Kind(k);
+    const fd = libc.socket(v6 ? A.AF_INET6 : A.AF_INET, (raw ? A.SOCK_RAW : A.SOCK_DGRAM) | A.SOCK_NONBLOCK | A.SOCK_CLOEXEC,
+      raw ? protocol : 0);
+    if (fd < 0) return !this.osFail(errno(), 'socket');
+    this.h.fd = fd;
+    live.sockets++;
+    handles.add(this.h);
+    finalizer.register(this, this.h, this);
+    this.kind = k;
+    this.nonBlocking = nonBlocking;
+    this.icmpErrors = icmpErrors;
+    this.sendTimeoutMs = sendTimeoutMs;
+    const v4traffic = !v6 || (k === Kind.Udp6 && !ipv6Only);
+    const opt = (level: number, name: number, value: number): boolean =>
+      libc.setsockopt(fd, level, name, setInt(SCRATCH, value), 4) === 0 || !this.osFail(errno(), 'setsockopt');
+    const ok = (() => {
+      // WSASendMsg is for SOCK_DGRAM and SOCK_RAW only; the shim makes no other kind.
+      const type = this.intOpt(A.SOL_SOCKET, A.SO_TYPE);
+      if (type !== A.SOCK_DGRAM && type !== A.SOCK_RAW) return !this.fail(WSA.EOPNOTSUPP, 'socket');
+      // Windows' default is v6-only and Linux's dual stack: always set it explicitly.
+      if (k === Kind.Udp6 && !opt(A.IPPROTO_IPV6, A.IPV6_V6ONLY, ipv6Only ? 1 : 0)) return false;
+      if (broadcast && !opt(A.SOL_SOCKET, A.SO_BROADCAST, 1)) return false;
+      if (icmpErrors) {
+        // Soft ICMP errors fail the next send, as on Windows (see socket.cc).
+        if (v6 && !opt(A.IPPROTO_IPV6, A.IPV6_RECVERR, 1)) return false;
+        if (v4traffic && !opt(A.IPPROTO_IP, A.IP_RECVERR, 1)) return false;
+      }
+      if (ttl > 0) {
+        if (v6 && !opt(A.IPPROTO_IPV6, A.IPV6_UNICAST_HOPS, ttl)) return false;
+        if (v4traffic && !opt(A.IPPROTO_IP, A.IP_TTL, ttl)) return false;
+      }
+      if (recvPktinfo) {
+        if (v6 && !(opt(A.IPPROTO_IPV6, A.IPV6_RECVPKTINFO, 1) && opt(A.IPPROTO_IPV6, A.IPV6_RECVTCLASS, 1))) return false;
+        if (v4traffic && !(opt(A.IPPROTO_IP, A.IP_PKTINFO, 1) && opt(A.IPPROTO_IP, A.IP_RECVTOS, 1))) return false;
+      }
+      if (dontFragment) {
+        if (v6 && !(opt(A.IPPROTO_IPV6, A.IPV6_DONTFRAG, 1) && opt(A.IPPROTO_IPV6, A.IPV6_MTU_DISCOVER, A.IPV6_PMTUDISC_DO))) return false;
+        if (v4traffic && !opt(A.IPPROTO_IP, A.IP_MTU_DISCOVER, A.IP_PMTUDISC_DO)) return false;
+      }
+      if (sendBufferSize > 0 && !opt(A.SOL_SOCKET, A.SO_SNDBUF, sendBufferSize)) return false;
+      if (bindTo) {
+        const sa = sockaddr(k, bindTo, bindPort);
+        mem.set(sa, SCRATCH);
+        if (libc.bind(fd, base + SCRATCH, sa.length) !== 0) return !this.osFail(errno(), 'bind');
+      }
+      return true;
+    })();
+    if (!ok) {
+      this.closeFd();
+      return false;
+    }
+    // UDP_SEGMENT exists since Linux 4.18; a send may still be refused (see send()).
+    if (k === Kind.Udp4 || k === Kind.Udp6) this.gso = this.intOpt(A.SOL_UDP, A.UDP_SEGMENT) !== null;
+    return true;
+  }
+
+  connect(address: string, port: number): boolean | number {
+    if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'connect');
+    const peer = ip(address);
+    if (!peer) return this.fail(WSA.EINVAL, 'connect');
+    const sa = sockaddr(this.kind, peer, port);
+    mem.set(sa, SCRATCH);
+    if (libc.connect(this.fd, base + SCRATCH, sa.length) !== 0) return !this.osFail(errno(), 'connect');
+    this.peerFamily = peer.family === 4 || isV4Mapped(peer) ? 4 : 6;
+    return true;
+  }
+
+  shutdownSend(): boolean | number {
+    if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'shutdown');
+    // Linux answers ENOTCONN for an unconnected UDP socket yet still disables sending.
+    if (libc.shutdown(this.fd, A.SHUT_WR) !== 0) {
+      const e = errno();
+      if (e !== E.ENOTCONN) return !this.osFail(e, 'shutdown');
+    }
+    return true;
+  }
+
+  address(): [string, number, 4 | 6, number] | number {
+    if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'getsockname');
+    if (!this.localName()) return this.osFail(errno(), 'getsockname');
+    return readSockaddr(SCRATCH);
+  }
+
+  get segmentationOffload(): boolean {
+    return this.fd >= 0 && this.gso;
+  }
+
+  get pendingCount(): number {
+    return this.queue.length;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    this.closeFd();
+    // Linux would let a parked datagram go out after close; Windows aborts it. Abort here,
+    // after the fd is gone, so none of them can be sent.
+    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg', p.next]);
+    const abortedRecv: ReceiveDone[] = this.recvQueue.map((r) => [r.token, null, WSA.OPERATION_ABORTED, 0, 'recvmsg']);
+    live.queuedSends -= this.queue.length + this.recvQueue.length;
+    this.queue = [];
+    this.recvQueue = [];
+    unwatchIfIdle(this);
+    this.deliver(aborted);
+    this.deliverReceived(abortedRecv);
+  }
+
+  lastError(): [number, number, string] {
+    return this.err;
+  }
+
+  lastBatch(): [number, number] {
+    return this.batch;
+  }
+
+  // --- send.cc -----------------------------------------------------------------------------
+  sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
+    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number): number {
+    const e = this.encode(buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize);
+    if (typeof e === 'number') return this.fail(e, 'sendmsg');
+    return this.sendNow(e, true);
+  }
+
+  sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
+    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number, token: number): number {
+    const e = this.encode(buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize);
+    if (typeof e === 'number') return this.fail(e, 'sendmsg');
+    if (this.queue.length === 0) {
+      const n = this.sendNow(e, false);
+      // Only a plain would-block waits; every other result is the completion.
+      if (n >= 0 || this.err[1] !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK) return n;
+    } else if (this.fd < 0) {
+      return this.fail(WSA.ENOTSOCK, 'sendmsg');
+    }
+    return this.park([e], 0, false, token);
+  }
+
+  sendBatch(flat: readonly unknown[], n: number, overlapped: boolean, token: number): number {
+    this.batch = [0, 0];
+    if (n > MAX_BATCH) return this.fail(WSA.EFAULT, 'sendmsg');
+    const msgs: Encoded[] = [];
+    for (let i = 0; i < n; i++) {
+      const k = i * 8;
+      // What the shim refuses fails the whole batch before anything is sent.
+      const e = this.encode(flat[k], flat[k + 1], flat[k + 2], flat[k + 3], flat[k + 4], flat[k + 5], flat[k + 6], flat[k + 7]);
+      if (typeof e === 'number') {
+        this.batch = [0, i];
+        return this.fail(e, 'sendmsg');
+      }
+      msgs.push(e);
+    }
+    if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'sendmsg');
+    const deadline = this.deadline();
+    const state = { next: 0, firstBytes: 0 };
+    let result = n;
+    if (!overlapped && this.queue.length && !this.flushQueue(deadline)) {
+      result = SEND_FAILED;
+    } else if (overlapped && this.queue.length) {
+      return this.park(msgs, 0, true, token);
+    } else {
+      for (;;) {
+        const e = this.sendMsgs(msgs, state);
+        if (e === 0) break;
+        this.osError(e, 'sendmsg', 'send');
+        const wouldBlock = e === EAGAIN && this.err[0] === WSA.EWOULDBLOCK;
+        if (wouldBlock && overlapped) {
+          this.batch = [state.next, state.next];
+          return this.park(msgs, state.next, true, token);
+        }
+        if (!wouldBlock || this.nonBlocking || !this.waitWritable(deadline)) {
+          result = SEND_FAILED;
+          break;
+        }
+      }
+    }
+    this.batch = [state.next, state.next];
+    return result;
+  }
+
+  cancel(token: number): boolean {
+    const i = this.queue.findIndex((p) => p.token === token);
+    if (i < 0) return false;
+    this.queue.splice(i, 1);
+    live.queuedSends--;
+    unwatchIfIdle(this);
+    return true;
+  }
+
+  /** @internal Sends what the queue can send now; true once it is empty. Runs JS. */
+  drain(): boolean {
+    const done: Completion[] = [];
+    const state = { next: 0, firstBytes: 0 };
+    while (this.queue.length) {
+      const p = this.queue[0];
+      state.next = p.next;
+      state.firstBytes = 0;
+      const e = this.sendMsgs(p.msgs, state);
+      p.next = state.next;
+      if (e === EAGAIN) break;
+      const c: Completion = [p.token, p.batch ? p.next : state.firstBytes, 0, 0, '', p.next];
+      if (e) {
+        this.osError(e, 'sendmsg', 'send');
+        [c[1], c[2], c[3], c[4]] = [SEND_FAILED, ...this.err];
+      }
+      done.push(c);
+      this.queue.shift();
+      live.queuedSends--;
+    }
+    unwatchIfIdle(this);
+    const empty = this.queue.length === 0;
+    // Last: delivery runs JS, which may send again or close this socket.
+    this.deliver(done);
+    return empty;
+  }
+
+  private sendNow(e: Encoded, blocking: boolean): number {
+    if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'sendmsg');
+    const deadline = this.deadline();
+    // A blocking send goes after the overlapped sends already queued, as on Windows.
+    if (blocking && this.queue.length && !this.flushQueue(deadline)) return SEND_FAILED;
+    for (;;) {
+      writeMsg(e, HDRS, 0, DATA);
+      const n = libc.sendmsg(this.fd, base + HDRS, e.flags);
+      if (n >= 0) return n;
+      const code = errno();
+      if (code === EINTR) continue;
+      this.osError(code, 'sendmsg', 'send');
+      if (e.segmented && SEGMENT_REFUSALS.has(code)) {
+        // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
+        // caller to send the segments as a batch. A segment above the path MTU is this
+        // send's problem; the others are the socket's, so it stops offloading.
+        if (code !== E.EMSGSIZE) this.gso = false;
+        this.err = [WSA.EOPNOTSUPP, this.err[1], this.err[2]];
+        return SEND_FAILED;
+      }
+      if (code !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK || !blocking || this.nonBlocking) return SEND_FAILED;
+      // A blocking send waits for room, at most sendTimeout (SO_SNDTIMEO semantics).
+      if (!this.waitWritable(deadline)) return SEND_FAILED;
+    }
+  }
+
+  /**
+   * Sends msgs[state.next..] with sendmmsg(2), in runs of equal flags that fit the arena.
+   * 0 once all are sent, EAGAIN when the send buffer is full, or the errno of the message
+   * at state.next. state.firstBytes: the size of msgs[0] once it is sent here.
+   */
+  private sendMsgs(msgs: Encoded[], state: { next: number; firstBytes: number }): number {
+    while (state.next < msgs.length) {
+      const begin = state.next;
+      let end = begin;
+      let data = DATA;
+      while (end < msgs.length && end - begin < MAX_CHUNK && msgs[end].flags === msgs[begin].flags &&
+        data + msgs[end].total <= DATA_END) {
+        data = writeMsg(msgs[end], HDRS + (end - begin) * A['sizeof mmsghdr'], end - begin, data);
+        view.setUint32(HDRS + (end - begin) * A['sizeof mmsghdr'] + A['mmsghdr.msg_len'], 0, true);
+        end++;
+      }
+      const r = libc.sendmmsg(this.fd, base + HDRS, end - begin, msgs[begin].flags);
+      if (r < 0) {
+        const code = errno();
+        if (code === EINTR) continue;
+        return code;
+      }
+      if (begin === 0 && r > 0) state.firstBytes = view.getUint32(HDRS + A['mmsghdr.msg_len'], true);
+      state.next = begin + r;
+    }
+    return 0;
+  }
+
+  private flushQueue(deadline: number): boolean {
+    while (!this.drain()) {
+      if (this.nonBlocking) {
+        this.osError(EAGAIN, 'sendmsg', 'send');
+        return false;
+      }
+      if (!this.waitWritable(deadline)) return false;
+    }
+    return true;
+  }
+
+  /** Blocks (sendMsgSync only) until writable or the deadline (0 = none): WSAETIMEDOUT. */
+  private waitWritable(deadline: number): boolean {
+    let timeout = -1;
+    if (deadline) {
+      timeout = Math.ceil(deadline - now());
+      if (timeout <= 0) return this.timedOut();
+    }
+    const at = SCRATCH + 1024;
+    view.setInt32(at, this.fd, true);
+    view.setInt16(at + A['pollfd.events'], A.POLLOUT, true);
+    view.setInt16(at + A['pollfd.revents'], 0, true);
+    const r = libc.poll(base + at, 1, timeout);
+    if (r < 0 && errno() === EINTR) return this.osError(EINTR, 'sendmsg', 'send');
+    if (r === 0) return this.timedOut();
+    return true;
+  }
+
+  private timedOut(): boolean {
+    this.osError(EAGAIN, 'sendmsg', 'send');
+    this.err = [WSA.ETIMEDOUT, this.err[1], this.err[2]];
+    return false;
+  }
+
+  private deadline(): number {
+    return this.sendTimeoutMs ? now() + this.sendTimeoutMs : 0;
+  }
+
+  private park(msgs: Encoded[], next: number, batch: boolean, token: number): number {
+    this.queue.push({ token, batch, msgs, next });
+    live.queuedSends++;
+    watch(this);
+    return SEND_PENDING;
+  }
+
+  /** addon.cc's decode_send: the arguments of one message, planned and encoded. */
+  private encode(buffers: unknown, toAddress: unknown, toPort: unknown, source: unknown, ifindex: unknown,
+    flags: unknown, tos: unknown, segmentSize: unknown): Encoded | number {
+    const views: ArrayBufferView[] = [];
+    if (Array.isArray(buffers)) {
+      if (buffers.length > MAX_BUFFERS) return WSA.EFAULT;
+      for (const b of buffers) {
+        if (!isView(b)) return WSA.EFAULT;
+        views.push(b);
+      }
+    } else if (isView(buffers)) {
+      views.push(buffers);
+    } else {
+      return WSA.EFAULT;
+    }
+    let total = 0;
+    for (const v of views) total += v.byteLength;
+    let to: IpAddr | null = null;
+    if (typeof toAddress === 'string' && !(to = ip(toAddress))) return WSA.EINVAL;
+    let src: IpAddr | null = null;
+    if (typeof source === 'string' && !(src = ip(source))) return WSA.EINVAL;
+    const plan = this.plan;
+    const wsa = planSend(this.kind, this.peerFamily, to, src, Number(ifindex) >>> 0, Number(flags) >>> 0, Number(tos) | 0,
+      Number(segmentSize) >>> 0, total, plan);
+    if (wsa) return wsa;
+    // Raw sockets have no limit of their own above; the kernel's is 65535.
+    if (total > DATA_END - DATA) return WSA.EMSGSIZE;
+    return {
+      views, total,
+      name: to ? sockaddr(this.kind, to, Number(toPort)) : null,
+      control: controlFor(plan),
+      flags: ((Number(flags) & 0x4) ? A.MSG_DONTROUTE : 0) | A.MSG_NOSIGNAL | A.MSG_DONTWAIT,
+      segmented: plan.segmentSize > 0,
+    };
+  }
+
+  // --- recv.cc -----------------------------------------------------------------------------
+  recv(buffer: Uint8Array, token: number): RawReceived | number {
+    if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'recvmsg');
+    if (!isView(buffer)) return this.fail(WSA.EFAULT, 'recvmsg');
+    if (this.recvQueue.length === 0) {
+      const r = this.receiveOne(buffer);
+      if (typeof r !== 'number') return r;
+      if (r !== EAGAIN) {
+        this.osError(r, 'recvmsg', 'recv');
+        return SEND_FAILED;
+      }
+    }
+    this.recvQueue.push({ token, buffer });
+    live.queuedSends++;
+    watch(this);
+    return SEND_PENDING;
+  }
+
+  cancelRecv(token: number): boolean {
+    const i = this.recvQueue.findIndex((r) => r.token === token);
+    if (i < 0) return false;
+    this.recvQueue.splice(i, 1);
+    live.queuedSends--;
+    unwatchIfIdle(this);
+    return true;
+  }
+
+  /** @internal Completes what the receive queue can receive now. Runs JS. */
+  drainRecv(): void {
+    const done: ReceiveDone[] = [];
+    while (this.recvQueue.length) {
+      const r = this.recvQueue[0];
+      const got = this.receiveOne(r.buffer);
+      if (got === EAGAIN) break;
+      if (typeof got === 'number') {
+        this.osError(got, 'recvmsg', 'recv');
+        done.push([r.token, null, ...this.err]);
+      } else {
+        done.push([r.token, got, 0, 0, '']);
+      }
+      this.recvQueue.shift();
+      live.queuedSends--;
+    }
+    unwatchIfIdle(this);
+    this.deliverReceived(done);
+  }
+
+  /** One recvmsg, MSG_DONTWAIT, into the arena and then the caller's buffer; or the errno. */
+  private receiveOne(buffer: ArrayBufferView): RawReceived | number {
+    const hdr = HDRS;
+    const name = HDRS + 64;
+    const control = name + A['sizeof sockaddr_storage'];
+    const controlLen = 256;
+    const iov = control + controlLen;
+    const data = DATA;
+    const len = Math.min(buffer.byteLength, DATA_END - DATA);
+    let n: number;
+    do {
+      mem.fill(0, hdr, iov + A['sizeof iovec']);
+      setPtr(iov, base + data);
+      setPtr(iov + A['iovec.iov_len'], len);
+      setPtr(hdr + A['msghdr.msg_name'], base + name);
+      view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+      setPtr(hdr + A['msghdr.msg_iov'], base + iov);
+      setPtr(hdr + A['msghdr.msg_iovlen'], 1);
+      setPtr(hdr + A['msghdr.msg_control'], base + control);
+      setPtr(hdr + A['msghdr.msg_controllen'], controlLen);
+      n = libc.recvmsg(this.fd, base + hdr, A.MSG_DONTWAIT);
+    } while (n < 0 && errno() === EINTR);
+    if (n < 0) return errno();
+    new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
+    const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
+    const [fromAddress, fromPort] = readSockaddr(name);
+    let destination: string | null = null;
+    let ifindex = 0;
+    let tos = -1;
+    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+    for (const [level, type, at] of cmsgs(control, used)) {
+      if (level === A.IPPROTO_IP && type === A.IP_PKTINFO) {
+        // ipi_addr is the header's destination; ipi_spec_dst the local address routing chose.
+        destination = formatIp(4, mem, at + A['in_pktinfo.ipi_addr']);
+        ifindex = view.getInt32(at, true) >>> 0;
+      } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_PKTINFO) {
+        destination = formatIp(6, mem, at);
+        ifindex = view.getUint32(at + A['in6_pktinfo.ipi6_ifindex'], true);
+      } else if (level === A.IPPROTO_IP && type === A.IP_TOS) {
+        tos = mem[at];
+      } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_TCLASS) {
+        tos = view.getInt32(at, true);
+      }
+    }
+    return [n, truncated, fromAddress, fromPort, destination, ifindex, tos];
+  }
+
+  // --- errors.cc ---------------------------------------------------------------------------
+  /**
+   * errno -> WSAE at the call that failed. A send adds the socket's state to split EAGAIN;
+   * a send or receive reads the ICMP error that may stand behind the errno.
+   */
+  private osError(code: number, syscall: string, io: 'send' | 'recv' | 'plain'): false {
+    let wsa = WSA_OF_ERRNO.get(code) ?? WSA.SYSCALLFAILURE;
+    // EAGAIN while the kernel was choosing a local port: the ephemeral range is used up,
+    // which Windows reports as WSAENOBUFS.
+    if (io === 'send' && code === EAGAIN && !this.hasLocalPort()) wsa = WSA.ENOBUFS;
+    this.err = [wsa, code, syscall];
+    if (io !== 'plain') this.classifyIcmpError();
+    return false;
+  }
+
+  /** osError for a call that is not a send or receive, returning the addon's "failed" value. */
+  private osFail(code: number, syscall: string): number {
+    this.osError(code, syscall, 'plain');
+    return SEND_FAILED;
+  }
+
+  private fail(wsa: number, syscall: string): number {
+    this.err = [wsa, 0, syscall];
+    return SEND_FAILED;
+  }
+
+  /** errors.cc's classify_icmp_error: one error-queue entry per failed call. */
+  private classifyIcmpError(): void {
+    if (!this.icmpErrors || !ICMP_ERRNOS.has(this.err[1]) || this.fd < 0) return;
+    const hdr = SCRATCH + 2048;
+    const iov = hdr + 64;
+    const control = iov + 32;
+    mem.fill(0, hdr, control);
+    setPtr(iov, base + iov + 16);
+    setPtr(iov + A['iovec.iov_len'], 1);
+    setPtr(hdr + A['msghdr.msg_iov'], base + iov);
+    setPtr(hdr + A['msghdr.msg_iovlen'], 1);
+    setPtr(hdr + A['msghdr.msg_control'], base + control);
+    setPtr(hdr + A['msghdr.msg_controllen'], 512);
+    if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return;
+    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+    for (const [level, type, at] of cmsgs(control, used)) {
+      if (!((level === A.IPPROTO_IP && type === A.IP_RECVERR) || (level === A.IPPROTO_IPV6 && type === A.IPV6_RECVERR))) continue;
+      const origin = mem[at + A['sock_extended_err.ee_origin']];
+      const family = origin === A.SO_EE_ORIGIN_ICMP ? 4 : origin === A.SO_EE_ORIGIN_ICMP6 ? 6 : 0;
+      const type_ = mem[at + A['sock_extended_err.ee_type']];
+      const code = mem[at + A['sock_extended_err.ee_code']];
+      const row = ICMP_WSA.find(([f, t, c]) => f === family && t === type_ && (c < 0 || c === code));
+      if (row) this.err = [row[3], this.err[1], this.err[2]];
+      return;
+    }
+  }
+
+  private hasLocalPort(): boolean {
+    if (!this.localName()) return true;
+    const family = view.getUint16(SCRATCH, true);
+    if (family === A.AF_INET) return view.getUint16(SCRATCH + A['sockaddr_in.sin_port'], false) !== 0;
+    if (family === A.AF_INET6) return view.getUint16(SCRATCH + A['sockaddr_in6.sin6_port'], false) !== 0;
+    return true;
+  }
+
+  /** getsockname into SCRATCH. */
+  private localName(): boolean {
+    const lenAt = SCRATCH + 256;
+    view.setUint32(lenAt, A['sizeof sockaddr_storage'], true);
+    return libc.getsockname(this.fd, base + SCRATCH, base + lenAt) === 0;
+  }
+
+  /** getsockopt of an int; null if the option is refused. */
+  private intOpt(level: number, name: number): number | null {
+    const lenAt = SCRATCH + 8;
+    view.setInt32(SCRATCH, 0, true);
+    view.setUint32(lenAt, 4, true);
+    if (libc.getsockopt(this.fd, level, name, base + SCRATCH, base + lenAt) !== 0) return null;
+    return view.getInt32(SCRATCH, true);
+  }
+
+  private closeFd(): void {
+    if (watched.delete(this)) live.pollHandles--;
+    libc.close(this.h.fd);
+    this.h.fd = -1;
+    live.sockets--;
+    handles.delete(this.h);
+    finalizer.unregister(this);
+  }
+
+  // --- delivery (addon.cc's Emit) ------------------------------------------------------------
+  private deliver(done: Completion[]): void {
+    for (const c of done) this.oncomplete(...c);
+  }
+
+  private deliverReceived(done: ReceiveDone[]): void {
+    for (const r of done) this.onreceive?.(...r);
+  }
+}
+
+/** The control messages in [at, at + len) of the arena, as [level, type, data offset]. */
+function* cmsgs(at: number, len: number): Generator<[number, number, number]> {
+  let off = 0;
+  while (off + CMSG_HDR <= len) {
+    const cmsgLen = Number(view.getBigUint64(at + off, true));
+    if (cmsgLen < CMSG_HDR || off + cmsgLen > len) return;
+    yield [view.getInt32(at + off + A['cmsghdr.cmsg_level'], true), view.getInt32(at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR];
+    off += align(cmsgLen);
+  }
+}
