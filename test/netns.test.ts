@@ -90,10 +90,12 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
   });
 
   it('worker threads exiting with parked sends: the process survives, nothing is left allocated', async () => {
-    const r = await lab.run<{ pending: number[]; live: Record<string, number> }>(A, 'workers.cjs', { to: '10.77.2.99', workers: 4 });
+    const r = await lab.run<{ pending: number[]; live: Record<string, number>; fdsBefore: number; fdsAfter: number }>(
+      A, 'workers.cjs', { to: '10.77.2.99', workers: 4 });
     expect(r.pending).toHaveLength(4);
     for (const n of r.pending) expect(n).toBeGreaterThan(100);
     expect(r.live).toEqual({ sockets: 0, pollHandles: 0, queuedSends: 0 });
+    expect(r.fdsAfter).toBe(r.fdsBefore);
   });
 
   it('payloads stay alive until their send completes, though the caller dropped them and GC runs', async () => {
