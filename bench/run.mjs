@@ -40,6 +40,40 @@ function payload(size) {
   return [head, Buffer.alloc(size - head.length, 0x78)];  // gathered: two buffers, as in C
 }
 
+// sendMsgSync, sendMsg (1024 in flight) and sendMsgBatch x32 on one implementation.
+function shimVariants(label, implementation) {
+  const open = () => openSocket({ type: 'udp4', implementation });
+  return {
+    [`${label} sendMsgSync`]: async (size) => {
+      const s = await open();
+      const msg = { buffers: payload(size), to, control };
+      const rate = await timed(N, () => { for (let i = 0; i < N; i++) sendMsgSync(s, msg); });
+      await s.close();
+      return rate;
+    },
+    [`${label} sendMsg`]: async (size) => {
+      const s = await open();
+      const msg = { buffers: payload(size), to, control };
+      const rate = await timed(N, async () => {
+        for (let i = 0; i < N; i += 1024) {
+          const window = [];
+          for (let k = 0; k < 1024 && i + k < N; k++) window.push(sendMsg(s, msg));
+          await Promise.all(window);
+        }
+      });
+      await s.close();
+      return rate;
+    },
+    [`${label} sendMsgBatch x32`]: async (size) => {
+      const s = await open();
+      const batch = Array.from({ length: 32 }, () => ({ buffers: payload(size), to, control }));
+      const rate = await timed(N, async () => { for (let i = 0; i < N; i += 32) await sendMsgBatch(s, batch); });
+      await s.close();
+      return rate;
+    },
+  };
+}
+
 const variants = {
   'C sendmsg+pktinfo': async (size) => Number(execFileSync(csend, ['sendmsg', String(port), String(size), String(3 * N)]).toString()),
   'C sendmmsg x32': async (size) => Number(execFileSync(csend, ['sendmmsg', String(port), String(size), String(3 * N)]).toString()),
@@ -56,33 +90,7 @@ const variants = {
     s.close();
     return rate;
   },
-  'shim sendMsgSync': async (size) => {
-    const s = await openSocket({ type: 'udp4' });
-    const msg = { buffers: payload(size), to, control };
-    const rate = await timed(N, () => { for (let i = 0; i < N; i++) sendMsgSync(s, msg); });
-    await s.close();
-    return rate;
-  },
-  'shim sendMsg': async (size) => {
-    const s = await openSocket({ type: 'udp4' });
-    const msg = { buffers: payload(size), to, control };
-    const rate = await timed(N, async () => {
-      for (let i = 0; i < N; i += 1024) {
-        const window = [];
-        for (let k = 0; k < 1024 && i + k < N; k++) window.push(sendMsg(s, msg));
-        await Promise.all(window);
-      }
-    });
-    await s.close();
-    return rate;
-  },
-  'shim sendMsgBatch x32': async (size) => {
-    const s = await openSocket({ type: 'udp4' });
-    const batch = Array.from({ length: 32 }, () => ({ buffers: payload(size), to, control }));
-    const rate = await timed(N, async () => { for (let i = 0; i < N; i += 32) await sendMsgBatch(s, batch); });
-    await s.close();
-    return rate;
-  },
+  ...shimVariants('shim', 'addon'),
   'shim segmentSize': async (size) => {
     const s = await openSocket({ type: 'udp4' });
     // As the C GSO sender: one buffer cut into up to 64 segments per call (the offload's limit).
@@ -100,6 +108,8 @@ const variants = {
     await s.close();
     return rate;
   },
+  // The ffi-rs backend: libc through ffi-rs, no compiled code of ours.
+  ...shimVariants('ffi', 'ffi'),
 };
 
 const results = {};
@@ -119,6 +129,9 @@ const ratios = {
   'sendMsgBatch / C sendmmsg (target 0.9)': ['shim sendMsgBatch x32', 'C sendmmsg x32'],
   'sendMsgBatchSync / C sendmmsg': ['shim sendMsgBatchSync x32', 'C sendmmsg x32'],
   'segmentSize / C GSO (target 0.9)': ['shim segmentSize', 'C GSO'],
+  'ffi-rs sendMsgSync / addon sendMsgSync': ['ffi sendMsgSync', 'shim sendMsgSync'],
+  'ffi-rs sendMsg / addon sendMsg': ['ffi sendMsg', 'shim sendMsg'],
+  'ffi-rs sendMsgBatch / addon sendMsgBatch': ['ffi sendMsgBatch x32', 'shim sendMsgBatch x32'],
 };
 const names = Object.keys(results[SIZES[0]]);
 const fmt = (n) => (n === null ? 'n/a' : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${Math.round(n / 1000)}k`);
