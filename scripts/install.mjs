@@ -28,5 +28,5 @@ if (!ffiRs) {
   process.exit(r.status ?? 1);
 }
 console.warn('sendmsg-shim: building the native addon failed (see above); sendmsg-shim will use its ffi-rs backend, ' +
-  'which needs no compiler and sends about a third as fast. For the addon, install cmake and a C++17 compiler, ' +
+  'which needs no compiler but sends single datagrams about half as fast. For the addon, install cmake and a C++17 compiler, ' +
   'then run: npm rebuild sendmsg-shim');

@@ -43,7 +43,8 @@ export function validateKeys(value: Record<string, unknown>, name: string, allow
   }
 }
 
-function isDetached(view: ArrayBufferView): boolean {
+/** @internal A view whose ArrayBuffer was transferred away (Node 20 has no `detached` property yet). */
+export function isDetached(view: ArrayBufferView): boolean {
   if (view.byteLength !== 0) return false;
   const buf = view.buffer as ArrayBuffer & { detached?: boolean };
   if (typeof buf.detached === 'boolean') return buf.detached;

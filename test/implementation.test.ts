@@ -25,9 +25,9 @@ const SEND = `
   });`;
 
 function node(script: string, env: Record<string, string | undefined>, args: string[] = []) {
-  const e = { ...process.env, SENDMSG_SHIM_ADDON: undefined, SENDMSG_SHIM_IMPLEMENTATION: undefined, ...env };
+  const e: Record<string, string | undefined> = { ...process.env, SENDMSG_SHIM_ADDON: undefined, SENDMSG_SHIM_IMPLEMENTATION: undefined, ...env };
   for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
-  return spawnSync(process.execPath, [...args, '-e', script], { env: e as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 20_000 });
+  return spawnSync(process.execPath, [...args, '-e', script], { env: e, encoding: 'utf8', timeout: 20_000 });
 }
 
 const linux = isPosix && !wine;

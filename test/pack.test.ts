@@ -55,7 +55,7 @@ describe.skipIf(!isPosix)(`packed tarball${isPosix ? '' : ' (skipped: builds wit
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'no-compiler', version: '1.0.0', private: true }));
     // CMake's compiler check fails with this, as on a machine with no g++/clang.
-    const env = { ...process.env, CXX: '/bin/false', CC: '/bin/false' };
+    const env: Record<string, string | undefined> = { ...process.env, CXX: '/bin/false', CC: '/bin/false' };
     delete env.SENDMSG_SHIM_ADDON;
     delete env.SENDMSG_SHIM_IMPLEMENTATION;
     const install = spawnSync('npm', ['install', '--foreground-scripts', '--no-audit', '--no-fund', join(work, tgz)], { cwd: app, env, encoding: 'utf8' });

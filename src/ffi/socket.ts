@@ -5,6 +5,7 @@
 // a zero timeout on a timer), so the event loop never blocks.
 import type { NativeSocket } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
+import { isDetached } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { type IpAddr, formatIp, isV4Mapped, parseIp } from './address';
@@ -152,10 +153,9 @@ function controlFor(plan: Plan): Uint8Array | null {
   return out;
 }
 
+/** addon.cc's read_view: an ArrayBufferView whose memory is still there. */
 function isView(v: unknown): v is ArrayBufferView {
-  if (!ArrayBuffer.isView(v)) return false;
-  const buf = v.buffer as ArrayBuffer & { detached?: boolean };
-  return buf.detached !== true;
+  return ArrayBuffer.isView(v) && !isDetached(v);
 }
 
 // --- writing messages into the arena ------------------------------------------------------
