@@ -71,6 +71,31 @@ describe.skipIf(!linux)(`implementation choice${linux ? '' : ' (skipped: the ffi
     expect(message).toContain('npm install ffi-rs@1.3.7');
   });
 
+  it('a worker thread on ffi-rs can end or be terminated while the main thread never loaded ffi-rs', () => {
+    // The main thread runs on the addon; each worker opens an ffi-rs socket. ffi-rs used to
+    // take the process down (SIGSEGV) when the last thread that loaded it went away.
+    const worker = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      require(${JSON.stringify(root)}).openSocket({ type: 'udp4', implementation: 'ffi' }).then((s) => {
+        if (workerData === 'end') return s.close();
+        parentPort.postMessage('ready');
+        setInterval(() => {}, 1000);
+      });`;
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const shim = require(${JSON.stringify(root)});
+      let left = 2;
+      const done = () => { if (--left === 0) setTimeout(() => console.log(JSON.stringify({ main: shim.implementation, survived: true })), 100); };
+      new Worker(${JSON.stringify(worker)}, { eval: true, workerData: 'end' }).on('exit', done);
+      const killed = new Worker(${JSON.stringify(worker)}, { eval: true, workerData: 'park' });
+      killed.on('message', () => killed.terminate());
+      killed.on('exit', done);`;
+    const r = node(script, {});
+    expect(r.signal).toBe(null);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ main: 'addon', survived: true });
+  });
+
   it('the same process can use both: openSocket({ implementation }) picks per socket', async () => {
     const a = await openSocket({ type: 'udp4', implementation: 'addon' }).catch(() => null);
     const f = await openSocket({ type: 'udp4', implementation: 'ffi' });

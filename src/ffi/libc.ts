@@ -83,11 +83,27 @@ export let view: DataView;
 export let freeArena: () => void;
 let errnoCell: Int32Array;
 
+/**
+ * ffi-rs crashes the process when a worker thread that loaded it ends while no other
+ * thread has it loaded (Node unloads the addon with its last environment, under threads
+ * ffi-rs left running). Loading its binary once more with RTLD_NODELETE keeps it mapped
+ * for the life of the process. Best effort: without dlopen or the file, nothing changes.
+ */
+function pinFfiRs(ffi: typeof FfiRs): void {
+  const file = Object.keys(require.cache).find((f) => /ffi-rs[^/]*\.node$/.test(f));
+  if (!file) return;
+  const RTLD_LAZY = 0x1;
+  const RTLD_NODELETE = 0x1000;  // glibc and musl
+  ffi.load({ library: LIB, funcName: 'dlopen', retType: ffi.DataType.I64, paramsType: [ffi.DataType.String, ffi.DataType.I32],
+    paramsValue: [file, RTLD_LAZY | RTLD_NODELETE], freeResultMemory: false });
+}
+
 /** @internal Loads ffi-rs, opens libc and allocates this thread's arena. */
 export function init(): void {
   if (libc) return;
   const ffi = loadFfiRs();
   ffi.open({ library: LIB, path: '' });
+  pinFfiRs(ffi);
   const arena = allocate(ffi);
   libc = calls(ffi);
   base = arena.base;
