@@ -487,9 +487,14 @@ export class FfiSocket implements NativeSocket {
   }
 
   cancel(token: number): boolean {
-    const i = this.queue.findIndex((p) => p.token === token);
+    return this.unqueue(this.queue, token);
+  }
+
+  /** Removes a parked send or receive: true if it was there (it will never complete). */
+  private unqueue(queue: Array<{ token: number }>, token: number): boolean {
+    const i = queue.findIndex((p) => p.token === token);
     if (i < 0) return false;
-    this.queue.splice(i, 1);
+    queue.splice(i, 1);
     live.queuedSends--;
     unwatchIfIdle(this);
     return true;
@@ -676,12 +681,7 @@ export class FfiSocket implements NativeSocket {
   }
 
   cancelRecv(token: number): boolean {
-    const i = this.recvQueue.findIndex((r) => r.token === token);
-    if (i < 0) return false;
-    this.recvQueue.splice(i, 1);
-    live.queuedSends--;
-    unwatchIfIdle(this);
-    return true;
+    return this.unqueue(this.recvQueue, token);
   }
 
   /** @internal Completes what the receive queue can receive now. Runs JS. */
