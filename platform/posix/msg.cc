@@ -17,7 +17,7 @@
 
 namespace shim {
 
-// iov must have room for spec.nbufs entries; control for kCmsgSpace bytes.
+// iov must have room for max(spec.nbufs, 1) entries; control for kCmsgSpace bytes.
 void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                 unsigned char* control) {
   std::memset(m, 0, sizeof(*m));
@@ -27,6 +27,12 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
   }
   m->msg_iov = iov;
   m->msg_iovlen = spec.nbufs;
+  if (spec.nbufs == 0) {
+    // An empty datagram as one empty iovec, as the ffi-rs backend sends it: qemu-user (the
+    // arm64 lane) returns 0 for an iovec-less sendmsg without making the call.
+    iov[0] = iovec{nullptr, 0};
+    m->msg_iovlen = 1;
+  }
   if (spec.to) {
     int len;
     endpoint_to_sockaddr(kind, *spec.to, to, &len);

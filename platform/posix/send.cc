@@ -148,7 +148,7 @@ bool poll_update(PlatformSocket* s, OsError* err) {
 }
 
 static void encode_one(PlatformSocket* s, const SendSpec& spec, EncodedMsg* e) {
-  e->iov.resize(spec.nbufs);
+  e->iov.resize(spec.nbufs ? spec.nbufs : 1);  // encode_msg writes one iovec for an empty datagram
   msghdr m;
   encode_msg(s->kind, spec, &m, e->iov.data(), &e->to, e->control);
   e->toLen = m.msg_namelen;
