@@ -3,17 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { binding, implementation } from '../src/binding';
+import { binding } from '../src/binding';
 import { itControlData } from './helpers/platform';
 
 const root = join(__dirname, '..');
-
-describe('the implementation under test', () => {
-  // Each CI lane names the backend it means to test, so a lane cannot silently test the other.
-  it(`is ${process.env.SENDMSG_SHIM_TEST_IMPLEMENTATION ?? 'addon'}`, () => {
-    expect(implementation).toBe(process.env.SENDMSG_SHIM_TEST_IMPLEMENTATION ?? 'addon');
-  });
-});
 
 describe('dist/ loads from CommonJS and ESM', () => {
   it('require and import give the same exports and the same WsaError class', () => {

