@@ -144,6 +144,16 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect((await rx.result).seqs).toEqual([...Array(800).keys()]);
   });
 
+  it('a batch of 2 MB (fragmented datagrams; more than the ffi backend\'s arena) arrives intact and in order', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7011, checkPattern: true });
+    await rx.ready;
+    const tx = await lab.run<{ sent: number; code: string | null }>(A, 'batch-sender.cjs', { to: '10.77.1.2', port: 7011, count: 250, size: 8000, pattern: true, sendBufferSize: 65536 });
+    expect(tx).toMatchObject({ sent: 250, code: null });
+    const got = await rx.result;
+    expect(got.seqs).toEqual([...Array(250).keys()]);
+    expect(got.corrupt).toBe(0);
+  });
+
   it('close() during a parked batch: it reports the prefix that went, and nothing else goes', async () => {
     const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.2.2', port: 7006, idleMs: 1500 });
     await rx.ready;

@@ -1,13 +1,15 @@
 // One sendMsgBatch of `count` datagrams behind a slow qdisc (so it parks part-way), then
-// either waits for it or closes the socket after `closeAfterMs`.
+// either waits for it or closes the socket after `closeAfterMs`. With `pattern`, byte k >= 4
+// of datagram i is (i + k) & 0xff, for the receiver's checkPattern.
 const { openSocket, sendMsgBatch } = require(process.env.SHIM_ROOT);
-const { to, port, count, size, closeAfterMs } = JSON.parse(process.argv[2]);
+const { to, port, count, size, closeAfterMs, pattern = false, sendBufferSize = 1 } = JSON.parse(process.argv[2]);
 
 (async () => {
-  const sock = await openSocket({ type: 'udp4', sendBufferSize: 1 });
+  const sock = await openSocket({ type: 'udp4', sendBufferSize });
   const msgs = [];
   for (let i = 0; i < count; i++) {
     const b = Buffer.alloc(size);
+    if (pattern) for (let k = 4; k < size; k++) b[k] = (i + k) & 0xff;
     b.writeUInt32BE(i, 0);
     msgs.push({ buffers: b, to: { address: to, port } });
   }
