@@ -76,8 +76,11 @@ describe.skipIf(!linux)(`implementation choice${linux ? '' : ' (skipped: the ffi
     // take the process down (SIGSEGV) when the last thread that loaded it went away.
     const worker = `
       const { parentPort, workerData } = require('node:worker_threads');
-      require(${JSON.stringify(root)}).openSocket({ type: 'udp4', implementation: 'ffi' }).then((s) => {
+      const shim = require(${JSON.stringify(root)});
+      shim.openSocket({ type: 'udp4', implementation: 'ffi' }).then((s) => {
         if (workerData === 'end') return s.close();
+        // Parked: a receive waits in poll(2) on a threadpool thread when the worker is killed.
+        shim.recvMsg(s).catch(() => {});
         parentPort.postMessage('ready');
         setInterval(() => {}, 1000);
       });`;

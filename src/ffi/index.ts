@@ -15,8 +15,9 @@ export function loadFfiBinding(addonLayout: Record<string, number> | null): Bind
   // A worker thread's sockets would outlive it (fds are process-wide): close them, and
   // free the thread's arena, when the thread ends. The main thread leaves that to exit.
   process.once('exit', () => {
-    closeAll();
-    if (!isMainThread) freeArena();
+    // A poll still running off-thread writes its results into the arena when it returns.
+    const pollRunning = closeAll();
+    if (!isMainThread && !pollRunning) freeArena();
   });
   return {
     NativeSocket: FfiSocket,

@@ -15,7 +15,9 @@ function loadFfiRs(): typeof FfiRs {
 }
 
 // The process's own symbols: Node links libc, so dlopen(NULL) finds every call below.
-const LIB = 'sendmsg-shim:libc';
+// ffi-rs keeps opened libraries in one process-wide table by name: a name per thread keeps
+// one thread's teardown away from another's handle.
+const LIB = `sendmsg-shim:libc:${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
 
 type Arg = number;
 type Call = (...args: Arg[]) => number;
@@ -47,6 +49,18 @@ function calls(ffi: typeof FfiRs) {
     recvmsg: fn(ffi, 'recvmsg', T.I64, [T.I32, P, T.I32]),
     poll: fn(ffi, 'poll', T.I32, [P, T.I64, T.I32]),
     if_nametoindex: fn(ffi, 'if_nametoindex', T.U32, [P]),
+    eventfd: fn(ffi, 'eventfd', T.I32, [T.I32, T.I32]),
+    read: fn(ffi, 'read', T.I64, [T.I32, P, T.I64]),
+    write: fn(ffi, 'write', T.I64, [T.I32, P, T.I64]),
+    /** poll(2) on a libuv threadpool thread: resolves with its result on this thread's loop. */
+    pollOffThread: (() => {
+      const params = { library: LIB, funcName: 'poll', retType: T.I32, paramsType: [P, T.I64, T.I32], paramsValue: [] as Arg[],
+        freeResultMemory: false, runInNewThread: true };
+      return (fds: number, n: number, timeoutMs: number): Promise<number> => {
+        params.paramsValue = [fds, n, timeoutMs];
+        return ffi.load(params as never) as unknown as Promise<number>;
+      };
+    })(),
   };
 }
 

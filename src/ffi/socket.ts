@@ -1,8 +1,8 @@
 // The ffi-rs backend's socket: platform/posix (socket.cc, send.cc, recv.cc, msg.cc,
 // errors.cc) again, in TypeScript over libc. Messages are built in the thread's arena
 // (payload copied in, since JS memory has no address to put in an iovec) and handed to
-// sendmsg/sendmmsg/recvmsg; parked operations wait for readiness by polling (poll(2) with
-// a zero timeout on a timer), so the event loop never blocks.
+// sendmsg/sendmmsg/recvmsg; parked operations wait for readiness in poll(2) on a libuv
+// threadpool thread, so the event loop never blocks.
 import type { NativeSocket } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import { isDetached } from '../validate';
@@ -18,7 +18,7 @@ const RECORDS = 64 * 1024;           // per message: iovec, sockaddr, control
 const RECORD = 144;                  //   16 + 32 + 88, rounded to 16
 const DATA = 256 * 1024;             // payload bytes
 const DATA_END = ARENA_SIZE - 128 * 1024;
-const POLLFDS = DATA_END;            // the poller's pollfd array
+const POLLFDS = DATA_END;            // the poller's pollfd array: the polling thread's alone while it waits
 const MAX_POLLFDS = 8192;
 const SCRATCH = ARENA_SIZE - 64 * 1024;  // option values, addresses, the error queue
 const MAX_CHUNK = Math.min(RECORDS / 64, Math.floor((DATA - RECORDS) / RECORD));
@@ -198,53 +198,102 @@ function setInt(at: number, value: number): number {
 const now = (): number => performance.now();
 
 // --- the poller --------------------------------------------------------------------------
-// Sockets with parked sends or receives. One poll(2) with a zero timeout per tick covers
-// them all; a tick that found nothing ready waits longer next time (1 ms up to 8 ms).
+// Sockets with parked sends or receives wait in one poll(2) per JS thread, run on a libuv
+// threadpool thread (ffi-rs's runInNewThread), over their fds and an eventfd that wakes it
+// when the set changes. The wait is cut at POLL_MS so the threadpool thread it holds is
+// handed back regularly; a timer-driven zero-timeout poll cost 2-3% CPU at idle and up to
+// 8 ms per wake-up.
+const POLL_MS = 50;
+// Set once the thread is ending and the arena may be gone: nothing opens or polls after that.
+let ended = false;
 const watched = new Set<FfiSocket>();
-let timer: NodeJS.Timeout | null = null;
-let idle = 0;
+// The sockets the current off-thread poll watches, with the events it watches for.
+let polling: Map<FfiSocket, number> | null = null;
+let wakeFd = -1;
+let rotate = 0;  // more sockets than one poll takes: start elsewhere each time
+
+const eventsOf = (s: FfiSocket): number => (s.queue.length ? A.POLLOUT : 0) | (s.recvQueue.length ? A.POLLIN : 0);
 
 function watch(s: FfiSocket): void {
   if (!watched.has(s)) {
     watched.add(s);
     live.pollHandles++;
   }
-  idle = 0;
-  if (!timer) timer = setTimeout(tick, 0);
+  if (!polling) startPoll();
+  else if (polling.get(s) !== eventsOf(s)) wake();
+}
+
+function unwatch(s: FfiSocket): void {
+  if (!watched.delete(s)) return;
+  live.pollHandles--;
+  // Nothing left to wait for: let the poll return, so the loop can end, and close the
+  // eventfd now, so that no fd of the shim's outlives the last socket (a poll that has not
+  // started yet finds it closed and returns at once).
+  if (watched.size === 0) closeWakeFd();
+}
+
+function closeWakeFd(): void {
+  if (wakeFd < 0) return;
+  wake();
+  libc.close(wakeFd);
+  wakeFd = -1;
 }
 
 function unwatchIfIdle(s: FfiSocket): void {
-  if (s.queue.length === 0 && s.recvQueue.length === 0 && watched.delete(s)) live.pollHandles--;
+  if (s.queue.length === 0 && s.recvQueue.length === 0) unwatch(s);
 }
 
-function tick(): void {
-  timer = null;
-  const all = [...watched];
-  let progress = false;
-  for (let begin = 0; begin < all.length; begin += MAX_POLLFDS) {
-    const part = all.slice(begin, begin + MAX_POLLFDS);
-    part.forEach((s, i) => {
-      const at = POLLFDS + i * A['sizeof pollfd'];
-      view.setInt32(at, s.fd, true);
-      view.setInt16(at + A['pollfd.events'], (s.queue.length ? A.POLLOUT : 0) | (s.recvQueue.length ? A.POLLIN : 0), true);
-      view.setInt16(at + A['pollfd.revents'], 0, true);
-    });
-    if (libc.poll(base + POLLFDS, part.length, 0) <= 0) continue;
-    // Read every revents first: draining runs JS, which may open, close or poll again.
-    const ready = part.map((s, i) => [s, view.getInt16(POLLFDS + i * A['sizeof pollfd'] + A['pollfd.revents'], true)] as const);
-    for (const [s, revents] of ready) {
-      if (!revents || s.fd < 0) continue;
-      progress = true;
-      // An error or hangup is not handled here: the next sendmsg/recvmsg reports the real cause.
-      if (revents & (A.POLLOUT | A.POLLERR | A.POLLHUP) && s.queue.length) s.drain();
-      if (s.fd >= 0 && revents & (A.POLLIN | A.POLLERR | A.POLLHUP) && s.recvQueue.length) s.drainRecv();
-    }
+function wake(): void {
+  if (wakeFd < 0) return;
+  view.setBigUint64(SCRATCH + 1536, 1n, true);
+  libc.write(wakeFd, base + SCRATCH + 1536, 8);
+}
+
+function startPoll(): void {
+  if (polling || watched.size === 0 || ended) return;
+  if (wakeFd < 0) wakeFd = libc.eventfd(0, A.SOCK_NONBLOCK | A.SOCK_CLOEXEC);  // EFD_* share these values
+  let all = [...watched];
+  if (all.length > MAX_POLLFDS - 1) {
+    rotate %= all.length;
+    all = [...all.slice(rotate), ...all.slice(0, rotate)].slice(0, MAX_POLLFDS - 1);
+    rotate += MAX_POLLFDS - 1;
   }
-  for (const s of all) unwatchIfIdle(s);
-  if (watched.size && !timer) {
-    idle = progress ? 0 : Math.min(idle + 1, 4);
-    timer = setTimeout(tick, idle === 0 ? 1 : 1 << (idle - 1));
+  const entry = (i: number, fd: number, events: number) => {
+    const at = POLLFDS + i * A['sizeof pollfd'];
+    view.setInt32(at, fd, true);
+    view.setInt16(at + A['pollfd.events'], events, true);
+    view.setInt16(at + A['pollfd.revents'], 0, true);
+  };
+  entry(0, wakeFd, A.POLLIN);
+  polling = new Map();
+  all.forEach((s, i) => {
+    polling!.set(s, eventsOf(s));
+    entry(i + 1, s.fd, eventsOf(s));
+  });
+  libc.pollOffThread(base + POLLFDS, all.length + 1, POLL_MS).then(polled, () => polled(-1));
+}
+
+function polled(r: number): void {
+  const set = [...(polling ?? new Map()).keys()];
+  polling = null;
+  if (ended) return;  // the thread is ending: the arena may be gone
+  if (r < 0) {
+    // EINTR, or ffi-rs could not run the call: try again shortly, not in a tight loop.
+    setTimeout(startPoll, 10);
+    return;
   }
+  // Read every revents first: draining runs JS, which may open, close or wait again.
+  const revents = set.map((_, i) => (r > 0 ? view.getInt16(POLLFDS + (i + 1) * A['sizeof pollfd'] + A['pollfd.revents'], true) : 0));
+  if (r > 0 && wakeFd >= 0 && view.getInt16(POLLFDS + A['pollfd.revents'], true)) libc.read(wakeFd, base + SCRATCH + 1536, 8);
+  set.forEach((s, i) => {
+    const ev = revents[i];
+    if (!ev || s.fd < 0) return;
+    // An error or hangup is not handled here: the next sendmsg/recvmsg reports the real cause.
+    if (ev & (A.POLLOUT | A.POLLERR | A.POLLHUP) && s.queue.length) s.drain();
+    if (s.fd >= 0 && ev & (A.POLLIN | A.POLLERR | A.POLLHUP) && s.recvQueue.length) s.drainRecv();
+  });
+  startPoll();
+  if (!polling) closeWakeFd();
 }
 
 // Sockets JS dropped without closing: their fds close when the object is collected.
@@ -258,12 +307,13 @@ const finalizer = new FinalizationRegistry<{ fd: number }>((h) => {
   handles.delete(h);
 });
 
-// Set once the thread is ending and the arena may be gone: no socket opens after that.
-let ended = false;
-
-/** @internal Closes every socket of this thread (the thread is ending). */
-export function closeAll(): void {
+/**
+ * @internal Closes every socket of this thread (the thread is ending). Returns whether a
+ * poll may still be running off-thread (then its memory must stay allocated).
+ */
+export function closeAll(): boolean {
   ended = true;
+  closeWakeFd();
   for (const h of handles) {
     if (h.fd >= 0) {
       libc.close(h.fd);
@@ -272,6 +322,7 @@ export function closeAll(): void {
     }
   }
   handles.clear();
+  return polling !== null;
 }
 
 /** @internal */
@@ -829,7 +880,7 @@ export class FfiSocket implements NativeSocket {
   }
 
   private closeFd(): void {
-    if (watched.delete(this)) live.pollHandles--;
+    unwatch(this);
     libc.close(this.h.fd);
     this.h.fd = -1;
     live.sockets--;
