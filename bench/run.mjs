@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSocket, sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync } from '../dist/index.mjs';
+import { openSocket, recvMsg, sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync } from '../dist/index.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -123,6 +123,50 @@ for (const size of SIZES) {
 }
 await sink.close();
 
+// Latency: a 4-byte ping-pong between two loopback sockets, one echoing what it receives.
+// A waiting receive is woken by libuv (addon, node:dgram) or by poll(2) returning on a
+// threadpool thread (ffi-rs).
+const PINGS = 2000;
+async function pingPong(implementation) {
+  const a = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' }, implementation });
+  const b = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' }, implementation });
+  const back = { address: '127.0.0.1', port: a.address().port };
+  const there = { address: '127.0.0.1', port: b.address().port };
+  const echo = (async () => {
+    for (let i = 0; i < PINGS; i++) await sendMsg(b, { buffers: (await recvMsg(b, { bufferSize: 64 })).buffer, to: back });
+  })();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < PINGS; i++) {
+    const reply = recvMsg(a, { bufferSize: 64 });
+    await sendMsg(a, { buffers: Buffer.from('ping'), to: there });
+    await reply;
+  }
+  const us = Number(process.hrtime.bigint() - t0) / PINGS / 1000;
+  await echo;
+  await a.close();
+  await b.close();
+  return us;
+}
+async function dgramPingPong() {
+  const open = async () => { const s = dgram.createSocket('udp4'); await new Promise((r) => s.bind(0, '127.0.0.1', r)); return s; };
+  const [a, b] = [await open(), await open()];
+  b.on('message', (m) => b.send(m, a.address().port, '127.0.0.1'));
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < PINGS; i++) {
+    await new Promise((resolve) => { a.once('message', resolve); a.send('ping', b.address().port, '127.0.0.1'); });
+  }
+  const us = Number(process.hrtime.bigint() - t0) / PINGS / 1000;
+  a.close();
+  b.close();
+  return us;
+}
+const latency = {};
+for (const [name, run] of [['node:dgram', dgramPingPong], ['shim (addon)', () => pingPong('addon')], ['shim (ffi-rs)', () => pingPong('ffi')]]) {
+  const samples = [];
+  for (let r = 0; r < RUNS; r++) samples.push(await run());
+  latency[name] = +median(samples).toFixed(1);
+}
+
 const ratios = {
   'sendMsgSync / C sendmsg+pktinfo (target 0.85)': ['shim sendMsgSync', 'C sendmsg+pktinfo'],
   'sendMsg / node:dgram send (target 0.9)': ['shim sendMsg', 'node:dgram send'],
@@ -144,7 +188,9 @@ for (const [label, [a, b]] of Object.entries(ratios)) {
   ratioOut[label] = SIZES.map((s) => (results[s][a] === null ? null : +(results[s][a] / results[s][b]).toFixed(2)));
   console.log(`${label.padEnd(48)}${ratioOut[label].map((r) => (r === null ? 'n/a' : r.toFixed(2)).padStart(7)).join('')}`);
 }
+console.log(`\nping-pong round trip, µs (median of ${RUNS} runs of ${PINGS})`);
+for (const [name, us] of Object.entries(latency)) console.log(`${name.padEnd(28)}${us.toFixed(1).padStart(9)}`);
 if (jsonFile) {
-  writeFileSync(jsonFile, JSON.stringify({ node: process.version, runs: RUNS, n: N, sizes: SIZES, results, ratios: ratioOut }, null, 2));
+  writeFileSync(jsonFile, JSON.stringify({ node: process.version, runs: RUNS, n: N, sizes: SIZES, results, ratios: ratioOut, latencyUs: latency }, null, 2));
   console.log(`\nwrote ${jsonFile}`);
 }
