@@ -2,7 +2,9 @@
 // load (one warning that says why and how to fix it), by environment variable, per socket;
 // and the clear errors when neither can run. Each case runs dist/ in a child process, since
 // the choice is made once per process.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSocket } from '../src/index';
@@ -120,5 +122,21 @@ describe('the ffi-rs struct layout check', () => {
     const wrong = { ...LINUX_LP64, 'msghdr.msg_control': 24 };
     expect(() => abiFor('linux-x64', wrong)).toThrow(/msghdr\.msg_control \(24, table 32\)/);
     expect(abiFor('linux-arm64', { ...LINUX_LP64 })).toEqual(LINUX_LP64);
+  });
+
+  // musl pads msg_iovlen, msg_controllen and cmsg_len unlike glibc; the offsets must agree.
+  const musl = spawnSync('musl-gcc', ['--version']).status === 0;
+  it.skipIf(!musl)(`matches musl's headers${musl ? '' : ' (skipped: no musl-gcc; Debian: apt install musl-tools)'}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sendmsg-shim-abi-'));
+    try {
+      const exe = join(dir, 'abi_musl');
+      execFileSync('musl-gcc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-o', exe, join(root, 'test/native/abi_libc.c')]);
+      const facts = JSON.parse(execFileSync(exe, { encoding: 'utf8' })) as Record<string, number>;
+      // Every libc-defined entry of the table (the kernel's sock_extended_err is the same everywhere).
+      expect(Object.keys(facts).length).toBeGreaterThan(70);
+      expect(facts).toEqual(Object.fromEntries(Object.keys(facts).map((k) => [k, LINUX_LP64[k as keyof typeof LINUX_LP64]])));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
