@@ -130,7 +130,8 @@ describe('the ffi-rs struct layout check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sendmsg-shim-abi-'));
     try {
       const exe = join(dir, 'abi_musl');
-      execFileSync('musl-gcc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-o', exe, join(root, 'test/native/abi_libc.c')]);
+      // Static: nothing of the host's glibc world (nor the ASan lane's LD_PRELOAD) gets in.
+      execFileSync('musl-gcc', ['-std=c11', '-static', '-Wall', '-Wextra', '-Werror', '-o', exe, join(root, 'test/native/abi_libc.c')]);
       const facts = JSON.parse(execFileSync(exe, { encoding: 'utf8' })) as Record<string, number>;
       // Every libc-defined entry of the table (the kernel's sock_extended_err is the same everywhere).
       expect(Object.keys(facts).length).toBeGreaterThan(70);
