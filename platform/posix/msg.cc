@@ -90,95 +90,21 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
 }
 
 void abi_facts(void (*put)(void* ctx, const char* name, long value), void* ctx) {
-#define SIZE(t) put(ctx, "sizeof " #t, static_cast<long>(sizeof(t)))
-#define OFF(t, f) put(ctx, #t "." #f, static_cast<long>(offsetof(t, f)))
-#define CONST(c) put(ctx, #c, static_cast<long>(c))
-  SIZE(msghdr);
-  OFF(msghdr, msg_name);
-  OFF(msghdr, msg_namelen);
-  OFF(msghdr, msg_iov);
-  OFF(msghdr, msg_iovlen);
-  OFF(msghdr, msg_control);
-  OFF(msghdr, msg_controllen);
-  OFF(msghdr, msg_flags);
-  SIZE(mmsghdr);
-  OFF(mmsghdr, msg_len);
-  SIZE(iovec);
-  OFF(iovec, iov_len);
-  SIZE(cmsghdr);
-  OFF(cmsghdr, cmsg_level);
-  OFF(cmsghdr, cmsg_type);
-  put(ctx, "CMSG_ALIGN(1)", static_cast<long>(CMSG_ALIGN(1)));
-  put(ctx, "CMSG_LEN(0)", static_cast<long>(CMSG_LEN(0)));
-  SIZE(sockaddr_in);
-  OFF(sockaddr_in, sin_port);
-  OFF(sockaddr_in, sin_addr);
-  SIZE(sockaddr_in6);
-  OFF(sockaddr_in6, sin6_port);
-  OFF(sockaddr_in6, sin6_addr);
-  OFF(sockaddr_in6, sin6_scope_id);
-  SIZE(sockaddr_storage);
-  SIZE(in_pktinfo);
-  OFF(in_pktinfo, ipi_spec_dst);
-  OFF(in_pktinfo, ipi_addr);
-  SIZE(in6_pktinfo);
-  OFF(in6_pktinfo, ipi6_ifindex);
-  SIZE(sock_extended_err);
-  OFF(sock_extended_err, ee_origin);
-  OFF(sock_extended_err, ee_type);
-  OFF(sock_extended_err, ee_code);
-  SIZE(pollfd);
-  OFF(pollfd, events);
-  OFF(pollfd, revents);
-  CONST(AF_INET);
-  CONST(AF_INET6);
-  CONST(SOCK_DGRAM);
-  CONST(SOCK_RAW);
-  CONST(SOCK_NONBLOCK);
-  CONST(SOCK_CLOEXEC);
-  CONST(SOL_SOCKET);
-  CONST(SO_TYPE);
-  CONST(SO_BROADCAST);
-  CONST(SO_SNDBUF);
-  CONST(IPPROTO_IP);
-  CONST(IPPROTO_IPV6);
-  CONST(SOL_UDP);
-  CONST(IP_TOS);
-  CONST(IP_TTL);
-  CONST(IP_PKTINFO);
-  CONST(IP_RECVERR);
-  CONST(IP_RECVTOS);
-  CONST(IP_MTU_DISCOVER);
-  CONST(IP_PMTUDISC_DO);
-  CONST(IPV6_V6ONLY);
-  CONST(IPV6_UNICAST_HOPS);
-  CONST(IPV6_RECVERR);
-  CONST(IPV6_RECVPKTINFO);
-  CONST(IPV6_PKTINFO);
-  CONST(IPV6_RECVTCLASS);
-  CONST(IPV6_TCLASS);
-  CONST(IPV6_DONTFRAG);
-  CONST(IPV6_MTU_DISCOVER);
-  CONST(IPV6_PMTUDISC_DO);
-  CONST(UDP_SEGMENT);
-  CONST(SO_EE_ORIGIN_ICMP);
-  CONST(SO_EE_ORIGIN_ICMP6);
-  CONST(MSG_DONTROUTE);
-  CONST(MSG_DONTWAIT);
-  CONST(MSG_NOSIGNAL);
-  CONST(MSG_TRUNC);
-  CONST(MSG_ERRQUEUE);
-  CONST(SHUT_WR);
-  CONST(POLLIN);
-  CONST(POLLOUT);
-  CONST(POLLERR);
-  CONST(POLLHUP);
-  CONST(EIO);           // errnos the backend tests itself, besides native/errno.def's
-  CONST(ENOPROTOOPT);
-  CONST(EPROTO);
-#undef SIZE
-#undef OFF
-#undef CONST
+#define ABI_SIZE(t) put(ctx, "sizeof " #t, static_cast<long>(sizeof(struct t)));
+#define ABI_OFF(t, f) put(ctx, #t "." #f, static_cast<long>(offsetof(struct t, f)));
+#define ABI_CONST(c) put(ctx, #c, static_cast<long>(c));
+#define ABI_EXPR(name, e) put(ctx, name, static_cast<long>(e));
+#define ABI_KERNEL_SIZE ABI_SIZE
+#define ABI_KERNEL_OFF ABI_OFF
+#define ABI_KERNEL_CONST ABI_CONST
+#include "../../native/abi.def"
+#undef ABI_SIZE
+#undef ABI_OFF
+#undef ABI_CONST
+#undef ABI_EXPR
+#undef ABI_KERNEL_SIZE
+#undef ABI_KERNEL_OFF
+#undef ABI_KERNEL_CONST
 }
 
 }  // namespace shim

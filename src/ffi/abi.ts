@@ -1,8 +1,10 @@
 // The Linux ABI the ffi-rs backend writes by hand: struct sizes, field offsets and
 // constants, as glibc/musl headers define them on 64-bit Linux (x86-64 and arm64 agree;
 // musl pads msg_iovlen/msg_controllen/cmsg_len to the same 8 bytes the kernel reads).
-// The addon reports the same names from the real headers (abi_facts in
-// platform/posix/msg.cc); a test and the loader compare the two.
+// The names are native/abi.def's: the addon reports them from the headers it was compiled
+// with (abiLayout()), test/native/abi_libc.c from musl's; the loader and the tests compare.
+
+import { coded } from '../errors';
 
 /** @internal */
 export const LINUX_LP64 = {
@@ -98,9 +100,7 @@ export type AbiFacts = Record<keyof typeof LINUX_LP64, number>;
 const KNOWN: Record<string, AbiFacts> = { 'linux-x64': LINUX_LP64, 'linux-arm64': LINUX_LP64 };
 
 function abiError(message: string): Error {
-  const err = new Error(`sendmsg-shim: the ffi-rs backend cannot run here: ${message}`);
-  (err as Error & { code: string }).code = 'ERR_SENDMSG_SHIM_FFI_ABI';
-  return err;
+  return coded(new Error(`sendmsg-shim: the ffi-rs backend cannot run here: ${message}`), 'ERR_SENDMSG_SHIM_FFI_ABI');
 }
 
 /**
