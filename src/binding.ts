@@ -1,6 +1,7 @@
 // Picks the backend: the native addon built by cmake-js (npm install runs it), or the
 // ffi-rs fallback that calls libc directly (Linux only, no compiler needed).
 import { join } from 'node:path';
+import { coded } from './errors';
 import { loadFfiBinding } from './ffi/index';
 
 /** @internal The addon's per-socket object; see native/addon.cc for the argument order. */
@@ -53,12 +54,6 @@ export const SEND_FAILED = -1;
 /** @internal */
 export const SEND_PENDING = -2;
 
-function coded(message: string, code: string, cause?: unknown): Error {
-  const err = new Error(message, cause === undefined ? undefined : { cause });
-  (err as Error & { code: string }).code = code;
-  return err;
-}
-
 let addon: Binding | Error | undefined;
 function loadAddon(): Binding {
   if (addon === undefined) {
@@ -75,8 +70,8 @@ function loadAddon(): Binding {
         firstError ??= err;
       }
     }
-    addon ??= coded(`sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
-      '(needs cmake, a C++17 compiler and Node\'s headers).', 'ERR_SENDMSG_SHIM_NO_ADDON', firstError);
+    addon ??= coded(new Error(`sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
+      '(needs cmake, a C++17 compiler and Node\'s headers).', { cause: firstError }), 'ERR_SENDMSG_SHIM_NO_ADDON');
   }
   if (addon instanceof Error) throw addon;
   return addon;
@@ -87,7 +82,7 @@ function loadFfi(): Binding {
   if (ffi === undefined) {
     try {
       if (process.platform !== 'linux') {
-        throw coded(`sendmsg-shim: the ffi-rs backend runs on Linux only (this is ${process.platform})`, 'ERR_SENDMSG_SHIM_FFI_ABI');
+        throw coded(new Error(`sendmsg-shim: the ffi-rs backend runs on Linux only (this is ${process.platform})`), 'ERR_SENDMSG_SHIM_FFI_ABI');
       }
       let layout: Record<string, number> | null = null;
       try {
@@ -114,7 +109,7 @@ function choose(): [Implementation, Binding] {
   const wanted = process.env.SENDMSG_SHIM_IMPLEMENTATION;
   if (wanted === 'addon' || wanted === 'ffi') return [wanted, bindingFor(wanted)];
   if (wanted !== undefined && wanted !== '') {
-    throw coded(`sendmsg-shim: SENDMSG_SHIM_IMPLEMENTATION must be 'addon' or 'ffi', not '${wanted}'`, 'ERR_INVALID_ARG_VALUE');
+    throw coded(new TypeError(`sendmsg-shim: SENDMSG_SHIM_IMPLEMENTATION must be 'addon' or 'ffi', not '${wanted}'`), 'ERR_INVALID_ARG_VALUE');
   }
   try {
     return ['addon', loadAddon()];

@@ -98,7 +98,8 @@ function describe(value: unknown): string {
   return `type ${typeof value} (${shown})`;
 }
 
-function coded<T extends Error>(err: T, code: string): T & { code: string } {
+/** @internal Gives err a Node-style `code` (shown as `Name [CODE]` in its stack). */
+export function coded<T extends Error>(err: T, code: string): T & { code: string } {
   Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });
   // Node's shape: "TypeError [ERR_X]: ..." in stacks.
   err.name = `${err.name} [${code}]`;

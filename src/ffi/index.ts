@@ -2,6 +2,7 @@
 // calls. Loading it checks the struct layout first (src/ffi/abi.ts) and refuses to run
 // on a target it does not know.
 import type { Binding } from '../binding';
+import { MAX_BUFFERS } from '../validate';
 import { WSA_TABLE } from '../wsa.generated';
 import { LINUX_LP64, abiFor } from './abi';
 import { freeArena, init } from './libc';
@@ -25,7 +26,7 @@ export function loadFfiBinding(addonLayout: Record<string, number> | null): Bind
     liveCounts: () => ({ ...live }),
     abiLayout: () => ({ ...LINUX_LP64 }),
     platform: 'posix',
-    maxBuffers: 1024,
+    maxBuffers: MAX_BUFFERS,
     maxBatch: MAX_BATCH,
     sendSyscall: 'sendmsg',
     wineVersion: null,

@@ -2,15 +2,14 @@
 // block, and the memory they read and write. One instance per thread (a worker loads
 // this module anew), so the arena and errno below belong to the calling thread.
 import type * as FfiRs from 'ffi-rs';
+import { coded } from '../errors';
 
 function loadFfiRs(): typeof FfiRs {
   try {
     return require('ffi-rs') as typeof FfiRs;
   } catch (cause) {
-    const err = new Error('sendmsg-shim: the ffi-rs backend needs the optional dependency ffi-rs ' +
-      '(npm install ffi-rs@1.3.7; it ships binaries for Linux x64/arm64, glibc and musl)', { cause });
-    (err as Error & { code: string }).code = 'ERR_SENDMSG_SHIM_NO_FFI';
-    throw err;
+    throw coded(new Error('sendmsg-shim: the ffi-rs backend needs the optional dependency ffi-rs ' +
+      '(npm install ffi-rs@1.3.7; it ships binaries for Linux x64/arm64, glibc and musl)', { cause }), 'ERR_SENDMSG_SHIM_NO_FFI');
   }
 }
 

@@ -5,7 +5,7 @@
 // threadpool thread, so the event loop never blocks.
 import type { NativeSocket } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
-import { isDetached } from '../validate';
+import { MAX_BUFFERS, isDetached } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { type IpAddr, formatIp, isV4Mapped, parseIp } from './address';
@@ -41,7 +41,6 @@ const SEGMENT_REFUSALS = new Set([A.EIO, E.EINVAL, A.ENOPROTOOPT, E.EOPNOTSUPP, 
 
 const SEND_FAILED = -1;
 const SEND_PENDING = -2;
-const MAX_BUFFERS = 1024;
 /** @internal */
 export const MAX_BATCH = 1024;
 
