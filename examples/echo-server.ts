@@ -17,7 +17,8 @@ export async function startEchoServer(options: { port?: number; type?: 'udp4' | 
     type,
     bind: { address: type === 'udp4' ? '0.0.0.0' : '::', port: options.port ?? 0 },
     recvPktinfo: true,  // tells each datagram's destination address
-    icmpErrors: false,  // a client gone away must not fail the next reply to someone else
+    // No icmpErrors: by default an unconnected socket ignores ICMP errors of earlier
+    // replies, so a client gone away (or a forged ICMP message) cannot fail the next reply.
   });
   const loop = (async () => {
     for await (const m of messages(socket)) {

@@ -235,7 +235,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                        });
   }
 
-  // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall, count)
+  // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall, count, icmp)
   // The callback is kept as a property of this object, not in a C++ persistent: it closes
   // over the JS Socket, which holds this object, and a strong persistent in that cycle
   // would make every socket immortal.
@@ -275,7 +275,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
       if (!read_ip(env, info[7], &spec.bind.ip)) return Fail(env, WSAEINVAL_, "bind");
       spec.bind.port = static_cast<uint16_t>(info[8].As<Napi::Number>().Uint32Value());
     }
-    spec.icmpErrors = info[9].ToBoolean();
+    spec.icmpErrors = static_cast<IcmpMode>(info[9].As<Napi::Number>().Uint32Value());
     spec.ttl = info[10].As<Napi::Number>().Int32Value();
     spec.dontFragment = info[11].ToBoolean();
     spec.recvPktinfo = info[12].ToBoolean();
@@ -382,9 +382,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return out;
   }
 
-  // ReceiveSink: onreceive(token, result array | null, wsa, sysErrno, syscall)
+  // ReceiveSink: onreceive(token, result array | null, wsa, sysErrno, syscall, icmp)
   static void DeliverReceived(void* ctx, const Received* done, size_t count) {
-    static_cast<Socket*>(ctx)->Emit<Received, 5>("onreceive", done, count, [](Napi::Env env, const Received& r, napi_value* argv) {
+    static_cast<Socket*>(ctx)->Emit<Received, 6>("onreceive", done, count, [](Napi::Env env, const Received& r, napi_value* argv) {
       argv[0] = Napi::Number::New(env, r.token);
       argv[1] = r.bytes >= 0 ? napi_value(ReceivedToJs(env, r)) : napi_value(env.Null());
       ErrorArgs(env, r.err, argv + 2);
@@ -438,10 +438,10 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   Napi::Value LastError(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array out = Napi::Array::New(env, 3);
-    out.Set(0u, Napi::Number::New(env, err_.wsa));
-    out.Set(1u, Napi::Number::New(env, err_.sys));
-    out.Set(2u, Napi::String::New(env, err_.syscall));
+    Napi::Array out = Napi::Array::New(env, 4);
+    napi_value argv[4];
+    ErrorArgs(env, err_, argv);
+    for (uint32_t i = 0; i < 4; i++) out.Set(i, argv[i]);
     return out;
   }
 
@@ -458,7 +458,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   Napi::Value Fail(Napi::Env env, int wsa, const char* syscall) {
-    err_ = OsError{wsa, 0, syscall};
+    err_ = OsError{wsa, 0, syscall, false, {}};
     return Napi::Number::New(env, kSendFailed);
   }
 
@@ -478,20 +478,39 @@ class Socket : public Napi::ObjectWrap<Socket> {
     }
   }
 
-  // CompletionSink: oncomplete(token, bytes, wsa, sysErrno, syscall, count)
+  // CompletionSink: oncomplete(token, bytes, wsa, sysErrno, syscall, count, icmp)
   static void Deliver(void* ctx, const Completion* done, size_t count) {
-    static_cast<Socket*>(ctx)->Emit<Completion, 6>("oncomplete", done, count, [](Napi::Env env, const Completion& c, napi_value* argv) {
+    static_cast<Socket*>(ctx)->Emit<Completion, 7>("oncomplete", done, count, [](Napi::Env env, const Completion& c, napi_value* argv) {
       argv[0] = Napi::Number::New(env, c.token);
       argv[1] = Napi::Number::New(env, static_cast<double>(c.bytes));
-      ErrorArgs(env, c.err, argv + 2);
+      napi_value e[4];
+      ErrorArgs(env, c.err, e);
+      argv[2] = e[0];
+      argv[3] = e[1];
+      argv[4] = e[2];
       argv[5] = Napi::Number::New(env, static_cast<double>(c.count));
+      argv[6] = e[3];
     });
   }
 
+  // wsa, sysErrno, syscall, icmp: [address, port, type, code, reporter] | null
   static void ErrorArgs(Napi::Env env, const OsError& err, napi_value* argv) {
     argv[0] = Napi::Number::New(env, err.wsa);
     argv[1] = Napi::Number::New(env, err.sys);
     argv[2] = Napi::String::New(env, err.syscall ? err.syscall : "");
+    char about[64] = "", reporter[64] = "";
+    if (!err.hasIcmp || !format_ip(err.icmp.about.ip, about, sizeof(about))) {
+      argv[3] = env.Null();
+      return;
+    }
+    if (err.icmp.reporter.family) format_ip(err.icmp.reporter, reporter, sizeof(reporter));
+    Napi::Array icmp = Napi::Array::New(env, 5);
+    icmp.Set(0u, Napi::String::New(env, about));
+    icmp.Set(1u, Napi::Number::New(env, err.icmp.about.port));
+    icmp.Set(2u, Napi::Number::New(env, err.icmp.type));
+    icmp.Set(3u, Napi::Number::New(env, err.icmp.code));
+    icmp.Set(4u, Napi::String::New(env, reporter));
+    argv[3] = icmp;
   }
 
   // Runs on the JS thread (from libuv, the IOCP dispatcher or close()): calls this.<name>

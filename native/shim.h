@@ -29,6 +29,13 @@ struct Buf {
 
 enum class SockKind : uint8_t { Udp4, Udp6, Raw4, Raw6 };
 
+// openSocket's icmpErrors (src/binding.ts has the same numbers). Default: nothing on an
+// unconnected socket, since one forged ICMP message would fail a reply to an unrelated
+// peer; port unreachable on a connected one, as both OSes report by default. On: every
+// ICMP error fails one later call (IP_RECVERR; SIO_UDP_CONNRESET + SIO_UDP_NETRESET).
+// Off: none, connected or not.
+enum class IcmpMode : uint8_t { Default = 0, On = 1, Off = 2 };
+
 struct OpenSpec {
   SockKind kind;
   bool recvPktinfo;        // report each received datagram's destination address and TOS
@@ -38,11 +45,19 @@ struct OpenSpec {
   bool nonBlocking;
   uint32_t sendTimeoutMs;  // 0 = wait forever
   int sendBufferSize;      // 0 = leave the OS default
-  bool icmpErrors;         // udp: report ICMP errors on later sends, as Windows does by default
+  IcmpMode icmpErrors;     // udp: which ICMP errors of earlier sends later calls report
   int ttl;                 // 0 = OS default; IP_TTL / IPV6_UNICAST_HOPS
   bool dontFragment;       // IP_PMTUDISC_DO / IPV6_DONTFRAG (IP_DONTFRAGMENT on Windows)
   bool hasBind;
   Endpoint bind;
+};
+
+// The earlier datagram an ICMP error is about, where the OS says (Linux's error queue).
+struct IcmpReport {
+  Endpoint about;      // that datagram's destination
+  uint8_t type = 0;
+  uint8_t code = 0;
+  IpAddr reporter;     // who sent the ICMP message; family 0 when unknown
 };
 
 // An OS failure, already translated at the place it happened.
@@ -50,6 +65,8 @@ struct OsError {
   int wsa = 0;           // a Wsa value
   int sys = 0;           // what the OS said (errno / WSAGetLastError / NTSTATUS); 0 = shim-made
   const char* syscall = "";
+  bool hasIcmp = false;  // icmp is filled: the failure stands for this ICMP error
+  IcmpReport icmp;
 };
 
 // The control data a send carries, decided by the OS-free encoder: a pktinfo message

@@ -4,15 +4,35 @@ import { join } from 'node:path';
 import { coded } from './errors';
 import { loadFfiBinding } from './ffi/index';
 
+/**
+ * @internal What the OS said about the earlier datagram an ICMP error is about (Linux reads it
+ * from MSG_ERRQUEUE): [its destination address, its destination port, ICMP type, ICMP code,
+ * the address that sent the ICMP message ('' when unknown)]. null when the error did not come
+ * from the error queue (Windows, or a connected socket without IP_RECVERR).
+ */
+export type RawIcmp = [string, number, number, number, string];
+
+/**
+ * @internal How a socket treats ICMP errors of earlier sends (openSocket's `icmpErrors`):
+ * DEFAULT reports nothing on an unconnected socket and port unreachable (WSAECONNRESET) on a
+ * connected one, as both OSes do by default; ON reports every ICMP error on later calls
+ * (IP_RECVERR / SIO_UDP_CONNRESET + SIO_UDP_NETRESET); OFF reports none, connected or not.
+ */
+export const ICMP_DEFAULT = 0;
+/** @internal */
+export const ICMP_ON = 1;
+/** @internal */
+export const ICMP_OFF = 2;
+
 /** @internal The addon's per-socket object; see native/addon.cc for the argument order. */
 export interface NativeSocket {
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
-    icmpErrors: boolean, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number;
+    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number;
   recv(buffer: Uint8Array, token: number): [number, boolean, string, number, string | null, number, number] | number;
   cancelRecv(token: number): boolean;
   onreceive?: (token: number, result: [number, boolean, string, number, string | null, number, number] | null,
-    wsa: number, sysErrno: number, syscall: string) => void;
+    wsa: number, sysErrno: number, syscall: string, icmp: RawIcmp | null) => void;
   sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
     source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number): number;
   sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
@@ -24,7 +44,7 @@ export interface NativeSocket {
   shutdownSend(): boolean | number;
   address(): [string, number, 4 | 6, number] | number;
   close(): void;
-  lastError(): [number, number, string];
+  lastError(): [number, number, string, RawIcmp | null];
   readonly pendingCount: number;
   readonly segmentationOffload: boolean;
   readonly fd: number;
@@ -32,7 +52,8 @@ export interface NativeSocket {
 
 /** @internal */
 export interface Binding {
-  NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number) => void) => NativeSocket;
+  NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number,
+    icmp: RawIcmp | null) => void) => NativeSocket;
   errorTable(): Array<[string, number, string, boolean]>;
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   /** posix: the struct sizes, offsets and constants the ffi-rs backend writes by hand. */

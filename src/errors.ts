@@ -17,6 +17,24 @@ for (const [name, num] of Object.entries(constants.errno)) {
   if (!errnoNames.has(num)) errnoNames.set(num, name);
 }
 
+/**
+ * The earlier datagram an ICMP error is about ({@link WsaError.icmp}): the OS tells a later
+ * call that some earlier datagram was refused, and this says which. Linux reads it from the
+ * socket's error queue (`icmpErrors: true`); Windows does not say, so there it is absent.
+ */
+export interface IcmpReport {
+  /** Destination address of the earlier datagram that the ICMP message answered. */
+  address: string;
+  /** Its destination port. */
+  port: number;
+  /** ICMP (or ICMPv6) type, e.g. 3 (destination unreachable) or 11 (time exceeded). */
+  type: number;
+  /** ICMP code, e.g. 3 (port unreachable). */
+  code: number;
+  /** Who sent the ICMP message (the refusing host or a router), where the OS says. */
+  reporter?: string;
+}
+
 /** Details that locate an error; all optional. */
 export interface WsaErrorDetails {
   /** What the OS said: errno on Linux, the Win32/NTSTATUS value on Windows. 0 or absent when the shim itself refused. */
@@ -27,6 +45,12 @@ export interface WsaErrorDetails {
   address?: string;
   /** Destination (or bind) port the failed call used, where known. */
   port?: number;
+  /** The source address the failed send asked for (`control.sourceAddress`). */
+  sourceAddress?: string;
+  /** The earlier datagram an ICMP error is about. */
+  icmp?: IcmpReport;
+  /** Why, in words, when the shim knows more than the code says; added to the message. */
+  reason?: string;
 }
 
 /**
@@ -55,13 +79,25 @@ export class WsaError extends Error {
   readonly address?: string;
   /** Its port, where known. */
   readonly port?: number;
+  /** The source address the failed send asked for, where it had one (`control.sourceAddress`). */
+  readonly sourceAddress?: string;
+  /**
+   * Set when this error stands for an ICMP error that an EARLIER datagram caused (the OS
+   * reports those on a later call): which destination refused, and how. `address`/`port`
+   * stay the destination of the call that failed. Linux only (the error queue says);
+   * absent on Windows, which does not tell.
+   */
+  readonly icmp?: IcmpReport;
 
   constructor(wsa: number, details: WsaErrorDetails = {}) {
     const row = byNumber.get(wsa) ?? byNumber.get(WSA.SYSCALLFAILURE)!;
     const syscall = details.syscall || defaultSyscall;
     let where = '';
-    if (details.address !== undefined) where = details.port !== undefined ? ` ${details.address}:${details.port}` : ` ${details.address}`;
-    super(`${syscall} ${row[0]}: ${row[2]}${where}`);
+    if (details.address !== undefined) where = details.port !== undefined ? ` ${endpoint(details.address, details.port)}` : ` ${details.address}`;
+    let why = details.reason ? ` (${details.reason})` : '';
+    const icmp = details.icmp;
+    if (icmp) why += ` (reported by ICMP for an earlier datagram to ${endpoint(icmp.address, icmp.port)}${icmp.reporter ? `, from ${icmp.reporter}` : ''})`;
+    super(`${syscall} ${row[0]}: ${row[2]}${where}${why}`);
     this.name = 'WsaError';
     this.code = row[0];
     this.errno = row[1];
@@ -75,7 +111,21 @@ export class WsaError extends Error {
     }
     if (details.address !== undefined) this.address = details.address;
     if (details.port !== undefined) this.port = details.port;
+    if (details.sourceAddress !== undefined) this.sourceAddress = details.sourceAddress;
+    if (icmp) this.icmp = icmp;
   }
+}
+
+/** `address:port`, as Node's errors print it (IPv6 without brackets too). */
+function endpoint(address: string, port: number): string {
+  return `${address}:${port}`;
+}
+
+/** @internal The native layer's ICMP detail as an {@link IcmpReport}. */
+export function icmpReport(raw: readonly [string, number, number, number, string] | null | undefined): IcmpReport | undefined {
+  if (!raw) return undefined;
+  const [address, port, type, code, reporter] = raw;
+  return reporter ? { address, port, type, code, reporter } : { address, port, type, code };
 }
 
 /** Node-style argument error (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`). */

@@ -9,7 +9,7 @@ export type { BatchResult, Message, SendCallback, SendControl, SendTarget } from
 export { recvMsg, messages } from './recv';
 export type { ReceivedControl, ReceivedMessage, RecvOptions } from './recv';
 export { WsaError, WSA } from './errors';
-export type { WsaCode, WsaErrorDetails, ArgumentError } from './errors';
+export type { WsaCode, WsaErrorDetails, ArgumentError, IcmpReport } from './errors';
 export { MAX_BUFFERS } from './validate';
 import { binding, implementation as chosenImplementation, type Implementation } from './binding';
 export type { Implementation } from './binding';

@@ -1,7 +1,10 @@
 import { isIP } from 'node:net';
-import { type Implementation, type NativeSocket, binding, bindingFor, implementation as defaultImplementation } from './binding';
+import {
+  ICMP_DEFAULT, ICMP_OFF, ICMP_ON, type Implementation, type NativeSocket, type RawIcmp, binding, bindingFor,
+  implementation as defaultImplementation,
+} from './binding';
 import { messages, type ReceivedMessage } from './recv';
-import { WSA, WsaError, invalidArgValue, setDefaultSyscall } from './errors';
+import { WSA, WsaError, icmpReport, invalidArgValue, setDefaultSyscall } from './errors';
 
 setDefaultSyscall(binding.sendSyscall);
 import {
@@ -35,14 +38,33 @@ export interface OpenSocketOptions {
   /** SO_SNDBUF in bytes (the OS may round or double it). */
   sendBufferSize?: number;
   /**
-   * UDP only; default `true`, as on Windows. ICMP errors caused by earlier sends fail a
-   * later send: port unreachable as WSAECONNRESET, TTL expiry as WSAENETRESET, host or
-   * network unreachable as WSAEHOSTUNREACH / WSAENETUNREACH, and a full qdisc as
-   * WSAENOBUFS. Each ICMP error fails exactly one later call, on any destination (this
-   * is Windows' behaviour, and why many Windows servers turn it off: `false` here is
-   * SIO_UDP_CONNRESET + SIO_UDP_NETRESET off there). Linux: IP_RECVERR / IPV6_RECVERR.
+   * UDP only: whether ICMP errors caused by EARLIER sends fail later calls.
+   *
+   * Default (absent): an unconnected socket reports none, because one ICMP port
+   * unreachable — from a client that went away, or forged by anyone who knows the
+   * server's address — would otherwise fail the next send to an unrelated, healthy peer
+   * (SIO_UDP_CONNRESET and SIO_UDP_NETRESET off on Windows, as msquic and .NET servers set
+   * them; no IP_RECVERR on Linux). A connected socket reports port unreachable from its
+   * peer as WSAECONNRESET on the next send or receive, as both OSes do by default.
+   *
+   * `true`: every ICMP error fails exactly one later send or receive, on any destination:
+   * port unreachable as WSAECONNRESET, TTL expiry as WSAENETRESET, host or network
+   * unreachable as WSAEHOSTUNREACH / WSAENETUNREACH, and a full qdisc as WSAENOBUFS
+   * (Linux: IP_RECVERR / IPV6_RECVERR; Windows: both ioctls on). On Linux the error's
+   * {@link WsaError.icmp} then says which earlier destination it is about.
+   *
+   * `false`: none, connected or not.
    */
   icmpErrors?: boolean;
+  /**
+   * Most datagrams `sendMsg` / `sendMsgBatch` may keep queued (waiting for send-buffer
+   * room, or in flight on Windows) before further overlapped sends fail at once with
+   * WSAEWOULDBLOCK, Winsock's "too many outstanding overlapped I/O requests". Default
+   * 1024. {@link Socket.drained} resolves when there is room again.
+   */
+  maxPendingSends?: number;
+  /** The same bound in payload bytes; default 4 MiB. */
+  maxPendingBytes?: number;
   /** Time to live / hop limit of outgoing datagrams, 1–255 (IP_TTL / IPV6_UNICAST_HOPS). */
   ttl?: number;
   /** Never fragment: a datagram above the path MTU fails with WSAEMSGSIZE (IP_DONTFRAGMENT on Windows, IP_PMTUDISC_DO / IPV6_DONTFRAG on Linux). */
@@ -87,19 +109,26 @@ export interface SocketAddress {
 
 const KIND: Record<SocketType, number> = { udp4: 0, udp6: 1, raw4: 2, raw6: 3 };
 const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
-  'icmpErrors', 'ttl', 'dontFragment', 'recvPktinfo', 'implementation']);
+  'icmpErrors', 'ttl', 'dontFragment', 'recvPktinfo', 'implementation', 'maxPendingSends', 'maxPendingBytes']);
+/** openSocket's defaults for the bound on queued overlapped sends. */
+const DEFAULT_MAX_PENDING_SENDS = 1024;
+const DEFAULT_MAX_PENDING_BYTES = 4 << 20;
 const BIND_KEYS = new Set(['address', 'port']);
 
 /** @internal A send that the OS has not completed yet. */
 export interface PendingEntry {
   /** `count`: for a batch, how many messages went. */
-  done: (err: WsaError | null, bytes: number, count?: number) => void;
+  done: (err: WsaError | null, bytes: number, count?: number, icmp?: RawIcmp | null) => void;
   /** Keeps the payload alive until completion: the native queue points into it. */
   buffers: unknown;
   address?: string;
   port?: number;
+  sourceAddress?: string;
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** What it counts against the socket's bound (maxPendingSends / maxPendingBytes). */
+  datagrams: number;
+  bytes: number;
 }
 
 /** @internal */
@@ -123,23 +152,80 @@ export interface SocketState {
   native: NativeSocket;
   closed: boolean;
   isRaw: boolean;
+  /** bind or connect gave it a local address (a never-bound socket has none: WSAEINVAL). */
+  bound: boolean;
+  /** The connected peer's address, for checks that need the destination of a send without `to`. */
+  peer: string | null;
   pending: Map<number, PendingEntry>;
   receiving: Map<number, ReceivingEntry>;
   /** close() callers waiting for `pending` to empty. */
   drained: Array<() => void>;
+  /** Datagrams and payload bytes of the entries in `pending`, against the bound. */
+  pendingDatagrams: number;
+  pendingBytes: number;
+  maxPendingSends: number;
+  maxPendingBytes: number;
+  /** Socket.drained() callers waiting for room under the bound. */
+  roomWaiters: Array<() => void>;
   /** The public object, for code that starts from the state. */
   self: Socket;
 }
 
-/** Wakes close() callers once no send is in flight. @internal */
+/** Wakes close() callers once no send is in flight, and drained() callers once there is room. @internal */
 export function notifyIfDrained(st: SocketState): void {
+  if (st.roomWaiters.length && (st.closed || hasRoom(st, 1, 0))) for (const resolve of st.roomWaiters.splice(0)) resolve();
   if (st.pending.size === 0 && st.receiving.size === 0 && st.drained.length) for (const resolve of st.drained.splice(0)) resolve();
 }
 
+/**
+ * Whether an overlapped send of `datagrams` / `bytes` may be accepted. Only a send that
+ * would wait counts: while nothing is queued, a send goes to the OS at once (and a batch
+ * may park its remainder), so the queue never exceeds the bound by more than one call.
+ * @internal
+ */
+export function hasRoom(st: SocketState, datagrams: number, bytes: number): boolean {
+  if (st.pending.size === 0) return true;
+  return st.pendingDatagrams + datagrams <= st.maxPendingSends && st.pendingBytes + bytes <= st.maxPendingBytes;
+}
+
+/** @internal Records a queued send against the bound. */
+export function addPending(st: SocketState, token: number, entry: PendingEntry): void {
+  st.pending.set(token, entry);
+  st.pendingDatagrams += entry.datagrams;
+  st.pendingBytes += entry.bytes;
+}
+
+/** @internal Removes a queued send (completed or cancelled); false if it was not there. */
+export function takePending(st: SocketState, token: number): PendingEntry | undefined {
+  const entry = st.pending.get(token);
+  if (!entry) return undefined;
+  st.pending.delete(token);
+  st.pendingDatagrams -= entry.datagrams;
+  st.pendingBytes -= entry.bytes;
+  return entry;
+}
+
+/** @internal What the OS said, as a WsaError that names the call's destination and source. */
+export function toWsaError(wsa: number, sysErrno: number, syscall: string, icmp: RawIcmp | null | undefined,
+  where: { address?: string | undefined; port?: number | undefined; sourceAddress?: string | undefined }): WsaError {
+  const report = icmpReport(icmp);
+  let reason: string | undefined;
+  // The main feature's failures should say so: a source address the OS would not send
+  // from gives only "invalid argument" or "network is unreachable" otherwise.
+  if (where.sourceAddress !== undefined && !report && sysErrno && SOURCE_REFUSALS.has(wsa)) {
+    reason = `source address ${where.sourceAddress} is not local, or cannot reach this destination`;
+  }
+  return new WsaError(wsa, {
+    sysErrno, syscall, address: where.address, port: where.port, sourceAddress: where.sourceAddress, icmp: report, reason,
+  });
+}
+/** The codes with which Linux and Windows refuse a source address (errno lab: non-local IPv4 → ENETUNREACH, IPv6 → EINVAL). */
+const SOURCE_REFUSALS = new Set<number>([WSA.EINVAL, WSA.EADDRNOTAVAIL, WSA.ENETUNREACH, WSA.EHOSTUNREACH]);
+
 /** Turns the addon's last error into a WsaError. @internal */
-export function lastError(native: NativeSocket, address?: string, port?: number): WsaError {
-  const [wsa, sysErrno, syscall] = native.lastError();
-  return new WsaError(wsa, { sysErrno, syscall, address, port });
+export function lastError(native: NativeSocket, address?: string, port?: number, sourceAddress?: string): WsaError {
+  const [wsa, sysErrno, syscall, icmp] = native.lastError();
+  return toWsaError(wsa, sysErrno, syscall, icmp, { address, port, sourceAddress });
 }
 
 /**
@@ -155,18 +241,33 @@ export class Socket {
   readonly [kState]: SocketState;
 
   /** @internal Use {@link openSocket}. */
-  constructor(type: SocketType, native: NativeSocket, implementation: Implementation = defaultImplementation) {
+  constructor(type: SocketType, native: NativeSocket, implementation: Implementation = defaultImplementation,
+    limits: { maxPendingSends: number; maxPendingBytes: number; bound: boolean } =
+    { maxPendingSends: DEFAULT_MAX_PENDING_SENDS, maxPendingBytes: DEFAULT_MAX_PENDING_BYTES, bound: false }) {
     this.type = type;
     this.implementation = implementation;
-    this[kState] = { native, closed: false, isRaw: type === 'raw4' || type === 'raw6', pending: new Map(), receiving: new Map(), drained: [], self: this };
+    this[kState] = {
+      native, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null,
+      pending: new Map(), receiving: new Map(), drained: [],
+      pendingDatagrams: 0, pendingBytes: 0, maxPendingSends: limits.maxPendingSends, maxPendingBytes: limits.maxPendingBytes,
+      roomWaiters: [], self: this,
+    };
   }
 
-  /** Local address (after bind, connect or the first send), like `dgram.Socket#address()`. Throws WsaError. */
+  /**
+   * Local address (after bind, connect or the first send), like `dgram.Socket#address()`.
+   * A socket that was never bound has none: WSAEINVAL, as Windows' getsockname says (Linux
+   * would answer `0.0.0.0:0`; the shim answers as Windows does on both).
+   * @throws WsaError
+   */
   address(): SocketAddress {
     const st = this[kState];
     if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'getsockname' });
     const r = st.native.address();
     if (typeof r === 'number') throw lastError(st.native);
+    // A UDP socket has a port from its bind, connect or first send on; a raw one only
+    // the bind or connect that this object saw.
+    if (st.isRaw ? !st.bound : r[1] === 0) throw new WsaError(WSA.EINVAL, { syscall: 'getsockname' });
     return { address: r[0], family: r[2] === 4 ? 'IPv4' : 'IPv6', port: r[1] };
   }
 
@@ -181,6 +282,8 @@ export class Socket {
     const st = this[kState];
     if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'connect', address, port });
     if (st.native.connect(address, port) !== true) throw lastError(st.native, address, port);
+    st.bound = true;
+    st.peer = address;
   }
 
   /** `shutdown('send')`: every later send fails with WSAESHUTDOWN. */
@@ -202,6 +305,7 @@ export class Socket {
     if (!st.closed) {
       st.closed = true;
       st.native.close();
+      notifyIfDrained(st);
     }
     if (st.pending.size === 0 && st.receiving.size === 0) return Promise.resolve();
     return new Promise((resolve) => st.drained.push(resolve));
@@ -210,6 +314,24 @@ export class Socket {
   /** Sends accepted by `sendMsg` that the OS has not taken yet (waiting for send-buffer room). */
   get pendingSends(): number {
     return this[kState].pending.size;
+  }
+
+  /**
+   * Resolves once further overlapped sends will be accepted again — the queue is below
+   * `maxPendingSends` / `maxPendingBytes` — at once if it already is, or when the socket
+   * closes: the promise form of a stream's 'drain' event. Sends past the bound fail with
+   * WSAEWOULDBLOCK instead of queueing without limit.
+   *
+   * @example
+   * ```ts
+   * try { await sendMsg(sock, reply); }
+   * catch (err) { if (err instanceof WsaError && err.errno === WSA.EWOULDBLOCK) await sock.drained(); }
+   * ```
+   */
+  drained(): Promise<void> {
+    const st = this[kState];
+    if (st.closed || hasRoom(st, 1, 0)) return Promise.resolve();
+    return new Promise((resolve) => st.roomWaiters.push(resolve));
   }
 
   /** The OS handle (fd on Linux), -1 once closed. Owned by the shim: do not close it. */
@@ -287,6 +409,10 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   if (options.ttl !== undefined) validateInteger(options.ttl, 'options.ttl', 1, 255);
   if (options.dontFragment !== undefined) validateBoolean(options.dontFragment, 'options.dontFragment');
   if (options.recvPktinfo !== undefined) validateBoolean(options.recvPktinfo, 'options.recvPktinfo');
+  const maxPendingSends = options.maxPendingSends ?? DEFAULT_MAX_PENDING_SENDS;
+  validateInteger(maxPendingSends, 'options.maxPendingSends', 1, 2 ** 31 - 1);
+  const maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  validateInteger(maxPendingBytes, 'options.maxPendingBytes', 1, Number.MAX_SAFE_INTEGER);
   const impl = options.implementation ?? defaultImplementation;
   if (impl !== 'addon' && impl !== 'ffi') throw invalidArgValue('options.implementation', impl, "must be 'addon' or 'ffi'");
   let bindAddress: string | null = null;
@@ -314,32 +440,32 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   } catch (err) {
     return Promise.reject(err);
   }
-  const native = new Native((token, bytes, wsa, sysErrno, syscall, count) => {
+  const native = new Native((token, bytes, wsa, sysErrno, syscall, count, icmp) => {
     const st = sock![kState];
-    const entry = st.pending.get(token);
+    const entry = takePending(st, token);
     if (!entry) return;
-    st.pending.delete(token);
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
     if (bytes >= 0) entry.done(null, bytes, count);
-    else entry.done(new WsaError(wsa, { sysErrno, syscall, address: entry.address, port: entry.port }), 0, count);
+    else entry.done(toWsaError(wsa, sysErrno, syscall, icmp, entry), 0, count, icmp);
     notifyIfDrained(st);
   });
+  const icmpMode = isRaw || options.icmpErrors === undefined ? ICMP_DEFAULT : options.icmpErrors ? ICMP_ON : ICMP_OFF;
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
     options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort,
-    !isRaw && (options.icmpErrors ?? true), options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false);
-  native.onreceive = (token, result, wsa, sysErrno, syscall) => {
+    icmpMode, options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false);
+  native.onreceive = (token, result, wsa, sysErrno, syscall, icmp) => {
     const st = sock![kState];
     const entry = st.receiving.get(token);
     if (!entry) return;
     st.receiving.delete(token);
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
     if (result) entry.done(null, result);
-    else entry.done(new WsaError(wsa, { sysErrno, syscall }), null);
+    else entry.done(toWsaError(wsa, sysErrno, syscall, icmp, {}), null);
     notifyIfDrained(st);
   };
   if (ok !== true) {
     return Promise.reject(lastError(native, bindAddress ?? undefined, bindAddress ? bindPort : undefined));
   }
-  sock = new Socket(type, native, impl);
+  sock = new Socket(type, native, impl, { maxPendingSends, maxPendingBytes, bound: bindAddress !== null });
   return Promise.resolve(sock);
 }

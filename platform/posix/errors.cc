@@ -33,6 +33,7 @@ static int from_errno(int e) {
 
 void set_os_error(OsError* err, int sysErrno, const char* syscall, const PlatformSocket* s,
                   ErrContext ctx) {
+  err->hasIcmp = false;
   err->sys = sysErrno;
   err->syscall = syscall;
   err->wsa = from_errno(sysErrno);
@@ -57,13 +58,16 @@ static int from_icmp(const sock_extended_err& ee) {
 
 void classify_icmp_error(PlatformSocket* s, OsError* err) {
   // Only errnos an ICMP error can leave pending; anything else came from this send.
-  if (!s->icmpErrors || (err->sys != ECONNREFUSED && err->sys != EHOSTUNREACH &&
-                         err->sys != ENETUNREACH && err->sys != EPROTO && err->sys != EHOSTDOWN))
+  if (s->icmp != IcmpMode::On || (err->sys != ECONNREFUSED && err->sys != EHOSTUNREACH &&
+                                  err->sys != ENETUNREACH && err->sys != EPROTO && err->sys != EHOSTDOWN))
     return;
   alignas(cmsghdr) unsigned char control[512];
   char sink[1];
   iovec iov{sink, sizeof(sink)};
+  sockaddr_storage about;
   msghdr m{};
+  m.msg_name = &about;
+  m.msg_namelen = sizeof(about);
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
   m.msg_control = control;
@@ -78,11 +82,32 @@ void classify_icmp_error(PlatformSocket* s, OsError* err) {
     sock_extended_err ee;
     std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
     if (int wsa = from_icmp(ee)) err->wsa = wsa;
+    // The entry's name is the destination of the datagram the ICMP message answered, so
+    // the error can say which peer refused rather than only the one this call sent to.
+    err->hasIcmp = true;
+    err->icmp = IcmpReport{};
+    sockaddr_to_endpoint(about, &err->icmp.about);
+    err->icmp.type = ee.ee_type;
+    err->icmp.code = ee.ee_code;
+    sockaddr_storage offender{};
+    size_t room = c->cmsg_len > CMSG_LEN(sizeof(ee)) ? c->cmsg_len - CMSG_LEN(sizeof(ee)) : 0;
+    std::memcpy(&offender, SO_EE_OFFENDER(reinterpret_cast<sock_extended_err*>(CMSG_DATA(c))),
+                room < sizeof(offender) ? room : sizeof(offender));
+    Endpoint reporter;
+    if (offender.ss_family != AF_UNSPEC) {
+      sockaddr_to_endpoint(offender, &reporter);
+      err->icmp.reporter = reporter.ip;
+    }
     return;
   }
 }
 
+bool swallow_icmp_error(const PlatformSocket* s, int sysErrno) {
+  return sysErrno == ECONNREFUSED && s->icmp == IcmpMode::Off && s->peerFamily != 0;
+}
+
 void set_shim_error(OsError* err, int wsa, const char* syscall) {
+  err->hasIcmp = false;
   err->wsa = wsa;
   err->sys = 0;
   err->syscall = syscall;

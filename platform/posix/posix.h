@@ -52,7 +52,7 @@ struct PlatformSocket {
   int fd = -1;
   SockKind kind = SockKind::Udp4;
   bool nonBlocking = false;
-  bool icmpErrors = false;
+  IcmpMode icmp = IcmpMode::Default;
   bool gso = false;  // UDP_SEGMENT accepted so far
   bool recvPktinfo = false;
   uint32_t sendTimeoutMs = 0;
@@ -93,6 +93,10 @@ void set_shim_error(OsError* err, int wsa, const char* syscall);
 // With icmpErrors, a send that failed because of an earlier ICMP error reads that error
 // from the socket's error queue (one entry per failed call) and refines err from it.
 void classify_icmp_error(PlatformSocket* s, OsError* err);
+// With icmpErrors: false on a connected socket, Linux still returns a pending ICMP port
+// unreachable (ECONNREFUSED, cleared by being returned) from the next call; true means
+// the caller retries that call once instead of reporting it.
+bool swallow_icmp_error(const PlatformSocket* s, int sysErrno);
 
 void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                 unsigned char* control);

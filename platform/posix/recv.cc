@@ -23,10 +23,14 @@ static int receive_one(PlatformSocket* s, uint8_t* data, size_t len, Received* o
   m.msg_control = control;
   m.msg_controllen = sizeof(control);
   ssize_t n;
-  do {
+  for (bool swallowed = false;;) {
     n = recvmsg(s->fd, &m, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return errno;
+    if (n >= 0) break;
+    int e = errno;
+    if (e == EINTR) continue;
+    if (swallowed || !swallow_icmp_error(s, e)) return e;
+    swallowed = true;
+  }
   out->bytes = static_cast<long>(n);
   out->truncated = (m.msg_flags & MSG_TRUNC) != 0;
   sockaddr_to_endpoint(from, &out->from);

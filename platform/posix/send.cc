@@ -87,11 +87,16 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   bool blocking = mode == SendMode::Blocking;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
   if (blocking && !s->queue.empty() && !flush_queue(s, deadline, err)) return kSendFailed;
+  bool swallowed = false;
   for (;;) {
     ssize_t n = sendmsg(s->fd, &m, os_flags(spec.flags));
     if (n >= 0) return static_cast<long>(n);
     int e = errno;
     if (e == EINTR) continue;
+    if (!swallowed && swallow_icmp_error(s, e)) {
+      swallowed = true;
+      continue;
+    }
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
     classify_icmp_error(s, err);
     if (spec.pktinfo.segmentSize && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP || e == EMSGSIZE)) {
@@ -110,9 +115,13 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   }
 }
 
-static void on_poll(uv_poll_t* handle, int /*status*/, int events) {
-  // An error status is not handled here: the next sendmsg/recvmsg reports the real cause.
+static void on_poll(uv_poll_t* handle, int status, int events) {
   auto* s = static_cast<PlatformSocket*>(handle->data);
+  // POLLERR: libuv stops the handle and reports UV_EBADF with no events. The socket has a
+  // pending error (an ICMP message for an earlier datagram); only a send or receive takes
+  // it, so let every queue try. Restarting the poll without that would wake at once,
+  // forever, and the waiting receive would never complete.
+  if (status < 0) events = UV_WRITABLE | UV_READABLE;
   if (events & UV_WRITABLE) drain(s);
   if (s->fd >= 0 && (events & UV_READABLE)) drain_recv(s);
   if (s->fd >= 0) poll_update(s, nullptr);
@@ -162,6 +171,7 @@ static void encode_one(PlatformSocket* s, const SendSpec& spec, EncodedMsg* e) {
 static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* next, long* firstBytes) {
   size_t n = msgs.size();
   if (s->hdrs.size() < n) s->hdrs.resize(n);
+  bool swallowed = false;
   while (*next < n) {
     size_t begin = *next;
     size_t end = begin + 1;
@@ -183,8 +193,14 @@ static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* n
     int r = sendmmsg(s->fd, &s->hdrs[begin], static_cast<unsigned>(end - begin), msgs[begin].flags);
     if (r < 0) {
       if (errno == EINTR) continue;
+      // The pending error went with this failure; the message itself was not sent.
+      if (swallow_icmp_error(s, errno) && !swallowed) {
+        swallowed = true;
+        continue;
+      }
       return errno;
     }
+    swallowed = false;
     if (begin == 0 && r > 0) *firstBytes = static_cast<long>(s->hdrs[0].msg_len);
     *next = begin + static_cast<size_t>(r);
   }

@@ -53,7 +53,7 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
   bool v6 = is_v6(spec.kind);
   bool v4traffic = !v6 || (spec.kind == SockKind::Udp6 && !spec.ipv6Only);
-  if (spec.icmpErrors) {
+  if (spec.icmpErrors == IcmpMode::On) {
     // Linux keeps soft ICMP errors (TTL expiry, host unreachable) to itself and reports
     // port unreachable only on connected sockets; IP_RECVERR makes every one of them
     // fail the next send, which is what Windows does. A dual-stack socket needs both.
@@ -104,7 +104,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
   s->fd = fd;
   s->kind = spec.kind;
   s->nonBlocking = spec.nonBlocking;
-  s->icmpErrors = spec.icmpErrors;
+  s->icmp = spec.icmpErrors;
   s->recvPktinfo = spec.recvPktinfo;
   s->sendTimeoutMs = spec.sendTimeoutMs;
   s->loop = static_cast<uv_loop_t*>(loop.uvLoop);

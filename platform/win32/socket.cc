@@ -81,10 +81,13 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   bool v6 = is_v6(spec.kind);
   bool v4traffic = !v6 || (spec.kind == SockKind::Udp6 && !spec.ipv6Only);
   bool udp = spec.kind == SockKind::Udp4 || spec.kind == SockKind::Udp6;
-  // Windows reports ICMP port unreachable and TTL expiry on later calls by default; the
-  // same option turns both off here and turns IP_RECVERR on on Linux.
-  if (udp && (!ioctl_bool(fd, SIO_UDP_CONNRESET, spec.icmpErrors, err) ||
-              !ioctl_bool(fd, SIO_UDP_NETRESET, spec.icmpErrors, err)))
+  // Windows reports ICMP port unreachable and TTL expiry on later calls by default, on
+  // unconnected sockets too, so that one forged ICMP message fails a reply to another peer
+  // (msquic and .NET turn it off for that reason). Only icmpErrors: true keeps both, the
+  // behaviour IP_RECVERR gives on Linux; connect() turns port unreachable back on for the
+  // default mode (sock_connect).
+  bool on = spec.icmpErrors == IcmpMode::On;
+  if (udp && (!ioctl_bool(fd, SIO_UDP_CONNRESET, on, err) || !ioctl_bool(fd, SIO_UDP_NETRESET, on, err)))
     return false;
   if (spec.ttl > 0) {
     if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, spec.ttl, err)) return false;
@@ -152,7 +155,7 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
   s->sock = fd;
   s->kind = spec.kind;
   s->nonBlocking = spec.nonBlocking;
-  s->icmpErrors = spec.icmpErrors;
+  s->icmp = spec.icmpErrors;
   s->recvPktinfo = spec.recvPktinfo;
   s->dispatcher = loop.dispatcher;
   if (!configure(s, spec, err)) {
@@ -183,6 +186,10 @@ bool sock_connect(PlatformSocket* s, const Endpoint& peer, OsError* err) {
     set_os_error(err, WSAGetLastError(), "connect", s, ErrContext::Plain);
     return false;
   }
+  // A connected socket reports port unreachable by default on both OSes (Linux does it by
+  // itself for connected sockets): the peer is the only one who can be refusing.
+  bool udp = s->kind == SockKind::Udp4 || s->kind == SockKind::Udp6;
+  if (udp && s->icmp == IcmpMode::Default && !ioctl_bool(s->sock, SIO_UDP_CONNRESET, TRUE, err)) return false;
   bool v4 = peer.ip.family == 4 || is_v4_mapped(peer.ip);
   s->peerFamily = v4 ? 4 : 6;
   return true;

@@ -118,7 +118,7 @@ struct PlatformSocket {
   SOCKET sock = INVALID_SOCKET;
   SockKind kind = SockKind::Udp4;
   bool nonBlocking = false;
-  bool icmpErrors = false;
+  IcmpMode icmp = IcmpMode::Default;
   bool uso = false;  // UDP_SEND_MSG_SIZE usable
   int peerFamily = 0;
   LPFN_WSASENDMSG wsaSendMsg = nullptr;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetnsLab, netnsAvailable, netnsSkipReason } from '../helpers/netns';
 
 type Step = Record<string, unknown>;
-type Result = { ok?: boolean; bytes?: number; accepted?: number; code?: string; errno?: number; sysCode?: string | null; syscall?: string; ms?: number };
+type Result = { ok?: boolean; bytes?: number; accepted?: number; code?: string; errno?: number; sysCode?: string | null; syscall?: string; ms?: number; icmp?: unknown; message?: string };
 interface ReceiverResult { seqs: number[]; sources: string[] }
 
 const hasNft = spawnSync('nft', ['--version']).status === 0;
@@ -111,25 +111,32 @@ describe.skipIf(!netnsAvailable)(`WSAE conformance lab${netnsAvailable ? '' : ` 
     it('unconnected: port unreachable fails the next send to any destination, exactly once', async () => {
       const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7200, idleMs: 500, maxMs: 3000 });
       await rx.ready;
-      const r = await run([udp4(), send(['10.77.1.2', 7100], { seq: 1 }), sleep(100),
+      const r = await run([udp4({ icmpErrors: true }), send(['10.77.1.2', 7100], { seq: 1 }), sleep(100),
         send(['10.77.1.2', 7200], { seq: 2 }), send(['10.77.1.2', 7200], { seq: 3 })]);
       expect(r[1]).toMatchObject({ ok: true });
       expectCode(r[3], 'WSAECONNRESET', 10054, 'ECONNREFUSED');
+      // The error names the healthy destination it failed, and the earlier one that refused.
+      expect(r[3]).toMatchObject({ icmp: { address: '10.77.1.2', port: 7100, type: 3, code: 3, reporter: '10.77.1.2' } });
+      expect(r[3].message).toMatch(/ 10\.77\.1\.2:7200 \(reported by ICMP for an earlier datagram to 10\.77\.1\.2:7100, from 10\.77\.1\.2\)$/);
       expect(r[4]).toMatchObject({ ok: true });
       expect((await rx.result).seqs).toEqual([3]);  // the failed call's datagram was not sent
     });
 
     it('IPv6 too: ICMPv6 port unreachable fails the next send with WSAECONNRESET', async () => {
-      const r = await run([udp6(), send(['fd00:77:1::2', 7100]), sleep(100), send(['fd00:77:1::2', 7100]), send(['10.77.1.99', 9])]);
+      const r = await run([udp6({ icmpErrors: true }), send(['fd00:77:1::2', 7100]), sleep(100), send(['fd00:77:1::2', 7100]), send(['10.77.1.99', 9])]);
       expect(r[1]).toMatchObject({ ok: true });
       expectCode(r[3], 'WSAECONNRESET', 10054, 'ECONNREFUSED');
       expect(r[4]).toMatchObject({ ok: true });
     });
 
-    it('icmpErrors: false keeps Linux quiet for unconnected sockets (SIO_UDP_CONNRESET off)', async () => {
-      const r = await run([udp4({ icmpErrors: false }), send(['10.77.1.2', 7100]), sleep(100), send(['10.77.1.2', 7100]), send(['10.77.8.1', 9]), sleep(100), send(['10.77.1.2', 7100])]);
-      expect(r.filter((x) => !x.ok)).toEqual([]);
-    });
+    for (const opts of [{}, { icmpErrors: false }]) {
+      it(`${JSON.stringify(opts)} keeps unconnected sockets quiet (SIO_UDP_CONNRESET off): the default`, async () => {
+        const r = await run([udp4(opts), send(['10.77.1.2', 7100]), sleep(100), send(['10.77.1.2', 7100]), send(['10.77.8.1', 9]), sleep(100), send(['10.77.1.2', 7100])]);
+        expect(r.filter((x) => !x.ok)).toEqual([]);
+        const r6 = await run([udp6(opts), send(['fd00:77:1::2', 7100]), sleep(100), send(['fd00:77:1::2', 7100])]);
+        expect(r6.filter((x) => !x.ok)).toEqual([]);
+      });
+    }
   });
 
   it('WSAEINTR: a signal with a JS handler interrupts a blocking sendMsgSync wait', async () => {
@@ -179,7 +186,7 @@ describe.skipIf(!netnsAvailable)(`WSAE conformance lab${netnsAvailable ? '' : ` 
     });
 
     it('ICMP host unreachable and admin-prohibited from a router fail the next send', async () => {
-      const r = await run([udp4(), send(['10.77.8.1', 9]), sleep(150), send(['10.77.1.2', 9]),
+      const r = await run([udp4({ icmpErrors: true }), send(['10.77.8.1', 9]), sleep(150), send(['10.77.1.2', 9]),
         send(['10.77.10.1', 9]), sleep(150), send(['10.77.1.99', 9])]);
       expect(r[1]).toMatchObject({ ok: true });
       expectCode(r[3], 'WSAEHOSTUNREACH', 10065, 'EHOSTUNREACH');
@@ -189,18 +196,19 @@ describe.skipIf(!netnsAvailable)(`WSAE conformance lab${netnsAvailable ? '' : ` 
   });
 
   it('WSAENETRESET: TTL expiry at a router (ICMP time exceeded) fails the next send', async () => {
-    const r = await run([udp4({ ttl: 1 }), send(['10.77.9.1', 9]), sleep(150), send(['10.77.1.99', 9]), send(['10.77.1.99', 9])]);
+    const r = await run([udp4({ ttl: 1, icmpErrors: true }), send(['10.77.9.1', 9]), sleep(150), send(['10.77.1.99', 9]), send(['10.77.1.99', 9])]);
     expect(r[1]).toMatchObject({ ok: true });
     expectCode(r[3], 'WSAENETRESET', 10052, 'EHOSTUNREACH');
+    expect(r[3]).toMatchObject({ icmp: { address: '10.77.9.1', port: 9, type: 11, code: 0 } });
     expect(r[4]).toMatchObject({ ok: true });
     // With ttl 2 the datagram reaches C, which answers port unreachable instead.
-    const r2 = await run([udp4({ ttl: 2 }), send(['10.77.9.1', 9]), sleep(150), send(['10.77.1.99', 9])]);
+    const r2 = await run([udp4({ ttl: 2, icmpErrors: true }), send(['10.77.9.1', 9]), sleep(150), send(['10.77.1.99', 9])]);
     expectCode(r2[3], 'WSAECONNRESET', 10054, 'ECONNREFUSED');
   });
 
   describe('WSAENOBUFS', () => {
     it('a qdisc that overflows', async () => {
-      const [, r] = await run([udp4({ nonBlocking: true, sendBufferSize: 1 << 20 }),
+      const [, r] = await run([udp4({ nonBlocking: true, sendBufferSize: 1 << 20, icmpErrors: true }),
         send(['10.77.3.99', 9], { size: 1400, sync: true, untilError: 30 })]);
       expectCode(r, 'WSAENOBUFS', 10055, 'ENOBUFS');
       expect(r.accepted).toBeGreaterThan(0);  // the qdisc took a few first

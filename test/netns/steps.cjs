@@ -1,6 +1,6 @@
 // Runs a scripted list of socket operations inside a test namespace, through the public
 // API only, and prints one result per step as JSON:
-//   { ok: true, bytes? } or { code, errno, sysCode, syscall, ms, accepted? }.
+//   { ok: true, bytes? } or { code, errno, sysCode, syscall, ms, icmp, message, accepted? }.
 // Steps: open {id, opts} | send {id, to: [address, port], size, seq?, sync?, control?, flags?,
 //        untilError?: N (repeat up to N times, stop at the first error; `accepted` counts)}
 //        connect {id, to} | sleep {ms} | signalAfter {ms} (SIGUSR2 to this process) | close {id}
@@ -11,7 +11,7 @@ const socks = {};
 
 const fail = (e, t0) => {
   if (!e || !e.code || !String(e.code).startsWith('WSA')) throw e;
-  return { code: e.code, errno: e.errno, sysCode: e.sysCode ?? null, syscall: e.syscall, ms: Date.now() - t0 };
+  return { code: e.code, errno: e.errno, sysCode: e.sysCode ?? null, syscall: e.syscall, ms: Date.now() - t0, icmp: e.icmp ?? null, message: e.message };
 };
 
 (async () => {
