@@ -1,8 +1,10 @@
 import { SEND_FAILED, SEND_PENDING, binding } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { Socket, kState, lastError, notifyIfDrained, type PendingEntry, type SocketState } from './socket';
 import {
-  validateAbortSignal, validateBuffers, validateFunction, validateInteger, validateIpLiteral,
+  Socket, addPending, hasRoom, kState, lastError, notifyIfDrained, takePending, toWsaError, type PendingEntry, type SocketState,
+} from './socket';
+import {
+  isLoopbackLiteral, isV4Literal, validateAbortSignal, validateBuffers, validateFunction, validateInteger, validateIpLiteral,
   validateKeys, validateObject,
 } from './validate';
 
@@ -90,6 +92,8 @@ interface Prepared {
   segmentSize: number;
   totalBytes: number;
   signal: AbortSignal | undefined;
+  /** What the shim refuses about this message before any I/O (the semantics table), or null. */
+  refusal: WsaError | null;
 }
 
 function socketState(sock: unknown): SocketState {
@@ -150,21 +154,75 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
   const signal = msg.signal;
   if (signal !== undefined) validateAbortSignal(signal, `${name}.signal`);
   let segmentSize = 0;
-  if (msg.segmentSize !== undefined) {
-    validateInteger(msg.segmentSize, `${name}.segmentSize`, 1, 65527);
-    segmentSize = msg.segmentSize;
+  const segment = msg.segmentSize;
+  if (segment !== undefined) {
+    validateInteger(segment, `${name}.segmentSize`, 1, 65527);
+    // Past what one batch can carry the pieces could not go as one call: an argument
+    // error, thrown here like every other one, before anything is sent.
+    if (totalBytes > segment * MAX_BATCH) {
+      throw outOfRange(`${name}.buffers byte length`, `<= ${name}.segmentSize * ${MAX_BATCH} (${segment * MAX_BATCH})`, totalBytes);
+    }
+    segmentSize = segment;
   }
-  return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes, signal };
+  return {
+    st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes, signal,
+    refusal: refusal(st, toAddress, toPort, source),
+  };
 }
 
-/** The destination of a message, for the error that names it. */
-function where(p: Prepared): { address?: string; port?: number } {
-  return p.toAddress === null ? {} : { address: p.toAddress, port: p.toPort };
+/**
+ * What the shim refuses about a source address before anything is sent (WSAEINVAL), with
+ * a message that names it:
+ * - a source of the other family than the destination (the dual-stack rule: a v4 or
+ *   v4-mapped destination takes an IPv4 source);
+ * - a loopback source for a destination that is not loopback: Linux refuses it for IPv4
+ *   (EINVAL) but sends it for IPv6, so a `::1` source would leave the host.
+ */
+function refusal(st: SocketState, toAddress: string | null, toPort: number, source: string | null): WsaError | null {
+  if (source === null) return null;
+  const destination = toAddress ?? st.peer;
+  if (destination === null) return null;
+  let reason: string;
+  if (isV4Literal(source) !== isV4Literal(destination)) {
+    const [src, dst] = isV4Literal(source) ? ['IPv4', 'IPv6'] : ['IPv6', 'IPv4'];
+    reason = `source address ${source} is ${src} but the destination is ${dst}: the source must be of the destination's ` +
+      'family, v4-mapped counting as IPv4; nothing was sent';
+  } else if (isLoopbackLiteral(source) && !isLoopbackLiteral(destination)) {
+    reason = `source address ${source} is a loopback address and the destination is not; nothing was sent`;
+  } else {
+    return null;
+  }
+  return new WsaError(WSA.EINVAL, {
+    ...(toAddress === null ? { address: destination } : { address: toAddress, port: toPort }),
+    sourceAddress: source,
+    reason,
+  });
+}
+
+/** The destination (and source) of a message, for the error that names it. */
+function where(p: Prepared): { address?: string; port?: number; sourceAddress?: string } {
+  const out: { address?: string; port?: number; sourceAddress?: string } = p.toAddress === null ? {} : { address: p.toAddress, port: p.toPort };
+  if (p.source !== null) out.sourceAddress = p.source;
+  return out;
 }
 
 function failure(p: Prepared): WsaError {
-  const { address, port } = where(p);
-  return lastError(p.st.native, address, port);
+  const { address, port, sourceAddress } = where(p);
+  return lastError(p.st.native, address, port, sourceAddress);
+}
+
+/** How many datagrams a message is on the wire. */
+function datagrams(p: Prepared): number {
+  return p.segmentSize ? Math.max(1, Math.ceil(p.totalBytes / p.segmentSize)) : 1;
+}
+
+/** The overlapped-queue bound (maxPendingSends / maxPendingBytes) is reached. */
+function queueFull(st: SocketState, w: { address?: string; port?: number; sourceAddress?: string }): WsaError {
+  return new WsaError(WSA.EWOULDBLOCK, {
+    ...w,
+    reason: `${st.pendingDatagrams} datagrams (${st.pendingBytes} bytes) already queued on this socket, the most maxPendingSends / ` +
+      'maxPendingBytes allow: await socket.drained() before sending more',
+  });
 }
 
 /**
@@ -186,6 +244,7 @@ function failure(p: Prepared): WsaError {
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const p = prepare(sock, msg);
   if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, where(p));
+  if (p.refusal) throw p.refusal;
   if (p.segmentSize && !offloadable(p)) return sendSegmentsSync(p);
   const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize);
   if (r >= 0) return r;
@@ -195,11 +254,38 @@ export function sendMsgSync(sock: Socket, msg: Message): number {
 
 let nextToken = 1;
 
+/** Stops listening to a queued send's signal (a duck-typed signal may lack removeEventListener). */
+function unlisten(entry: PendingEntry): void {
+  if (entry.onAbort && typeof entry.signal?.removeEventListener === 'function') entry.signal.removeEventListener('abort', entry.onAbort);
+}
+
+/**
+ * Records a send the OS has not taken yet and wires its signal. The entry is in the map
+ * before the listener is added: a signal may call it from inside addEventListener.
+ */
+function park(st: SocketState, token: number, entry: PendingEntry, signal: AbortSignal | undefined): void {
+  addPending(st, token, entry);
+  if (!signal) return;
+  entry.signal = signal;
+  entry.onAbort = () => {
+    // posix removes a parked send at once; on Windows the kernel may still hold the
+    // buffers, so the cancelled completion itself rejects the send, a moment later.
+    if (!st.pending.has(token) || !st.native.cancel(token)) return;
+    takePending(st, token);
+    unlisten(entry);
+    entry.done(new WsaError(WSA.OPERATION_ABORTED, entry), 0);
+    notifyIfDrained(st);
+  };
+  signal.addEventListener('abort', entry.onAbort, { once: true });
+}
+
 /**
  * Sends one datagram, overlapped: tries at once and, if the send buffer is full, queues
  * it until the socket is writable (on Node's own event loop, no thread per send). Sends on
  * one socket complete in the order they were made. `socket.close()` or `msg.signal` fail
- * queued sends with WSA_OPERATION_ABORTED.
+ * queued sends with WSA_OPERATION_ABORTED. Past the socket's `maxPendingSends` /
+ * `maxPendingBytes` a send that would queue fails with WSAEWOULDBLOCK (see
+ * {@link Socket.drained}).
  *
  * @example
  * ```ts
@@ -227,40 +313,30 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     promise = new Promise<number>((res, rej) => { resolve = res; reject = rej; });
     done = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
-  const { address, port } = where(p);
+  const w = where(p);
+  const st = p.st;
 
-  if (p.st.closed) {
-    done(new WsaError(WSA.ENOTSOCK, { address, port }), 0);
+  if (st.closed) {
+    done(new WsaError(WSA.ENOTSOCK, w), 0);
+  } else if (p.refusal) {
+    done(p.refusal, 0);
   } else if (signal?.aborted) {
-    done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
+    done(new WsaError(WSA.OPERATION_ABORTED, w), 0);
+  } else if (!hasRoom(st, datagrams(p), p.totalBytes)) {
+    done(queueFull(st, w), 0);
   } else if (p.segmentSize && !offloadable(p)) {
-    sendSegments(p).then((n) => done(null, n), (e: WsaError) => done(e, 0));
+    sendSegments(p, done);
   } else {
     const token = nextToken++;
-    const r = p.st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize, token);
+    const r = st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize, token);
     if (r >= 0) done(null, r);
-    else if (r === SEND_FAILED && refusedOffload(p)) {
-      sendSegments(p).then((n) => done(null, n), (e: WsaError) => done(e, 0));
-    } else if (r === SEND_FAILED) done(failure(p), 0);
+    else if (r === SEND_FAILED && refusedOffload(p)) sendSegments(p, done);
+    else if (r === SEND_FAILED) done(failure(p), 0);
     else if (r === SEND_PENDING) {
       // A copy of the list: the native queue points into these buffers until completion,
       // so they must stay reachable even if the caller edits its array.
       const buffers = Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers;
-      const entry: PendingEntry = { done, buffers, address, port };
-      if (signal) {
-        entry.signal = signal;
-        entry.onAbort = () => {
-          // posix removes a parked send at once; on Windows the kernel may still hold the
-          // buffers, so the cancelled completion itself rejects the send, a moment later.
-          if (p.st.native.cancel(token)) {
-            p.st.pending.delete(token);
-            done(new WsaError(WSA.OPERATION_ABORTED, { address, port }), 0);
-            notifyIfDrained(p.st);
-          }
-        };
-        signal.addEventListener('abort', entry.onAbort, { once: true });
-      }
-      p.st.pending.set(token, entry);
+      park(st, token, { done, buffers, ...w, datagrams: datagrams(p), bytes: p.totalBytes }, signal);
     }
   }
   return promise;
@@ -287,16 +363,24 @@ export interface BatchResult {
   failedIndex?: number;
 }
 
-function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared: Prepared[]; flat: unknown[] } {
+function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared: Prepared[] } {
   const st = socketState(sock);
   if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
   if (msgs.length > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, msgs.length);
   const prepared: Prepared[] = new Array(msgs.length);
-  const flat: unknown[] = new Array(msgs.length * SEND_ARGS);
   for (let i = 0; i < msgs.length; i++) {
     const p = prepareMessage(st, msgs[i], `msgs[${i}]`);
     if (p.signal !== undefined) throw invalidArgValue(`msgs[${i}].signal`, p.signal, 'is not supported in a batch');
     prepared[i] = p;
+  }
+  return { st, prepared };
+}
+
+/** The native batch's argument list: SEND_ARGS values per message. */
+function flatten(prepared: readonly Prepared[]): unknown[] {
+  const flat: unknown[] = new Array(prepared.length * SEND_ARGS);
+  for (let i = 0; i < prepared.length; i++) {
+    const p = prepared[i]!;
     const k = i * SEND_ARGS;
     flat[k] = p.buffers;
     flat[k + 1] = p.toAddress;
@@ -307,13 +391,64 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
     flat[k + 6] = p.tos;
     flat[k + 7] = p.segmentSize;
   }
-  return { st, prepared, flat };
+  return flat;
+}
+
+/** The first message the shim refuses by itself: the batch fails there before any I/O. */
+function batchRefusal(prepared: readonly Prepared[]): BatchResult | null {
+  for (let i = 0; i < prepared.length; i++) {
+    const refused = prepared[i]!.refusal;
+    if (refused) return { sent: 0, failedIndex: i, error: refused };
+  }
+  return null;
 }
 
 function batchFailure(st: SocketState, prepared: Prepared[]): BatchResult {
   const [sent, failedIndex] = st.native.lastBatch();
   const p = prepared[failedIndex];
   return { sent, failedIndex, error: p ? failure(p) : lastError(st.native) };
+}
+
+function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
+  if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
+  const refused = batchRefusal(prepared);
+  if (refused) return refused;
+  const r = st.native.sendBatch(flatten(prepared), prepared.length, false, 0);
+  return r >= 0 ? { sent: r } : batchFailure(st, prepared);
+}
+
+/**
+ * The overlapped batch behind sendMsgBatch and the segmentation fallback. `signal` (the
+ * fallback's message's) fails the batch with WSA_OPERATION_ABORTED while it is queued.
+ */
+function runBatch(st: SocketState, prepared: Prepared[], signal: AbortSignal | undefined, done: (r: BatchResult) => void): void {
+  const first = prepared[0];
+  if (st.closed) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
+  const refused = batchRefusal(prepared);
+  if (refused) return done(refused);
+  if (signal?.aborted) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.OPERATION_ABORTED, first ? where(first) : {}) });
+  let bytes = 0;
+  for (const p of prepared) bytes += p.totalBytes;
+  if (!hasRoom(st, prepared.length, bytes)) return done({ sent: 0, failedIndex: 0, error: queueFull(st, first ? where(first) : {}) });
+  const token = nextToken++;
+  const r = st.native.sendBatch(flatten(prepared), prepared.length, true, token);
+  if (r >= 0) return done({ sent: r });
+  if (r === SEND_FAILED) return done(batchFailure(st, prepared));
+  // The OS still reads the buffers: keep every message's list alive until completion.
+  const buffers = prepared.map((p) => (Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers));
+  park(st, token, {
+    buffers,
+    ...(first ? where(first) : {}),
+    datagrams: prepared.length,
+    bytes,
+    done: (err, _bytes, count = 0, icmp) => {
+      if (!err) return done({ sent: count });
+      // The completion knows the index; the error names that message's destination.
+      const p = prepared[count];
+      const error = p && err.errno !== WSA.OPERATION_ABORTED ? toWsaError(err.errno, err.sysErrno ?? 0, err.syscall, icmp, where(p)) : err;
+      done({ sent: count, failedIndex: count, error });
+    },
+  }, signal);
 }
 
 /**
@@ -323,17 +458,16 @@ function batchFailure(st: SocketState, prepared: Prepared[]): BatchResult {
  * @throws Node-style TypeError/RangeError for bad arguments (nothing is sent).
  */
 export function sendMsgBatchSync(sock: Socket, msgs: readonly Message[]): BatchResult {
-  const { st, prepared, flat } = prepareBatch(sock, msgs);
-  if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
-  const r = st.native.sendBatch(flat, prepared.length, false, 0);
-  return r >= 0 ? { sent: r } : batchFailure(st, prepared);
+  const { st, prepared } = prepareBatch(sock, msgs);
+  return runBatchSync(st, prepared);
 }
 
 /**
  * Sends many datagrams in one call, overlapped: the batch waits for send-buffer room as
  * {@link sendMsg} does and resolves once every message has gone (or one failed). OS
  * failures resolve as a {@link BatchResult} with `error`; the promise rejects only for
- * nothing, and bad arguments throw synchronously.
+ * nothing, and bad arguments throw synchronously. Past the socket's `maxPendingSends`
+ * a batch that would queue resolves with WSAEWOULDBLOCK and nothing sent.
  *
  * @example
  * ```ts
@@ -343,26 +477,8 @@ export function sendMsgBatchSync(sock: Socket, msgs: readonly Message[]): BatchR
  * ```
  */
 export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<BatchResult> {
-  const { st, prepared, flat } = prepareBatch(sock, msgs);
-  if (st.closed) return Promise.resolve({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
-  const token = nextToken++;
-  const r = st.native.sendBatch(flat, prepared.length, true, token);
-  if (r >= 0) return Promise.resolve({ sent: r });
-  if (r === SEND_FAILED) return Promise.resolve(batchFailure(st, prepared));
-  return new Promise((resolve) => {
-    // The OS still reads the buffers: keep every message's list alive until completion.
-    const buffers = prepared.map((p) => (Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers));
-    st.pending.set(token, {
-      buffers,
-      done: (err, _bytes, count = 0) => {
-        if (!err) return resolve({ sent: count });
-        // The completion knows the index; the error names that message's destination.
-        const p = prepared[count];
-        const error = p ? new WsaError(err.errno, { sysErrno: err.sysErrno, syscall: err.syscall, ...where(p) }) : err;
-        resolve({ sent: count, failedIndex: count, error });
-      },
-    });
-  });
+  const { st, prepared } = prepareBatch(sock, msgs);
+  return new Promise((resolve) => runBatch(st, prepared, undefined, resolve));
 }
 
 // --- segmentation ---------------------------------------------------------------------
@@ -405,15 +521,16 @@ function segments(p: Prepared): Array<Uint8Array[]> {
   return out;
 }
 
-function segmentBatch(p: Prepared): Message[] {
-  if (p.totalBytes > p.segmentSize * MAX_BATCH) throw outOfRange('msg.buffers byte length', `<= segmentSize * ${MAX_BATCH}`, p.totalBytes);
-  const to = p.toAddress === null ? undefined : { address: p.toAddress, port: p.toPort };
-  const control = p.source === null && p.ifindex === 0 && p.tos < 0 ? undefined : {
-    ...(p.source === null ? {} : { sourceAddress: p.source }),
-    ...(p.ifindex ? { interfaceIndex: p.ifindex } : {}),
-    ...(p.tos < 0 ? {} : { tos: p.tos }),
-  };
-  return segments(p).map((buffers) => ({ buffers, to, control, flags: p.flags }));
+/**
+ * The message as one already-validated message per segment, with its destination and
+ * control data: nothing of the caller's is read again.
+ */
+function segmentBatch(p: Prepared): Prepared[] {
+  return segments(p).map((buffers) => {
+    let bytes = 0;
+    for (const b of buffers) bytes += b.byteLength;
+    return { ...p, buffers, segmentSize: 0, totalBytes: bytes, signal: undefined };
+  });
 }
 
 // The pieces before a failure went; the error says which piece failed (failedIndex).
@@ -423,9 +540,9 @@ function segmentResult(p: Prepared, r: BatchResult): number {
 }
 
 function sendSegmentsSync(p: Prepared): number {
-  return segmentResult(p, sendMsgBatchSync(p.st.self, segmentBatch(p)));
+  return segmentResult(p, runBatchSync(p.st, segmentBatch(p)));
 }
 
-async function sendSegments(p: Prepared): Promise<number> {
-  return segmentResult(p, await sendMsgBatch(p.st.self, segmentBatch(p)));
+function sendSegments(p: Prepared, done: (err: WsaError | null, bytes: number) => void): void {
+  runBatch(p.st, segmentBatch(p), p.signal, (r) => (r.error ? done(r.error, 0) : done(null, p.totalBytes)));
 }

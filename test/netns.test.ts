@@ -195,6 +195,64 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(r.timedOut.elapsedMs as number).toBeGreaterThanOrEqual(250);  // it did wait, about sendTimeout
   });
 
+  it('the queue of overlapped sends is bounded: 1M attempts on an 8 kbit/s link keep memory flat; drained() says when there is room', async () => {
+    const r = await lab.run<{
+      tally: Record<string, number>; maxPending: number; liveStart: number; liveEnd: number; rssStart: number; rssMax: number; firstRefusal: { code: string; message: string };
+      drainedAfterMs: number; pendingAtDrain: number; afterDrain: number; accepted: string;
+    }>(A, 'hostile-queue.cjs', { to: '10.77.3.99', port: 9, mode: 'bound' }, 90_000, ['--expose-gc']);
+    // The default bound, 1024 datagrams, is what queues; everything past it fails at once.
+    expect(r.maxPending).toBeLessThanOrEqual(1024);
+    expect(r.tally.WSAEWOULDBLOCK).toBeGreaterThan(1_000_000 - 1024);
+    expect(r.firstRefusal.code).toBe('WSAEWOULDBLOCK');
+    expect(r.firstRefusal.message).toMatch(/^sendmsg WSAEWOULDBLOCK: .* 10\.77\.3\.99:9 \(1024 datagrams .* await socket\.drained\(\)/);
+    // Without the bound, 1M queued datagrams hold hundreds of MB of live heap.
+    expect(r.liveEnd - r.liveStart).toBeLessThan(16);
+    expect(r.rssMax - r.rssStart).toBeLessThan(150);
+    expect(r.pendingAtDrain).toBeLessThan(1024);
+    expect(r.accepted).toBe('queued');
+    expect(r.afterDrain).toBe(r.pendingAtDrain + 1);
+  }, 120_000);
+
+  it('a duck-typed signal that fires inside addEventListener: the send is aborted and close() still resolves', async () => {
+    const r = await lab.run<{ pendingBefore: number; result: string; closed: boolean; pendingAtEnd: number }>(A, 'hostile-queue.cjs', { to: '10.77.3.99', port: 9, mode: 'duck-signal' });
+    expect(r.pendingBefore).toBeGreaterThan(0);  // the send really queued behind others
+    expect(r).toMatchObject({ result: 'WSA_OPERATION_ABORTED', closed: true, pendingAtEnd: 0 });
+  });
+
+  it('segmentSize sent as a batch honours its signal: aborted while queued, the rest of the segments never go', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.3.2', port: 7010, idleMs: 1500 });
+    await rx.ready;
+    const r = await lab.run<{ result: string | number; ms: number; pendingAtEnd: number }>(A, 'hostile-queue.cjs', { to: '10.77.3.2', port: 7010, mode: 'segment-abort' });
+    expect(r.result).toBe('WSA_OPERATION_ABORTED');
+    expect(r.ms).toBeLessThan(1000);
+    expect(r.pendingAtEnd).toBe(0);
+    const got = (await rx.result).seqs;
+    expect(got.length).toBeLessThan(100);
+    expect(got).toEqual([...Array(got.length).keys()]);  // a prefix, in order
+  });
+
+  it('a loopback source for a destination beyond the host is refused on both families (WSAEINVAL), and nothing leaves', async () => {
+    lab.ip('-n', A, 'addr', 'add', 'fd00:78::1/64', 'dev', 'va1', 'nodad');
+    lab.ip('-n', B, 'addr', 'add', 'fd00:78::2/64', 'dev', 'vb1', 'nodad');
+    const rx6 = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: 'fd00:78::2', port: 7011, type: 'udp6', idleMs: 1000, maxMs: 2000 });
+    const rx4 = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7011, idleMs: 1000, maxMs: 2000 });
+    await Promise.all([rx6.ready, rx4.ready]);
+    const r = await lab.run<Array<{ type: string; to: string; source: string; codes: Array<string | number>; batch: { sent: number; failedIndex?: number; code?: string } }>>(
+      A, 'loopback-source.cjs', { v4: '10.77.1.2', v6: 'fd00:78::2', port: 7011 });
+    for (const row of r) {
+      expect(row.codes).toHaveLength(11);
+      for (const c of row.codes) {
+        expect(c).toBe(`WSAEINVAL|${row.source}|sendmsg WSAEINVAL: invalid argument ${row.to}:7011 (source address ${row.source} ` +
+          'is a loopback address and the destination is not; nothing was sent)');
+      }
+      // A batch fails at the refused message, before anything is sent (the first is not sent either).
+      expect(row.batch).toEqual({ sent: 0, failedIndex: 1, code: 'WSAEINVAL' });
+    }
+    // What arrived: nothing at all, from any of the 48 refused sends.
+    expect((await rx6.result).seqs).toEqual([]);
+    expect((await rx4.result).seqs).toEqual([]);
+  });
+
   it('IPv6: a second and third source address on one socket', async () => {
     const ns = lab.ns('v6');
     lab.ip('-n', ns, 'addr', 'add', 'fd00:77::2/128', 'dev', 'lo', 'nodad');

@@ -6,13 +6,15 @@
 //   mode "mixed": then one blocking sendMsgSync (seq = count), which must go after the queue.
 const fs = require('node:fs');
 const { openSocket, sendMsg, sendMsgSync } = require(process.env.SHIM_ROOT);
+// These scripts measure the queue itself: lift the bound on queued sends (maxPendingSends).
+const UNBOUNDED = { maxPendingSends: 2 ** 31 - 1, maxPendingBytes: Number.MAX_SAFE_INTEGER };
 const { to, port, count, size, mode, closeAfterMs = 200, source } = JSON.parse(process.argv[2]);
 
 const fds = () => fs.readdirSync('/proc/self/fd').length;
 
 (async () => {
   const fdsBefore = fds();
-  const sock = await openSocket({ type: 'udp4', sendBufferSize: 1 });
+  const sock = await openSocket({ type: 'udp4', sendBufferSize: 1, ...UNBOUNDED });
   const completed = [];
   const results = new Array(count);
   const controllers = [];

@@ -5,6 +5,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const shim = require(process.env.SHIM_ROOT);
+// These scripts measure the queue itself: lift the bound on queued sends (maxPendingSends).
+const UNBOUNDED = { maxPendingSends: 2 ** 31 - 1, maxPendingBytes: Number.MAX_SAFE_INTEGER };
 
 if (isMainThread) {
   const { to, workers } = JSON.parse(process.argv[2]);
@@ -31,7 +33,7 @@ if (isMainThread) {
   }
 } else {
   (async () => {
-    const s = await shim.openSocket({ type: 'udp4', sendBufferSize: 1 });
+    const s = await shim.openSocket({ type: 'udp4', sendBufferSize: 1, ...UNBOUNDED });
     for (let i = 0; i < 200; i++) shim.sendMsg(s, { buffers: Buffer.alloc(1000), to: { address: workerData.to, port: 9 } }).catch(() => {});
     parentPort.postMessage({ pending: s.pendingSends });
     setTimeout(() => process.exit(0), 30);  // leave with the sends still parked
