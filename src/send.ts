@@ -4,7 +4,7 @@ import {
   Socket, addPending, hasRoom, kState, lastError, notifyIfDrained, takePending, toWsaError, type PendingEntry, type SocketState,
 } from './socket';
 import {
-  isLoopbackLiteral, isV4Literal, validateAbortSignal, validateBuffers, validateFunction, validateInteger, validateIpLiteral,
+  isLoopbackLiteral, isV4Literal, measureBuffers, readBuffers, validateAbortSignal, viewBytes, validateFunction, validateInteger, validateIpLiteral,
   validateKeys, validateObject,
 } from './validate';
 
@@ -92,8 +92,12 @@ interface Prepared {
   segmentSize: number;
   totalBytes: number;
   signal: AbortSignal | undefined;
+  /** `signal.aborted` as read with the rest of the message. */
+  aborted: boolean;
   /** What the shim refuses about this message before any I/O (the semantics table), or null. */
   refusal: WsaError | null;
+  /** The argument's name, for errors found when the message is sealed. */
+  name: string;
 }
 
 function socketState(sock: unknown): SocketState {
@@ -102,15 +106,18 @@ function socketState(sock: unknown): SocketState {
 }
 
 function prepare(sock: unknown, msg: unknown): Prepared {
-  return prepareMessage(socketState(sock), msg, 'msg');
+  return seal(readMessage(socketState(sock), msg, 'msg'));
 }
 
-function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
+/**
+ * Reads every field of a message once, with the checks that need nothing else. Getters
+ * and Proxies may run here, and nowhere later: what the native side sees is only what this
+ * returned, sealed by {@link seal} once every message of the call has been read.
+ */
+function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
   validateObject(msg, name);
   validateKeys(msg, name, MSG_KEYS);
-  // Each field is read once, so what is validated is what the native side sees.
-  const buffers = msg.buffers as Prepared['buffers'];
-  const totalBytes = validateBuffers(buffers, `${name}.buffers`);
+  const buffers = readBuffers(msg.buffers, `${name}.buffers`);
   let toAddress: string | null = null;
   let toPort = 0;
   const to = msg.to;
@@ -152,22 +159,33 @@ function prepareMessage(st: SocketState, msg: unknown, name: string): Prepared {
   const flags = msg.flags ?? 0;
   validateInteger(flags, `${name}.flags`, 0, 0xffffffff);
   const signal = msg.signal;
-  if (signal !== undefined) validateAbortSignal(signal, `${name}.signal`);
+  let aborted = false;
+  if (signal !== undefined) {
+    validateAbortSignal(signal, `${name}.signal`);
+    aborted = signal.aborted === true;
+  }
   let segmentSize = 0;
   const segment = msg.segmentSize;
   if (segment !== undefined) {
     validateInteger(segment, `${name}.segmentSize`, 1, 65527);
-    // Past what one batch can carry the pieces could not go as one call: an argument
-    // error, thrown here like every other one, before anything is sent.
-    if (totalBytes > segment * MAX_BATCH) {
-      throw outOfRange(`${name}.buffers byte length`, `<= ${name}.segmentSize * ${MAX_BATCH} (${segment * MAX_BATCH})`, totalBytes);
-    }
     segmentSize = segment;
   }
-  return {
-    st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes, signal,
-    refusal: refusal(st, toAddress, toPort, source),
-  };
+  return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes: 0, signal, aborted, refusal: null, name };
+}
+
+/**
+ * The checks that must see the buffers as they will be sent: their real lengths (now that
+ * no user code can change them any more), the segment count, the source refusals.
+ */
+function seal(p: Prepared): Prepared {
+  p.totalBytes = measureBuffers(p.buffers, `${p.name}.buffers`);
+  // Past what one batch can carry the pieces could not go as one call: an argument
+  // error, thrown here like every other one, before anything is sent.
+  if (p.segmentSize && p.totalBytes > p.segmentSize * MAX_BATCH) {
+    throw outOfRange(`${p.name}.buffers byte length`, `<= ${p.name}.segmentSize * ${MAX_BATCH} (${p.segmentSize * MAX_BATCH})`, p.totalBytes);
+  }
+  p.refusal = refusal(p.st, p.toAddress, p.toPort, p.source);
+  return p;
 }
 
 /**
@@ -320,7 +338,7 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     done(new WsaError(WSA.ENOTSOCK, w), 0);
   } else if (p.refusal) {
     done(p.refusal, 0);
-  } else if (signal?.aborted) {
+  } else if (p.aborted) {
     done(new WsaError(WSA.OPERATION_ABORTED, w), 0);
   } else if (!hasRoom(st, datagrams(p), p.totalBytes)) {
     done(queueFull(st, w), 0);
@@ -333,10 +351,8 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     else if (r === SEND_FAILED && refusedOffload(p)) sendSegments(p, done);
     else if (r === SEND_FAILED) done(failure(p), 0);
     else if (r === SEND_PENDING) {
-      // A copy of the list: the native queue points into these buffers until completion,
-      // so they must stay reachable even if the caller edits its array.
-      const buffers = Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers;
-      park(st, token, { done, buffers, ...w, datagrams: datagrams(p), bytes: p.totalBytes }, signal);
+      // The native side copied what it queued: nothing of the caller's needs to stay alive.
+      park(st, token, { done, ...w, datagrams: datagrams(p), bytes: p.totalBytes }, signal);
     }
   }
   return promise;
@@ -369,10 +385,12 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
   if (msgs.length > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, msgs.length);
   const prepared: Prepared[] = new Array(msgs.length);
   for (let i = 0; i < msgs.length; i++) {
-    const p = prepareMessage(st, msgs[i], `msgs[${i}]`);
+    const p = readMessage(st, msgs[i], `msgs[${i}]`);
     if (p.signal !== undefined) throw invalidArgValue(`msgs[${i}].signal`, p.signal, 'is not supported in a batch');
     prepared[i] = p;
   }
+  // Only now: a getter of a later message may have changed the buffers of an earlier one.
+  for (const p of prepared) seal(p);
   return { st, prepared };
 }
 
@@ -421,12 +439,13 @@ function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
  * The overlapped batch behind sendMsgBatch and the segmentation fallback. `signal` (the
  * fallback's message's) fails the batch with WSA_OPERATION_ABORTED while it is queued.
  */
-function runBatch(st: SocketState, prepared: Prepared[], signal: AbortSignal | undefined, done: (r: BatchResult) => void): void {
+function runBatch(st: SocketState, prepared: Prepared[], signal: AbortSignal | undefined, aborted: boolean,
+  done: (r: BatchResult) => void): void {
   const first = prepared[0];
   if (st.closed) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
   const refused = batchRefusal(prepared);
   if (refused) return done(refused);
-  if (signal?.aborted) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.OPERATION_ABORTED, first ? where(first) : {}) });
+  if (aborted) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.OPERATION_ABORTED, first ? where(first) : {}) });
   let bytes = 0;
   for (const p of prepared) bytes += p.totalBytes;
   if (!hasRoom(st, prepared.length, bytes)) return done({ sent: 0, failedIndex: 0, error: queueFull(st, first ? where(first) : {}) });
@@ -434,10 +453,7 @@ function runBatch(st: SocketState, prepared: Prepared[], signal: AbortSignal | u
   const r = st.native.sendBatch(flatten(prepared), prepared.length, true, token);
   if (r >= 0) return done({ sent: r });
   if (r === SEND_FAILED) return done(batchFailure(st, prepared));
-  // The OS still reads the buffers: keep every message's list alive until completion.
-  const buffers = prepared.map((p) => (Array.isArray(p.buffers) ? p.buffers.slice() : p.buffers));
   park(st, token, {
-    buffers,
     ...(first ? where(first) : {}),
     datagrams: prepared.length,
     bytes,
@@ -478,7 +494,7 @@ export function sendMsgBatchSync(sock: Socket, msgs: readonly Message[]): BatchR
  */
 export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<BatchResult> {
   const { st, prepared } = prepareBatch(sock, msgs);
-  return new Promise((resolve) => runBatch(st, prepared, undefined, resolve));
+  return new Promise((resolve) => runBatch(st, prepared, undefined, false, resolve));
 }
 
 // --- segmentation ---------------------------------------------------------------------
@@ -503,11 +519,12 @@ function segments(p: Prepared): Array<Uint8Array[]> {
   const out: Array<Uint8Array[]> = [];
   let current: Uint8Array[] = [];
   let room = p.segmentSize;
-  for (const v of views) {
+  for (const view of views) {
+    const v = viewBytes(view);
     let offset = 0;
     while (offset < v.byteLength) {
       const take = Math.min(room, v.byteLength - offset);
-      current.push(new Uint8Array(v.buffer, v.byteOffset + offset, take));
+      current.push(v.subarray(offset, offset + take));
       offset += take;
       room -= take;
       if (room === 0) {
@@ -544,5 +561,5 @@ function sendSegmentsSync(p: Prepared): number {
 }
 
 function sendSegments(p: Prepared, done: (err: WsaError | null, bytes: number) => void): void {
-  runBatch(p.st, segmentBatch(p), p.signal, (r) => (r.error ? done(r.error, 0) : done(null, p.totalBytes)));
+  runBatch(p.st, segmentBatch(p), p.signal, p.aborted, (r) => (r.error ? done(r.error, 0) : done(null, p.totalBytes)));
 }

@@ -119,8 +119,6 @@ const BIND_KEYS = new Set(['address', 'port']);
 export interface PendingEntry {
   /** `count`: for a batch, how many messages went. */
   done: (err: WsaError | null, bytes: number, count?: number, icmp?: RawIcmp | null) => void;
-  /** Keeps the payload alive until completion: the native queue points into it. */
-  buffers: unknown;
   address?: string;
   port?: number;
   sourceAddress?: string;

@@ -1,6 +1,7 @@
 // Argument validation: everything a caller can get wrong is refused here, with Node's
 // error codes, before any I/O. The native side only asserts what passes.
 import { BlockList, isIP } from 'node:net';
+import { types } from 'node:util';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 /** Most buffers one datagram may be gathered from (IOV_MAX on Linux; the same limit on Windows). */
@@ -72,11 +73,34 @@ export function validateKeys(value: Record<string, unknown>, name: string, allow
   }
 }
 
+// A view's own properties can lie (`Object.defineProperty(view, 'byteLength', ...)`), and
+// getters run user code: lengths and buffers are read through the intrinsic getters, which
+// say what the native side will see.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsic = (proto: object, key: string) => Object.getOwnPropertyDescriptor(proto, key)!.get!;
+const taByteLength = intrinsic(typedArrayProto, 'byteLength') as (this: ArrayBufferView) => number;
+const taByteOffset = intrinsic(typedArrayProto, 'byteOffset') as (this: ArrayBufferView) => number;
+const taBuffer = intrinsic(typedArrayProto, 'buffer') as (this: ArrayBufferView) => ArrayBufferLike;
+const dvByteLength = intrinsic(DataView.prototype, 'byteLength') as (this: ArrayBufferView) => number;
+const dvByteOffset = intrinsic(DataView.prototype, 'byteOffset') as (this: ArrayBufferView) => number;
+const dvBuffer = intrinsic(DataView.prototype, 'buffer') as (this: ArrayBufferView) => ArrayBufferLike;
+
+/** @internal The view's real byte length (0 once detached), whatever its own properties say. */
+export function viewByteLength(view: ArrayBufferView): number {
+  return types.isDataView(view) ? dvByteLength.call(view) : taByteLength.call(view);
+}
+
+/** @internal The bytes a view really covers, as a Uint8Array over the same memory. */
+export function viewBytes(view: ArrayBufferView): Uint8Array {
+  return types.isDataView(view)
+    ? new Uint8Array(dvBuffer.call(view), dvByteOffset.call(view), dvByteLength.call(view))
+    : new Uint8Array(taBuffer.call(view), taByteOffset.call(view), taByteLength.call(view));
+}
+
 /** @internal A view whose ArrayBuffer was transferred away (Node 20 has no `detached` property yet). */
 export function isDetached(view: ArrayBufferView): boolean {
-  if (view.byteLength !== 0) return false;
-  const buf = view.buffer as ArrayBuffer & { detached?: boolean };
-  if (typeof buf.detached === 'boolean') return buf.detached;
+  if (viewByteLength(view) !== 0) return false;
+  const buf = (types.isDataView(view) ? dvBuffer.call(view) : taBuffer.call(view)) as ArrayBuffer;
   try {
     new Uint8Array(buf);
     return false;
@@ -85,22 +109,42 @@ export function isDetached(view: ArrayBufferView): boolean {
   }
 }
 
-function validateView(value: unknown, name: string): ArrayBufferView {
+/** A view and its real length; 0-length views are checked for detachment (a detached view has length 0 too). */
+function validateView(value: unknown, name: string): number {
   if (!ArrayBuffer.isView(value)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value);
-  if (isDetached(value)) throw invalidArgValue(name, value, 'must not be backed by a detached ArrayBuffer');
-  return value;
+  const length = viewByteLength(value);
+  if (length === 0 && isDetached(value)) throw invalidArgValue(name, value, 'must not be backed by a detached ArrayBuffer');
+  return length;
 }
 
-/** Returns the total byte length. */
-export function validateBuffers(value: unknown, name: string): number {
+/**
+ * The payload as read once: a single view, or a new array holding each element of the
+ * caller's array as it was read (an index getter or a Proxy is consulted once per element).
+ * Reading may run the caller's code, which may detach or resize what was read before, so
+ * lengths are measured afterwards, by {@link measureBuffers}, once every read of the call is done.
+ */
+export function readBuffers(value: unknown, name: string): ArrayBufferView | ArrayBufferView[] {
   if (Array.isArray(value)) {
-    if (value.length > MAX_BUFFERS) throw outOfRange(`${name}.length`, `<= ${MAX_BUFFERS}`, value.length);
-    let total = 0;
-    for (let i = 0; i < value.length; i++) total += validateView(value[i], `${name}[${i}]`).byteLength;
-    return total;
+    const n = value.length;
+    if (typeof n !== 'number' || n > MAX_BUFFERS) throw outOfRange(`${name}.length`, `<= ${MAX_BUFFERS}`, n);
+    const views: ArrayBufferView[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const v: unknown = value[i];
+      if (!ArrayBuffer.isView(v)) throw invalidArgType(`${name}[${i}]`, 'an instance of Buffer, TypedArray, or DataView', v);
+      views[i] = v;
+    }
+    return views;
   }
-  if (ArrayBuffer.isView(value)) return validateView(value, name).byteLength;
+  if (ArrayBuffer.isView(value)) return value;
   throw invalidArgType(name, 'an ArrayBufferView or an array of them', value);
+}
+
+/** The real total byte length of what readBuffers returned; runs no user code. Throws for a detached view. */
+export function measureBuffers(views: ArrayBufferView | readonly ArrayBufferView[], name: string): number {
+  if (!Array.isArray(views)) return validateView(views, name);
+  let total = 0;
+  for (let i = 0; i < views.length; i++) total += validateView(views[i], `${name}[${i}]`);
+  return total;
 }
 
 export function validateAbortSignal(value: unknown, name: string): asserts value is AbortSignal {

@@ -253,6 +253,19 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect((await rx4.result).seqs).toEqual([]);
   });
 
+  it('parked sends own their bytes: payloads detached, overwritten or shrunk after the call still go out as they were', async () => {
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: '10.77.1.2', port: 7012, checkPattern: true, idleMs: 1500 });
+    await rx.ready;
+    const count = 300;
+    const tx = await lab.run<{ parked: number; sent: number; batch: number; batchError?: string }>(A, 'hostile-buffers.cjs',
+      { to: '10.77.1.2', port: 7012, count }, 30_000, ['--expose-gc']);
+    expect(tx.parked).toBeGreaterThan(count / 2);  // most of them really waited in the queue
+    expect(tx).toMatchObject({ sent: count, batch: 50 });
+    const got = await rx.result;
+    expect(got.seqs).toEqual([...Array(count + 50).keys()]);
+    expect(got.corrupt).toBe(0);
+  });
+
   it('IPv6: a second and third source address on one socket', async () => {
     const ns = lab.ns('v6');
     lab.ip('-n', ns, 'addr', 'add', 'fd00:77::2/128', 'dev', 'lo', 'nodad');

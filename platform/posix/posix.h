@@ -19,11 +19,13 @@ namespace shim {
 constexpr size_t kCmsgSpace =
     CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint16_t));
 
-// One message encoded once, so that nothing about the caller's arguments is read again;
-// the payload bytes stay in the caller's buffers, which the JS side keeps alive until the
-// completion.
+// One message encoded once, so that nothing about the caller's arguments is read again.
+// While it is being sent in the call that made it, iov points into the caller's buffers;
+// once it is parked, into `owned`: the wire then carries what the buffers held when the
+// call was made, whatever JS does to them afterwards (detach, resize, reuse, GC).
 struct EncodedMsg {
   std::vector<iovec> iov;
+  std::vector<uint8_t> owned;
   sockaddr_storage to;
   socklen_t toLen;
   alignas(cmsghdr) unsigned char control[kCmsgSpace];

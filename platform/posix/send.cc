@@ -237,9 +237,24 @@ bool drain(PlatformSocket* s) {
   return empty;
 }
 
+// Copies a message's payload into the message itself and points its iovec there: the
+// caller's buffers are only borrowed for the duration of the call.
+static void own_payload(EncodedMsg* e) {
+  size_t total = 0;
+  for (const iovec& v : e->iov) total += v.iov_len;
+  e->owned.resize(total);
+  size_t at = 0;
+  for (const iovec& v : e->iov) {
+    if (v.iov_len) std::memcpy(e->owned.data() + at, v.iov_base, v.iov_len);
+    at += v.iov_len;
+  }
+  e->iov.assign(1, iovec{e->owned.data(), total});
+}
+
 // Parks msgs (from index next on) at the back of the queue and waits for writability.
 static long park(PlatformSocket* s, std::vector<EncodedMsg>&& msgs, size_t next, bool batch, double token,
                  CompletionSink sink, void* ctx, OsError* err) {
+  for (size_t i = next; i < msgs.size(); i++) own_payload(&msgs[i]);
   s->queue.push_back(PendingSend{token, batch, std::move(msgs), next});
   g_queuedSends++;
   s->sink = sink;

@@ -3,6 +3,7 @@
 // at once (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: no packet is queued); one that goes
 // pending completes through the process's I/O completion port, whose thread hands it to
 // the socket's JS thread through the Dispatcher.
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -170,6 +171,23 @@ bool attach_to_completion_port(PlatformSocket* s, OsError* err) {
   return true;
 }
 
+// Whether an overlapped send completes at once is only known after the call, so every one
+// carries a copy of its payload (one gathered WSABUF); the caller's buffers are borrowed
+// for the duration of the call only, as on posix.
+static void own_payload(PendingSend* p) {
+  size_t total = 0;
+  for (const WSABUF& b : p->bufs) total += b.len;
+  p->owned.resize(total);
+  size_t at = 0;
+  for (const WSABUF& b : p->bufs) {
+    if (b.len) std::memcpy(p->owned.data() + at, b.buf, b.len);
+    at += b.len;
+  }
+  p->bufs.assign(1, WSABUF{static_cast<ULONG>(total), reinterpret_cast<CHAR*>(p->owned.data())});
+  p->msg.lpBuffers = p->bufs.data();
+  p->msg.dwBufferCount = 1;
+}
+
 long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
                      void* ctx, OsError* err) {
   if (!check_sendable(s, spec, err)) return kSendFailed;
@@ -179,6 +197,7 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
   p->token = token;
   p->bufs.resize(spec.nbufs);
   encode_msg(s->kind, spec, &p->msg, p->bufs.data(), &p->to, p->control);
+  own_payload(p);
   DWORD bytes = 0;
   if (s->wsaSendMsg(s->sock, &p->msg, os_flags(spec.flags), &bytes, &p->head.ov, nullptr) == 0) {
     delete p;  // completed at once; skip-on-success queued no packet
@@ -226,6 +245,7 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
     p->index = i;
     p->bufs.resize(specs[i].nbufs);
     encode_msg(s->kind, specs[i], &p->msg, p->bufs.data(), &p->to, p->control);
+    own_payload(p);
     DWORD bytes = 0;
     if (s->wsaSendMsg(s->sock, &p->msg, os_flags(specs[i].flags), &bytes, &p->head.ov, nullptr) == 0) {
       delete p;

@@ -44,14 +44,15 @@ struct IoHead {
 };
 
 // One overlapped WSASendMsg in flight. Everything the kernel reads stays here until the
-// completion is delivered; the payload stays in the caller's buffers, which the JS side
-// keeps alive until then.
+// completion is delivered, the payload too (`owned`): after WSA_IO_PENDING the kernel may
+// still read it when JS has detached, resized or reused the caller's buffers.
 struct PendingSend {
   IoHead head{{}, IoKind::Send};  // first
   PlatformSocket* s;  // touched on the JS thread only: the port thread uses `dispatcher`
   std::shared_ptr<Dispatcher> dispatcher;
   double token;
   std::vector<WSABUF> bufs;
+  std::vector<uint8_t> owned;
   sockaddr_storage to;
   alignas(WSACMSGHDR) unsigned char control[kCmsgSpace];
   WSAMSG msg;

@@ -3,9 +3,9 @@
 // (payload copied in, since JS memory has no address to put in an iovec) and handed to
 // sendmsg/sendmmsg/recvmsg; parked operations wait for readiness in poll(2) on a libuv
 // threadpool thread, so the event loop never blocks.
-import type { NativeSocket } from '../binding';
+import { ICMP_OFF, ICMP_ON, type NativeSocket, type RawIcmp } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
-import { MAX_BUFFERS, isDetached } from '../validate';
+import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { type IpAddr, formatIp, isV4Mapped, parseIp } from './address';
@@ -47,11 +47,16 @@ export const MAX_BATCH = 1024;
 /** @internal Objects alive in this thread (the addon counts process-wide). */
 export const live = { sockets: 0, pollHandles: 0, queuedSends: 0 };
 
-type Completion = [token: number, bytes: number, wsa: number, sys: number, syscall: string, count: number];
+type Completion = [token: number, bytes: number, wsa: number, sys: number, syscall: string, count: number, icmp: RawIcmp | null];
 type RawReceived = [number, boolean, string, number, string | null, number, number];
-type ReceiveDone = [token: number, result: RawReceived | null, wsa: number, sys: number, syscall: string];
+type ReceiveDone = [token: number, result: RawReceived | null, wsa: number, sys: number, syscall: string, icmp: RawIcmp | null];
+/** The last failure: wsa, errno, syscall, and the ICMP error it stands for (addon.cc's OsError). */
+type LastError = [wsa: number, sys: number, syscall: string, icmp: RawIcmp | null];
 
-/** One message, decided once: nothing about the caller's arguments is read again. */
+/**
+ * One message, decided once: nothing about the caller's arguments is read again. `views`
+ * are the caller's while the call runs; a parked message holds its own copy instead.
+ */
 interface Encoded {
   views: readonly ArrayBufferView[];
   total: number;
@@ -163,8 +168,10 @@ function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
   mem.fill(0, hdr, hdr + A['sizeof msghdr']);
   let end = data;
   for (const v of e.views) {
-    mem.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), end);
-    end += v.byteLength;
+    // Intrinsic buffer/offset/length: a view's own properties may lie.
+    const bytes = viewBytes(v);
+    mem.set(bytes, end);
+    end += bytes.byteLength;
   }
   const iov = RECORDS + rec * RECORD;
   setPtr(iov, base + data);
@@ -326,18 +333,18 @@ export function closeAll(): boolean {
 
 /** @internal */
 export class FfiSocket implements NativeSocket {
-  oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number) => void;
+  oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number, icmp: RawIcmp | null) => void;
   onreceive?: NativeSocket['onreceive'];
   /** @internal */ queue: PendingSend[] = [];
   /** @internal */ recvQueue: PendingRecv[] = [];
   private readonly h = { fd: -1 };
   private kind: Kind = Kind.Udp4;
   private nonBlocking = false;
-  private icmpErrors = false;
+  private icmp = 0;  // ICMP_DEFAULT / ICMP_ON / ICMP_OFF
   private gso = false;
   private sendTimeoutMs = 0;
   private peerFamily = 0;
-  private err: [number, number, string] = [0, 0, ''];
+  private err: LastError = [0, 0, '', null];
   private batch: [number, number] = [0, 0];
   private readonly plan: Plan = { pktinfo: 0, addr: null, ifindex: 0, tosKind: 0, tos: 0, segmentSize: 0 };
 
@@ -352,7 +359,7 @@ export class FfiSocket implements NativeSocket {
   // --- socket.cc ---------------------------------------------------------------------------
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
-    icmpErrors: boolean, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number {
+    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number {
     if (ended) return this.fail(WSA.SYSCALLFAILURE, 'socket');
     let bindTo: IpAddr | null = null;
     if (bindAddress !== null && !(bindTo = ip(bindAddress))) return this.fail(WSA.EINVAL, 'bind');
@@ -368,7 +375,7 @@ export class FfiSocket implements NativeSocket {
     finalizer.register(this, this.h, this);
     this.kind = k;
     this.nonBlocking = nonBlocking;
-    this.icmpErrors = icmpErrors;
+    this.icmp = icmpErrors;
     this.sendTimeoutMs = sendTimeoutMs;
     const v4traffic = !v6 || (k === Kind.Udp6 && !ipv6Only);
     const opt = (level: number, name: number, value: number): boolean =>
@@ -380,7 +387,7 @@ export class FfiSocket implements NativeSocket {
       // Windows' default is v6-only and Linux's dual stack: always set it explicitly.
       if (k === Kind.Udp6 && !opt(A.IPPROTO_IPV6, A.IPV6_V6ONLY, ipv6Only ? 1 : 0)) return false;
       if (broadcast && !opt(A.SOL_SOCKET, A.SO_BROADCAST, 1)) return false;
-      if (icmpErrors) {
+      if (icmpErrors === ICMP_ON) {
         // Soft ICMP errors fail the next send, as on Windows (see socket.cc).
         if (v6 && !opt(A.IPPROTO_IPV6, A.IPV6_RECVERR, 1)) return false;
         if (v4traffic && !opt(A.IPPROTO_IP, A.IP_RECVERR, 1)) return false;
@@ -454,8 +461,8 @@ export class FfiSocket implements NativeSocket {
     this.closeFd();
     // Linux would let a parked datagram go out after close; Windows aborts it. Abort here,
     // after the fd is gone, so none of them can be sent.
-    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg', p.next]);
-    const abortedRecv: ReceiveDone[] = this.recvQueue.map((r) => [r.token, null, WSA.OPERATION_ABORTED, 0, 'recvmsg']);
+    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg', p.next, null]);
+    const abortedRecv: ReceiveDone[] = this.recvQueue.map((r) => [r.token, null, WSA.OPERATION_ABORTED, 0, 'recvmsg', null]);
     live.queuedSends -= this.queue.length + this.recvQueue.length;
     this.queue = [];
     this.recvQueue = [];
@@ -464,7 +471,7 @@ export class FfiSocket implements NativeSocket {
     this.deliverReceived(abortedRecv);
   }
 
-  lastError(): [number, number, string] {
+  lastError(): LastError {
     return this.err;
   }
 
@@ -561,10 +568,10 @@ export class FfiSocket implements NativeSocket {
       const e = this.sendMsgs(p.msgs, state);
       p.next = state.next;
       if (e === EAGAIN) break;
-      const c: Completion = [p.token, p.batch ? p.next : state.firstBytes, 0, 0, '', p.next];
+      const c: Completion = [p.token, p.batch ? p.next : state.firstBytes, 0, 0, '', p.next, null];
       if (e) {
         this.osError(e, 'sendmsg', 'send');
-        [c[1], c[2], c[3], c[4]] = [SEND_FAILED, ...this.err];
+        [c[1], c[2], c[3], c[4], c[6]] = [SEND_FAILED, ...this.err];
       }
       done.push(c);
       this.queue.shift();
@@ -582,19 +589,24 @@ export class FfiSocket implements NativeSocket {
     const deadline = this.deadline();
     // A blocking send goes after the overlapped sends already queued, as on Windows.
     if (blocking && this.queue.length && !this.flushQueue(deadline)) return SEND_FAILED;
+    let swallowed = false;
     for (;;) {
       writeMsg(e, HDRS, 0, DATA);
       const n = libc.sendmsg(this.fd, base + HDRS, e.flags);
       if (n >= 0) return n;
       const code = errno();
       if (code === EINTR) continue;
+      if (!swallowed && this.swallowIcmpError(code)) {
+        swallowed = true;
+        continue;
+      }
       this.osError(code, 'sendmsg', 'send');
       if (e.segmented && SEGMENT_REFUSALS.has(code)) {
         // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
         // caller to send the segments as a batch. A segment above the path MTU is this
         // send's problem; the others are the socket's, so it stops offloading.
         if (code !== E.EMSGSIZE) this.gso = false;
-        this.err = [WSA.EOPNOTSUPP, this.err[1], this.err[2]];
+        this.err = [WSA.EOPNOTSUPP, this.err[1], this.err[2], null];
         return SEND_FAILED;
       }
       if (code !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK || !blocking || this.nonBlocking) return SEND_FAILED;
@@ -609,6 +621,7 @@ export class FfiSocket implements NativeSocket {
    * at state.next. state.firstBytes: the size of msgs[0] once it is sent here.
    */
   private sendMsgs(msgs: Encoded[], state: { next: number; firstBytes: number }): number {
+    let swallowed = false;
     while (state.next < msgs.length) {
       const begin = state.next;
       let end = begin;
@@ -623,8 +636,14 @@ export class FfiSocket implements NativeSocket {
       if (r < 0) {
         const code = errno();
         if (code === EINTR) continue;
+        // The pending error went with this failure; the message itself was not sent.
+        if (!swallowed && this.swallowIcmpError(code)) {
+          swallowed = true;
+          continue;
+        }
         return code;
       }
+      swallowed = false;
       if (begin === 0 && r > 0) state.firstBytes = view.getUint32(HDRS + A['mmsghdr.msg_len'], true);
       state.next = begin + r;
     }
@@ -661,7 +680,7 @@ export class FfiSocket implements NativeSocket {
 
   private timedOut(): boolean {
     this.osError(EAGAIN, 'sendmsg', 'send');
-    this.err = [WSA.ETIMEDOUT, this.err[1], this.err[2]];
+    this.err = [WSA.ETIMEDOUT, this.err[1], this.err[2], null];
     return false;
   }
 
@@ -670,6 +689,19 @@ export class FfiSocket implements NativeSocket {
   }
 
   private park(msgs: Encoded[], next: number, batch: boolean, token: number): number {
+    // From here the caller may detach, resize or reuse its buffers: what is sent later is
+    // a copy of what they held now (send.cc's own_payload).
+    for (let i = next; i < msgs.length; i++) {
+      const e = msgs[i];
+      const copy = new Uint8Array(e.total);
+      let at = 0;
+      for (const v of e.views) {
+        const bytes = viewBytes(v);
+        copy.set(bytes, at);
+        at += bytes.byteLength;
+      }
+      e.views = [copy];
+    }
     this.queue.push({ token, batch, msgs, next });
     live.queuedSends++;
     watch(this);
@@ -692,7 +724,7 @@ export class FfiSocket implements NativeSocket {
       return WSA.EFAULT;
     }
     let total = 0;
-    for (const v of views) total += v.byteLength;
+    for (const v of views) total += viewByteLength(v);
     let to: IpAddr | null = null;
     if (typeof toAddress === 'string' && !(to = ip(toAddress))) return WSA.EINVAL;
     let src: IpAddr | null = null;
@@ -745,7 +777,7 @@ export class FfiSocket implements NativeSocket {
         this.osError(got, 'recvmsg', 'recv');
         done.push([r.token, null, ...this.err]);
       } else {
-        done.push([r.token, got, 0, 0, '']);
+        done.push([r.token, got, 0, 0, '', null]);
       }
       this.recvQueue.shift();
       live.queuedSends--;
@@ -764,7 +796,8 @@ export class FfiSocket implements NativeSocket {
     const data = DATA;
     const len = Math.min(buffer.byteLength, DATA_END - DATA);
     let n: number;
-    do {
+    let swallowed = false;
+    for (;;) {
       mem.fill(0, hdr, iov + A['sizeof iovec']);
       setPtr(iov, base + data);
       setPtr(iov + A['iovec.iov_len'], len);
@@ -775,8 +808,12 @@ export class FfiSocket implements NativeSocket {
       setPtr(hdr + A['msghdr.msg_control'], base + control);
       setPtr(hdr + A['msghdr.msg_controllen'], controlLen);
       n = libc.recvmsg(this.fd, base + hdr, A.MSG_DONTWAIT);
-    } while (n < 0 && errno() === EINTR);
-    if (n < 0) return errno();
+      if (n >= 0) break;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (swallowed || !this.swallowIcmpError(code)) return code;
+      swallowed = true;
+    }
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
     const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
@@ -811,7 +848,7 @@ export class FfiSocket implements NativeSocket {
     // EAGAIN while the kernel was choosing a local port: the ephemeral range is used up,
     // which Windows reports as WSAENOBUFS.
     if (io === 'send' && code === EAGAIN && !this.hasLocalPort()) wsa = WSA.ENOBUFS;
-    this.err = [wsa, code, syscall];
+    this.err = [wsa, code, syscall, null];
     if (io !== 'plain') this.classifyIcmpError();
     return false;
   }
@@ -823,35 +860,49 @@ export class FfiSocket implements NativeSocket {
   }
 
   private fail(wsa: number, syscall: string): number {
-    this.err = [wsa, 0, syscall];
+    this.err = [wsa, 0, syscall, null];
     return SEND_FAILED;
   }
 
   /** errors.cc's classify_icmp_error: one error-queue entry per failed call. */
   private classifyIcmpError(): void {
-    if (!this.icmpErrors || !ICMP_ERRNOS.has(this.err[1]) || this.fd < 0) return;
+    if (this.icmp !== ICMP_ON || !ICMP_ERRNOS.has(this.err[1]) || this.fd < 0) return;
     const hdr = SCRATCH + 2048;
     const iov = hdr + 64;
-    const control = iov + 32;
+    const name = iov + 32;
+    const control = name + A['sizeof sockaddr_storage'];
     mem.fill(0, hdr, control);
     setPtr(iov, base + iov + 16);
     setPtr(iov + A['iovec.iov_len'], 1);
+    setPtr(hdr + A['msghdr.msg_name'], base + name);
+    view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
     setPtr(hdr + A['msghdr.msg_iov'], base + iov);
     setPtr(hdr + A['msghdr.msg_iovlen'], 1);
     setPtr(hdr + A['msghdr.msg_control'], base + control);
     setPtr(hdr + A['msghdr.msg_controllen'], 512);
     if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return;
     const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
-    for (const [level, type, at] of cmsgs(control, used)) {
+    for (const [level, type, at, len] of cmsgs(control, used)) {
       if (!((level === A.IPPROTO_IP && type === A.IP_RECVERR) || (level === A.IPPROTO_IPV6 && type === A.IPV6_RECVERR))) continue;
       const origin = mem[at + A['sock_extended_err.ee_origin']];
       const family = origin === A.SO_EE_ORIGIN_ICMP ? 4 : origin === A.SO_EE_ORIGIN_ICMP6 ? 6 : 0;
       const type_ = mem[at + A['sock_extended_err.ee_type']];
       const code = mem[at + A['sock_extended_err.ee_code']];
       const row = ICMP_WSA.find(([f, t, c]) => f === family && t === type_ && (c < 0 || c === code));
-      if (row) this.err = [row[3], this.err[1], this.err[2]];
+      // The entry's name is the destination of the datagram the ICMP message answered;
+      // SO_EE_OFFENDER, right after the sock_extended_err, is who sent it (errors.cc).
+      const [address, port] = readSockaddr(name);
+      const offender = at + A['sizeof sock_extended_err'];
+      const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? view.getUint16(offender, true) : 0;  // AF_UNSPEC
+      const reporter = offenderFamily === A.AF_INET || offenderFamily === A.AF_INET6 ? readSockaddr(offender)[0] : '';
+      this.err = [row ? row[3] : this.err[0], this.err[1], this.err[2], [address, port, type_, code, reporter]];
       return;
     }
+  }
+
+  /** errors.cc's swallow_icmp_error: icmpErrors false on a connected socket takes a pending port unreachable silently. */
+  private swallowIcmpError(code: number): boolean {
+    return code === E.ECONNREFUSED && this.icmp === ICMP_OFF && this.peerFamily !== 0;
   }
 
   private hasLocalPort(): boolean {
@@ -897,13 +948,14 @@ export class FfiSocket implements NativeSocket {
   }
 }
 
-/** The control messages in [at, at + len) of the arena, as [level, type, data offset]. */
-function* cmsgs(at: number, len: number): Generator<[number, number, number]> {
+/** The control messages in [at, at + len) of the arena, as [level, type, data offset, data length]. */
+function* cmsgs(at: number, len: number): Generator<[number, number, number, number]> {
   let off = 0;
   while (off + CMSG_HDR <= len) {
     const cmsgLen = Number(view.getBigUint64(at + off, true));
     if (cmsgLen < CMSG_HDR || off + cmsgLen > len) return;
-    yield [view.getInt32(at + off + A['cmsghdr.cmsg_level'], true), view.getInt32(at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR];
+    yield [view.getInt32(at + off + A['cmsghdr.cmsg_level'], true), view.getInt32(at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR,
+      cmsgLen - CMSG_HDR];
     off += align(cmsgLen);
   }
 }

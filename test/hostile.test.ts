@@ -1,0 +1,118 @@
+// Hostile callers (issue 13): getters that change between reads or re-enter the API,
+// Proxies, views whose own properties lie, buffers detached by a later getter. The shim
+// reads every field once, measures the views only when no user code can run any more, and
+// sends exactly what it read. A node:dgram receiver is the witness.
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Message, type Socket } from '../src/index';
+import { catchAsync, catchSync, expectWsa } from './helpers/expect';
+import { receiver, type Receiver } from './helpers/receiver';
+
+const open: Array<{ close(): unknown }> = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+});
+async function setup(): Promise<{ s: Socket; r: Receiver; to: { address: string; port: number } }> {
+  const s = await openSocket({ type: 'udp4' });
+  const r = await receiver();
+  open.push(s, r);
+  return { s, r, to: { address: '127.0.0.1', port: r.port } };
+}
+const text = (ms: Array<{ data: Buffer }>) => ms.map((m) => m.data.toString());
+/** Moves an ArrayBuffer's memory away, leaving the original detached. */
+const detach = (ab: ArrayBufferLike) => structuredClone(ab, { transfer: [ab as ArrayBuffer] });
+
+describe('hostile callers', () => {
+  it('an element getter that re-enters sendMsgBatchSync on the same socket: each batch sends its own payloads', async () => {
+    const { s, r, to } = await setup();
+    const inner: Message[] = [0, 1, 2, 3, 4].map((i) => ({ buffers: Buffer.from(`inner-${i}`), to }));
+    const sneaky: ArrayBufferView[] = [];
+    Object.defineProperty(sneaky, 0, { enumerable: true, get: () => {
+      expect(sendMsgBatchSync(s, inner)).toEqual({ sent: 5 });
+      return Buffer.from('outer-1');
+    } });
+    const outer: Message[] = [{ buffers: Buffer.from('outer-0'), to }, { buffers: sneaky, to }, { buffers: Buffer.from('outer-2'), to }];
+    expect(sendMsgBatchSync(s, outer)).toEqual({ sent: 3 });
+    expect(text(await r.waitFor(8))).toEqual(['inner-0', 'inner-1', 'inner-2', 'inner-3', 'inner-4', 'outer-0', 'outer-1', 'outer-2']);
+  });
+
+  it('an index getter that returns a fresh view on each read is read once: that view is what is sent', async () => {
+    const { s, r, to } = await setup();
+    let reads = 0;
+    const buffers: ArrayBufferView[] = [];
+    Object.defineProperty(buffers, 0, { enumerable: true, get: () => Buffer.from(`read-${++reads}`) });
+    await sendMsg(s, { buffers, to });
+    sendMsgSync(s, { buffers, to });
+    await sendMsgBatch(s, [{ buffers, to }]);
+    expect(reads).toBe(3);  // once per call
+    expect(text(await r.waitFor(3))).toEqual(['read-1', 'read-2', 'read-3']);
+  });
+
+  it('segmentSize is read once: a getter answering 100, then 100, then 0.5 sends 100-byte segments', async () => {
+    const { s, r, to } = await setup();
+    const answers = [100, 100, 0.5];
+    let reads = 0;
+    const msg = { buffers: Buffer.alloc(600, 1), to, get segmentSize() { return answers[Math.min(reads++, 2)]; } };
+    expect(sendMsgSync(s, msg)).toBe(600);
+    expect(reads).toBe(1);
+    const got = await r.waitFor(6);
+    expect(got.map((m) => m.data.length)).toEqual([100, 100, 100, 100, 100, 100]);
+  });
+
+  it('a Proxy around the buffers array sends like the array; each element and the length are read once', async () => {
+    const { s, r, to } = await setup();
+    const reads: string[] = [];
+    const buffers = new Proxy([Buffer.from('ab'), Buffer.from('cd')], {
+      get(target, key, recv) {
+        reads.push(String(key));
+        return Reflect.get(target, key, recv);
+      },
+    });
+    expect(sendMsgSync(s, { buffers, to })).toBe(4);
+    await expect(sendMsg(s, { buffers, to })).resolves.toBe(4);
+    expect(text(await r.waitFor(2))).toEqual(['abcd', 'abcd']);
+    expect(reads).toEqual(['length', '0', '1', 'length', '0', '1']);
+  });
+
+  it('a view whose own byteLength lies is measured by what it really covers', async () => {
+    const { s, r, to } = await setup();
+    const small = Buffer.alloc(20, 0x41);
+    Object.defineProperty(small, 'byteLength', { value: 10 });
+    expect(sendMsgSync(s, { buffers: small, to })).toBe(20);
+    expect((await r.waitFor(1))[0]!.data.length).toBe(20);
+    // A view too large for UDP cannot sneak past the size limit by claiming to be small.
+    const big = new Uint8Array(70_000);
+    Object.defineProperty(big, 'byteLength', { value: 10 });
+    expectWsa(catchSync(() => sendMsgSync(s, { buffers: big, to })), 'WSAEMSGSIZE');
+    expectWsa(await catchAsync(sendMsg(s, { buffers: [big], to })), 'WSAEMSGSIZE');
+    expect(await r.settle(100)).toHaveLength(1);
+  });
+
+  it('a getter read after the buffers that detaches them: refused as an argument error, nothing sent', async () => {
+    const { s, r, to } = await setup();
+    const payload = new Uint8Array(new ArrayBuffer(8));
+    const msg = { buffers: [payload], get to() { detach(payload.buffer); return to; } };
+    expect(catchSync(() => sendMsgSync(s, msg))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    // In a batch, a later message's getter detaching an earlier message's buffer.
+    const first = new Uint8Array(new ArrayBuffer(8));
+    const batch = [{ buffers: first, to }, { buffers: Buffer.from('x'), get to() { detach(first.buffer); return to; } }];
+    expect(catchSync(() => sendMsgBatchSync(s, batch))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('msgs[0].buffers') });
+    expect(await r.settle(100)).toEqual([]);
+  });
+
+  it('a getter that closes the socket while the message is read: WSAENOTSOCK, nothing sent', async () => {
+    const { s, r, to } = await setup();
+    const msg = { buffers: Buffer.from('x'), get to() { void s.close(); return to; } };
+    expectWsa(await catchAsync(sendMsg(s, msg)), 'WSAENOTSOCK');
+    expect(await r.settle(100)).toEqual([]);
+  });
+
+  it('a resizable ArrayBuffer shrunk by a later getter is sent at its size when the call sealed it', async () => {
+    const { s, r, to } = await setup();
+    const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(16, { maxByteLength: 64 });
+    new Uint8Array(ab).fill(0x42);
+    const view = new Uint8Array(ab);  // length-tracking
+    const msg = { buffers: view, get to() { ab.resize(4); return to; } };
+    expect(sendMsgSync(s, msg)).toBe(4);
+    expect((await r.waitFor(1))[0]!.data).toEqual(Buffer.alloc(4, 0x42));
+  });
+});
