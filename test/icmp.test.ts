@@ -2,21 +2,14 @@
 // arrives, and an unconnected socket must not let one client's ICMP error fail a reply to
 // another (issue 12, items 1 and 2). Real ICMP port unreachable from closed loopback ports.
 import dgram from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openSocket, recvMsg, sendMsg, sendMsgSync, type Socket, WsaError } from '../src/index';
+import { describe, expect, it } from 'vitest';
+import { recvMsg, sendMsg, sendMsgSync, WsaError } from '../src/index';
 import { catchAsync, expectWsa } from './helpers/expect';
 import { isPosix, itUnlessWine } from './helpers/platform';
 import { receiver } from './helpers/receiver';
+import { useSockets } from './helpers/sockets';
 
-const open: Array<{ close(): unknown }> = [];
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close();
-});
-async function shim(opts: Parameters<typeof openSocket>[0]): Promise<Socket> {
-  const s = await openSocket(opts);
-  open.push(s);
-  return s;
-}
+const { shim, track } = useSockets();
 const b = (s: string) => Buffer.from(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,7 +65,7 @@ describe('a receive waiting when an ICMP error arrives', () => {
           next.catch(() => {});
           expect(await settleWithin(next, 500)).toBe('pending');
           const c = dgram.createSocket(type);
-          open.push({ close: () => new Promise<void>((res) => c.close(() => res())) });
+          track({ close: () => new Promise<void>((res) => c.close(() => res())) });
           if (mode === 'connected') {
             // A connected socket only takes datagrams from its peer: rebind the peer's port.
             await new Promise<void>((res) => c.bind(gonePort, addr, res));
@@ -92,7 +85,7 @@ describe('icmpErrors defaults', () => {
   itIcmp('unconnected sockets ignore ICMP errors by default: five refusals do not fail five replies to a healthy client', async () => {
     for (const [type, addr] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
       const healthy = await receiver(type);
-      open.push(healthy);
+      track(healthy);
       const s = await shim({ type, bind: { address: addr } });
       for (let i = 0; i < 5; i++) {
         const gone = await closedPort(type, addr);
@@ -108,7 +101,7 @@ describe('icmpErrors defaults', () => {
 
   itIcmp('icmpErrors: true: the error names the healthy destination it failed and, on Linux, the earlier one that refused', async () => {
     const healthy = await receiver('udp4');
-    open.push(healthy);
+    track(healthy);
     const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' }, icmpErrors: true });
     const gone = await closedPort('udp4', '127.0.0.1');
     await sendMsg(s, { buffers: b('x'), to: { address: '127.0.0.1', port: gone } });
@@ -136,15 +129,16 @@ describe('icmpErrors defaults', () => {
       } else {
         // Nothing is reported, and the datagram still goes (to whoever now holds the port).
         const peer = dgram.createSocket('udp4');
-        open.push({ close: () => new Promise<void>((res) => peer.close(() => res())) });
+        let closing: Promise<void> | undefined;
+        const closePeer = () => (closing ??= new Promise<void>((res) => peer.close(() => res())));
+        track({ close: closePeer });
         const got = new Promise<string>((res) => peer.on('message', (m) => res(m.toString())));
         await new Promise<void>((res) => peer.bind(gone, '127.0.0.1', res));
         await expect(sendMsg(s, { buffers: b('second') })).resolves.toBe(6);
         expect(await got).toBe('second');
         // And a receive on a connected socket with icmpErrors: false does not fail for it either.
         sendMsgSync(s, { buffers: b('x') });
-        peer.close();
-        open.pop();
+        await closePeer();
         await sleep(20);
         sendMsgSync(s, { buffers: b('to nobody') });
         await sleep(30);

@@ -1,21 +1,14 @@
 // Smaller failures a server meets (issue 12, item 6): argument errors thrown like every
 // other one, an address() that answers as Windows does, and errors of the main feature
 // (the source address) that say so.
-import { afterEach, describe, expect, it } from 'vitest';
-import { openSocket, sendMsg, sendMsgSync, type Socket, WsaError } from '../src/index';
+import { describe, expect, it } from 'vitest';
+import { sendMsg, sendMsgSync, WsaError } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
 import { isPosix, itControlData } from './helpers/platform';
 import { receiver } from './helpers/receiver';
+import { useSockets } from './helpers/sockets';
 
-const open: Array<{ close(): unknown }> = [];
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close();
-});
-async function shim(opts: Parameters<typeof openSocket>[0]): Promise<Socket> {
-  const s = await openSocket(opts);
-  open.push(s);
-  return s;
-}
+const { shim, track } = useSockets();
 
 describe('servers: small things that must not surprise', () => {
   it('address() of a socket never bound is WSAEINVAL on every OS (Windows getsockname); after a send it has one', async () => {
@@ -24,7 +17,7 @@ describe('servers: small things that must not surprise', () => {
       const e = expectWsa(catchSync(() => s.address()), 'WSAEINVAL');
       expect(e.syscall).toBe('getsockname');
       const r = await receiver(type);
-      open.push(r);
+      track(r);
       await sendMsg(s, { buffers: Buffer.from('x'), to: { address: type === 'udp4' ? '127.0.0.1' : '::1', port: r.port } });
       expect(s.address().port).toBeGreaterThan(0);
     }
@@ -34,7 +27,7 @@ describe('servers: small things that must not surprise', () => {
 
   it('more segments than a batch can carry is an argument error thrown synchronously by every call, nothing sent', async () => {
     const r = await receiver();
-    open.push(r);
+    track(r);
     const s = await shim({ type: 'udp4' });
     const msg = { buffers: Buffer.alloc(102_500), to: { address: '127.0.0.1', port: r.port }, segmentSize: 100 };
     for (const call of [() => sendMsg(s, msg), () => sendMsg(s, msg, () => {}), () => sendMsgSync(s, msg)]) {
