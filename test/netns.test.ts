@@ -205,9 +205,9 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(r.tally.WSAEWOULDBLOCK).toBeGreaterThan(1_000_000 - 1024);
     expect(r.firstRefusal.code).toBe('WSAEWOULDBLOCK');
     expect(r.firstRefusal.message).toMatch(/^sendmsg WSAEWOULDBLOCK: .* 10\.77\.3\.99:9 \(1024 datagrams .* await socket\.drained\(\)/);
-    // Without the bound, 1M queued datagrams hold hundreds of MB of live heap.
+    // Without the bound, 1M queued datagrams hold hundreds of MB of live heap. (RSS is
+    // reported, not asserted: the allocator, and ASan's quarantine, keep freed memory.)
     expect(r.liveEnd - r.liveStart).toBeLessThan(16);
-    expect(r.rssMax - r.rssStart).toBeLessThan(150);
     expect(r.pendingAtDrain).toBeLessThan(1024);
     expect(r.accepted).toBe('queued');
     expect(r.afterDrain).toBe(r.pendingAtDrain + 1);
