@@ -15,6 +15,8 @@ export function loadFfiBinding(addonLayout: Record<string, number> | null): Bind
   init();
   // A worker thread's sockets would outlive it (fds are process-wide): close them, and
   // free the thread's arena, when the thread ends. The main thread leaves that to exit.
+  // worker.terminate() emits no 'exit': there each fd closes as the OS thread exits
+  // (libc.ts's guardFd), and the arena stays, since a poll may still write into it.
   process.once('exit', () => {
     // A poll still running off-thread writes its results into the arena when it returns.
     const pollRunning = closeAll();

@@ -16,7 +16,8 @@ function loadFfiRs(): typeof FfiRs {
 // The process's own symbols: Node links libc, so dlopen(NULL) finds every call below.
 // ffi-rs keeps opened libraries in one process-wide table by name: a name per thread keeps
 // one thread's teardown away from another's handle.
-const LIB = `sendmsg-shim:libc:${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
+const { threadId, isMainThread } = require('node:worker_threads') as typeof import('node:worker_threads');
+const LIB = `sendmsg-shim:libc:${threadId}`;
 
 type Arg = number;
 type Call = (...args: Arg[]) => number;
@@ -51,6 +52,10 @@ function calls(ffi: typeof FfiRs) {
     eventfd: fn(ffi, 'eventfd', T.I32, [T.I32, T.I32]),
     read: fn(ffi, 'read', T.I64, [T.I32, P, T.I64]),
     write: fn(ffi, 'write', T.I64, [T.I32, P, T.I64]),
+    dlsym: fn(ffi, 'dlsym', P, [P, P]),
+    pthread_key_create: fn(ffi, 'pthread_key_create', T.I32, [P, P]),
+    pthread_key_delete: fn(ffi, 'pthread_key_delete', T.I32, [T.U32]),
+    pthread_setspecific: fn(ffi, 'pthread_setspecific', T.I32, [T.U32, P]),
     /** poll(2) on a libuv threadpool thread: resolves with its result on this thread's loop. */
     pollOffThread: (() => {
       const params = { library: LIB, funcName: 'poll', retType: T.I32, paramsType: [P, T.I64, T.I32], paramsValue: [] as Arg[],
@@ -95,6 +100,8 @@ export let view: DataView;
 /** @internal Frees the arena; nothing may use it afterwards (thread exit only). */
 export let freeArena: () => void;
 let errnoCell: Int32Array;
+// close(2)'s address, as a thread-specific data destructor (see guardFd); 0 on the main thread.
+let closeAt = 0;
 
 /**
  * ffi-rs crashes the process when a worker thread that loaded it ends while no other
@@ -124,11 +131,43 @@ export function init(): void {
   view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
   freeArena = arena.free;
   errnoCell = arena.errno;
+  if (!isMainThread) {
+    const at = ARENA_SIZE - 128;
+    mem.write('close\0', at, 'latin1');
+    closeAt = libc.dlsym(0, base + at);  // RTLD_DEFAULT is 0 on glibc and musl
+  }
 }
 
 /** @internal errno of this thread, as the last failed call left it. */
 export function errno(): number {
   return errnoCell[0];
+}
+
+/**
+ * @internal Makes fd close when this thread ends, however it ends: worker.terminate() stops
+ * JavaScript at an arbitrary point and runs no 'exit' listener, but the OS thread still
+ * exits, and its thread-specific data destructors run then. One key per fd, with close(2) as
+ * the destructor and the fd as the value (a void * argument and an int parameter travel in
+ * the same register on x86-64 and arm64; a NULL value, fd 0, is never destroyed). Returns the
+ * key for unguardFd, or -1: the main thread (its fds end with the process), or no key left
+ * (PTHREAD_KEYS_MAX, 1024 on glibc, 128 on musl: then only terminate() leaks that fd).
+ */
+export function guardFd(fd: number): number {
+  if (!closeAt || fd <= 0) return -1;
+  const at = ARENA_SIZE - 128;
+  if (libc.pthread_key_create(base + at, closeAt) !== 0) return -1;
+  const key = view.getUint32(at, true);
+  if (libc.pthread_setspecific(key, fd) !== 0) {
+    libc.pthread_key_delete(key);
+    return -1;
+  }
+  return key;
+}
+
+/** @internal Before fd is closed (its number may be reused at once): the thread's end must not close it. */
+export function unguardFd(key: number): void {
+  // A deleted key's destructor is not called (POSIX), whatever value it held.
+  if (key >= 0) libc.pthread_key_delete(key);
 }
 
 /** @internal if_nametoindex(name); 0 when no interface has that name. */

@@ -9,7 +9,7 @@ import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate'
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { type IpAddr, formatIp, isV4Mapped, parseIp } from './address';
-import { ARENA_SIZE, base, errno, libc, mem, nameToIndex, view } from './libc';
+import { ARENA_SIZE, base, errno, guardFd, libc, mem, nameToIndex, unguardFd, view } from './libc';
 import { Kind, type Plan, planSend } from './plan';
 
 // --- the arena's regions -------------------------------------------------------------
@@ -216,6 +216,7 @@ const watched = new Set<FfiSocket>();
 // The sockets the current off-thread poll watches, with the events it watches for.
 let polling: Map<FfiSocket, number> | null = null;
 let wakeFd = -1;
+let wakeKey = -1;  // guardFd's key for wakeFd
 let rotate = 0;  // more sockets than one poll takes: start elsewhere each time
 
 const eventsOf = (s: FfiSocket): number => (s.queue.length ? A.POLLOUT : 0) | (s.recvQueue.length ? A.POLLIN : 0);
@@ -241,8 +242,10 @@ function unwatch(s: FfiSocket): void {
 function closeWakeFd(): void {
   if (wakeFd < 0) return;
   wake();
+  unguardFd(wakeKey);
   libc.close(wakeFd);
   wakeFd = -1;
+  wakeKey = -1;
 }
 
 function unwatchIfIdle(s: FfiSocket): void {
@@ -257,7 +260,10 @@ function wake(): void {
 
 function startPoll(): void {
   if (polling || watched.size === 0 || ended) return;
-  if (wakeFd < 0) wakeFd = libc.eventfd(0, A.SOCK_NONBLOCK | A.SOCK_CLOEXEC);  // EFD_* share these values
+  if (wakeFd < 0) {
+    wakeFd = libc.eventfd(0, A.SOCK_NONBLOCK | A.SOCK_CLOEXEC);  // EFD_* share these values
+    wakeKey = guardFd(wakeFd);
+  }
   let all = [...watched];
   if (all.length > MAX_POLLFDS - 1) {
     rotate %= all.length;
@@ -291,25 +297,39 @@ function polled(r: number): void {
   // Read every revents first: draining runs JS, which may open, close or wait again.
   const revents = set.map((_, i) => (r > 0 ? view.getInt16(POLLFDS + (i + 1) * A['sizeof pollfd'] + A['pollfd.revents'], true) : 0));
   if (r > 0 && wakeFd >= 0 && view.getInt16(POLLFDS + A['pollfd.revents'], true)) libc.read(wakeFd, base + SCRATCH + 1536, 8);
-  set.forEach((s, i) => {
-    const ev = revents[i];
-    if (!ev || s.fd < 0) return;
-    // An error or hangup is not handled here: the next sendmsg/recvmsg reports the real cause.
-    if (ev & (A.POLLOUT | A.POLLERR | A.POLLHUP) && s.queue.length) s.drain();
-    if (s.fd >= 0 && ev & (A.POLLIN | A.POLLERR | A.POLLHUP) && s.recvQueue.length) s.drainRecv();
-  });
-  startPoll();
-  if (!polling) closeWakeFd();
+  try {
+    set.forEach((s, i) => {
+      const ev = revents[i];
+      if (!ev || s.fd < 0) return;
+      // POLLERR: an error of an earlier datagram is pending. Only a send or a receive takes it,
+      // so whichever waits tries, and takes it from the error queue itself when the call
+      // alone would block (takeQueuedIcmpError); else the next poll returns at once, forever.
+      const error = (ev & (A.POLLERR | A.POLLHUP)) !== 0;
+      if ((ev & A.POLLOUT || error) && s.queue.length) s.drain(error);
+      if (s.fd >= 0 && (ev & A.POLLIN || error) && s.recvQueue.length) s.drainRecv(error);
+    });
+  } finally {
+    // Even if a completion threw: the operations still waiting keep their poll.
+    startPoll();
+    if (!polling) closeWakeFd();
+  }
+}
+
+/** A socket's fd, and the key that closes it if the thread ends first (libc.ts's guardFd). */
+interface Handle { fd: number; key: number }
+
+function closeHandle(h: Handle): void {
+  unguardFd(h.key);
+  h.key = -1;
+  libc.close(h.fd);
+  h.fd = -1;
+  live.sockets--;
 }
 
 // Sockets JS dropped without closing: their fds close when the object is collected.
-const handles = new Set<{ fd: number }>();
-const finalizer = new FinalizationRegistry<{ fd: number }>((h) => {
-  if (h.fd >= 0) {
-    libc.close(h.fd);
-    h.fd = -1;
-    live.sockets--;
-  }
+const handles = new Set<Handle>();
+const finalizer = new FinalizationRegistry<Handle>((h) => {
+  if (h.fd >= 0) closeHandle(h);
   handles.delete(h);
 });
 
@@ -320,13 +340,7 @@ const finalizer = new FinalizationRegistry<{ fd: number }>((h) => {
 export function closeAll(): boolean {
   ended = true;
   closeWakeFd();
-  for (const h of handles) {
-    if (h.fd >= 0) {
-      libc.close(h.fd);
-      h.fd = -1;
-      live.sockets--;
-    }
-  }
+  for (const h of handles) if (h.fd >= 0) closeHandle(h);
   handles.clear();
   return polling !== null;
 }
@@ -337,7 +351,7 @@ export class FfiSocket implements NativeSocket {
   onreceive?: NativeSocket['onreceive'];
   /** @internal */ queue: PendingSend[] = [];
   /** @internal */ recvQueue: PendingRecv[] = [];
-  private readonly h = { fd: -1 };
+  private readonly h: Handle = { fd: -1, key: -1 };
   private kind: Kind = Kind.Udp4;
   private nonBlocking = false;
   private icmp = 0;  // ICMP_DEFAULT / ICMP_ON / ICMP_OFF
@@ -370,6 +384,7 @@ export class FfiSocket implements NativeSocket {
       raw ? protocol : 0);
     if (fd < 0) return !this.osFail(errno(), 'socket');
     this.h.fd = fd;
+    this.h.key = guardFd(fd);
     live.sockets++;
     handles.add(this.h);
     finalizer.register(this, this.h, this);
@@ -557,8 +572,11 @@ export class FfiSocket implements NativeSocket {
     return true;
   }
 
-  /** @internal Sends what the queue can send now; true once it is empty. Runs JS. */
-  drain(): boolean {
+  /**
+   * @internal Sends what the queue can send now; true once it is empty. Runs JS.
+   * `pollError`: poll reported POLLERR for the socket.
+   */
+  drain(pollError = false): boolean {
     const done: Completion[] = [];
     const state = { next: 0, firstBytes: 0 };
     while (this.queue.length) {
@@ -567,10 +585,10 @@ export class FfiSocket implements NativeSocket {
       state.firstBytes = 0;
       const e = this.sendMsgs(p.msgs, state);
       p.next = state.next;
-      if (e === EAGAIN) break;
+      if (e === EAGAIN && !(pollError && this.takeQueuedIcmpError('sendmsg'))) break;
       const c: Completion = [p.token, p.batch ? p.next : state.firstBytes, 0, 0, '', p.next, null];
       if (e) {
-        this.osError(e, 'sendmsg', 'send');
+        if (e !== EAGAIN) this.osError(e, 'sendmsg', 'send');
         [c[1], c[2], c[3], c[4], c[6]] = [SEND_FAILED, ...this.err];
       }
       done.push(c);
@@ -766,15 +784,15 @@ export class FfiSocket implements NativeSocket {
     return this.unqueue(this.recvQueue, token);
   }
 
-  /** @internal Completes what the receive queue can receive now. Runs JS. */
-  drainRecv(): void {
+  /** @internal Completes what the receive queue can receive now. Runs JS. `pollError`: as drain's. */
+  drainRecv(pollError = false): void {
     const done: ReceiveDone[] = [];
     while (this.recvQueue.length) {
       const r = this.recvQueue[0];
       const got = this.receiveOne(r.buffer);
-      if (got === EAGAIN) break;
+      if (got === EAGAIN && !(pollError && this.takeQueuedIcmpError('recvmsg'))) break;
       if (typeof got === 'number') {
-        this.osError(got, 'recvmsg', 'recv');
+        if (got !== EAGAIN) this.osError(got, 'recvmsg', 'recv');
         done.push([r.token, null, ...this.err]);
       } else {
         done.push([r.token, got, 0, 0, '', null]);
@@ -867,6 +885,35 @@ export class FfiSocket implements NativeSocket {
   /** errors.cc's classify_icmp_error: one error-queue entry per failed call. */
   private classifyIcmpError(): void {
     if (this.icmp !== ICMP_ON || !ICMP_ERRNOS.has(this.err[1]) || this.fd < 0) return;
+    const entry = this.readErrorQueue();
+    if (entry?.found) this.err = [entry.wsa || this.err[0], this.err[1], this.err[2], entry.icmp];
+  }
+
+  /**
+   * A waiting send or receive that poll woke with POLLERR but that would still block: the
+   * socket's pending error is gone while its error-queue entry stays (sendmmsg(2) takes the
+   * error with the message it fails, then returns the count sent before it and drops the
+   * error), and poll reports POLLERR for as long as the queue holds an entry. The waiting
+   * call takes that entry as its failure, as classify_icmp_error would have refined it;
+   * entries no call should report (local errors: the send that caused one returned it) are
+   * dropped. True: this.err is set.
+   */
+  private takeQueuedIcmpError(syscall: string): boolean {
+    if (this.fd < 0) return false;
+    for (let entry = this.readErrorQueue(); entry; entry = this.readErrorQueue()) {
+      if (this.icmp === ICMP_ON && entry.found && entry.family && ICMP_ERRNOS.has(entry.errno)) {
+        this.err = [entry.wsa || (WSA_OF_ERRNO.get(entry.errno) ?? WSA.SYSCALLFAILURE), entry.errno, syscall, entry.icmp];
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * One entry of the error queue (MSG_ERRQUEUE), dequeued; null when it is empty. found:
+   * it had its IP_RECVERR / IPV6_RECVERR message; wsa: the ICMP row's, 0 if none matches.
+   */
+  private readErrorQueue(): { found: boolean; errno: number; family: 0 | 4 | 6; wsa: number; icmp: RawIcmp | null } | null {
     const hdr = SCRATCH + 2048;
     const iov = hdr + 64;
     const name = iov + 32;
@@ -880,7 +927,7 @@ export class FfiSocket implements NativeSocket {
     setPtr(hdr + A['msghdr.msg_iovlen'], 1);
     setPtr(hdr + A['msghdr.msg_control'], base + control);
     setPtr(hdr + A['msghdr.msg_controllen'], 512);
-    if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return;
+    if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return null;
     const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
     for (const [level, type, at, len] of cmsgs(control, used)) {
       if (!((level === A.IPPROTO_IP && type === A.IP_RECVERR) || (level === A.IPPROTO_IPV6 && type === A.IPV6_RECVERR))) continue;
@@ -891,13 +938,19 @@ export class FfiSocket implements NativeSocket {
       const row = ICMP_WSA.find(([f, t, c]) => f === family && t === type_ && (c < 0 || c === code));
       // The entry's name is the destination of the datagram the ICMP message answered;
       // SO_EE_OFFENDER, right after the sock_extended_err, is who sent it (errors.cc).
-      const [address, port] = readSockaddr(name);
-      const offender = at + A['sizeof sock_extended_err'];
-      const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? view.getUint16(offender, true) : 0;  // AF_UNSPEC
-      const reporter = offenderFamily === A.AF_INET || offenderFamily === A.AF_INET6 ? readSockaddr(offender)[0] : '';
-      this.err = [row ? row[3] : this.err[0], this.err[1], this.err[2], [address, port, type_, code, reporter]];
-      return;
+      const nameFamily = view.getUint16(name, true);
+      let icmp: RawIcmp | null = null;
+      if (nameFamily === A.AF_INET || nameFamily === A.AF_INET6) {
+        const [address, port] = readSockaddr(name);
+        const offender = at + A['sizeof sock_extended_err'];
+        const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? view.getUint16(offender, true) : 0;  // AF_UNSPEC
+        const reporter = offenderFamily === A.AF_INET || offenderFamily === A.AF_INET6 ? readSockaddr(offender)[0] : '';
+        icmp = [address, port, type_, code, reporter];
+      }
+      // ee_errno is sock_extended_err's first member (linux/errqueue.h, the kernel's ABI).
+      return { found: true, errno: view.getUint32(at, true), family, wsa: row ? row[3] : 0, icmp };
     }
+    return { found: false, errno: 0, family: 0, wsa: 0, icmp: null };
   }
 
   /** errors.cc's swallow_icmp_error: icmpErrors false on a connected socket takes a pending port unreachable silently. */
@@ -931,9 +984,7 @@ export class FfiSocket implements NativeSocket {
 
   private closeFd(): void {
     unwatch(this);
-    libc.close(this.h.fd);
-    this.h.fd = -1;
-    live.sockets--;
+    closeHandle(this.h);
     handles.delete(this.h);
     finalizer.unregister(this);
   }

@@ -1,0 +1,25 @@
+// Worker threads on the ffi-rs backend: the sockets (and the poller's eventfd) a worker
+// opened are process-wide fds, so they must be closed when the worker ends, however it ends.
+// worker.terminate() stops JavaScript at an arbitrary point and runs no 'exit' listener; the
+// README promises that no fd is left behind on both implementations.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(__dirname, '..');
+
+describe.skipIf(process.platform !== 'linux')('ffi-rs sockets of worker threads (Linux: the only place ffi-rs runs)', () => {
+  it('20 terminated workers (one with a receive waiting), and workers that end or exit, leave no fd behind', () => {
+    const r = spawnSync(process.execPath, [join(__dirname, 'netns', 'ffi-worker-fds.cjs'), JSON.stringify({ terminated: 20, ended: 3, exited: 3 })],
+      { encoding: 'utf8', env: { ...process.env, SHIM_ROOT: root }, timeout: 60_000 });
+    expect(r.signal).toBe(null);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      before: { sockets: number; eventfds: number }; after: { sockets: number; eventfds: number }; codes: Array<number | string>; text: string;
+    };
+    expect(out.codes).toEqual([...Array(6).fill(0), ...Array(20).fill(1)]);  // terminate() gives exit code 1
+    expect(out.after.sockets).toBe(out.before.sockets);
+    expect(out.after.eventfds).toBe(out.before.eventfds);
+    expect(out.text).toBe('still here');
+  });
+});
