@@ -53,7 +53,7 @@ time {
 
 node_arm64() { qemu-aarch64-static -L "$SYSROOT" "$NODE_ARM64" "$@"; }
 FILES=(test/lane.test.ts test/differential.test.ts test/send.test.ts test/recv.test.ts test/batch.test.ts test/segment.test.ts
-       test/tos.test.ts test/arguments.test.ts test/fuzz.test.ts)
+       test/tos.test.ts test/arguments.test.ts test/fuzz.test.ts test/hostile.test.ts test/servers.test.ts test/icmp.test.ts)
 cd "$STAGE"
 [ "$(node_arm64 -p process.arch)" = arm64 ] || { echo "not running arm64 node" >&2; exit 1; }
 # Worker threads, not forks: a fork would exec the arm64 node without qemu. The same goes

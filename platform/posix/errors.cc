@@ -56,15 +56,26 @@ static int from_icmp(const sock_extended_err& ee) {
   return 0;
 }
 
-void classify_icmp_error(PlatformSocket* s, OsError* err) {
-  // Only errnos an ICMP error can leave pending; anything else came from this send.
-  if (s->icmp != IcmpMode::On || (err->sys != ECONNREFUSED && err->sys != EHOSTUNREACH &&
-                                  err->sys != ENETUNREACH && err->sys != EPROTO && err->sys != EHOSTDOWN))
-    return;
+// Only errnos an ICMP error can leave pending; anything else came from the call itself.
+static bool is_icmp_errno(int e) {
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EPROTO || e == EHOSTDOWN;
+}
+
+// One entry of the socket's error queue, dequeued (the kernel then re-arms the next).
+struct QueuedError {
+  bool found = false;  // it carried an IP_RECVERR / IPV6_RECVERR message
+  int sysErrno = 0;    // ee_errno
+  bool fromIcmp = false;
+  int wsa = 0;         // the ICMP row's, 0 if none matches
+  bool hasReport = false;
+  IcmpReport report;
+};
+
+static bool read_error_queue(PlatformSocket* s, QueuedError* out) {
   alignas(cmsghdr) unsigned char control[512];
   char sink[1];
   iovec iov{sink, sizeof(sink)};
-  sockaddr_storage about;
+  sockaddr_storage about{};
   msghdr m{};
   m.msg_name = &about;
   m.msg_namelen = sizeof(about);
@@ -72,34 +83,62 @@ void classify_icmp_error(PlatformSocket* s, OsError* err) {
   m.msg_iovlen = 1;
   m.msg_control = control;
   m.msg_controllen = sizeof(control);
-  // One entry per failed call: the kernel then re-arms the next queued error, so each
-  // ICMP error fails exactly one send, as each does on Windows.
-  if (recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+  *out = QueuedError{};
+  if (recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return false;
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
     bool isErr = (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
                  (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR);
     if (!isErr) continue;
     sock_extended_err ee;
     std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
-    if (int wsa = from_icmp(ee)) err->wsa = wsa;
+    out->found = true;
+    out->sysErrno = static_cast<int>(ee.ee_errno);
+    out->fromIcmp = ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6;
+    out->wsa = from_icmp(ee);
     // The entry's name is the destination of the datagram the ICMP message answered, so
     // the error can say which peer refused rather than only the one this call sent to.
-    err->hasIcmp = true;
-    err->icmp = IcmpReport{};
-    sockaddr_to_endpoint(about, &err->icmp.about);
-    err->icmp.type = ee.ee_type;
-    err->icmp.code = ee.ee_code;
-    sockaddr_storage offender{};
-    size_t room = c->cmsg_len > CMSG_LEN(sizeof(ee)) ? c->cmsg_len - CMSG_LEN(sizeof(ee)) : 0;
-    std::memcpy(&offender, SO_EE_OFFENDER(reinterpret_cast<sock_extended_err*>(CMSG_DATA(c))),
-                room < sizeof(offender) ? room : sizeof(offender));
-    Endpoint reporter;
-    if (offender.ss_family != AF_UNSPEC) {
-      sockaddr_to_endpoint(offender, &reporter);
-      err->icmp.reporter = reporter.ip;
+    if (about.ss_family == AF_INET || about.ss_family == AF_INET6) {
+      out->hasReport = true;
+      sockaddr_to_endpoint(about, &out->report.about);
+      out->report.type = ee.ee_type;
+      out->report.code = ee.ee_code;
+      sockaddr_storage offender{};
+      size_t room = c->cmsg_len > CMSG_LEN(sizeof(ee)) ? c->cmsg_len - CMSG_LEN(sizeof(ee)) : 0;
+      std::memcpy(&offender, SO_EE_OFFENDER(reinterpret_cast<sock_extended_err*>(CMSG_DATA(c))),
+                  room < sizeof(offender) ? room : sizeof(offender));
+      if (offender.ss_family == AF_INET || offender.ss_family == AF_INET6) {
+        Endpoint reporter;
+        sockaddr_to_endpoint(offender, &reporter);
+        out->report.reporter = reporter.ip;
+      }
     }
-    return;
+    return true;
   }
+  return true;
+}
+
+void classify_icmp_error(PlatformSocket* s, OsError* err) {
+  if (s->icmp != IcmpMode::On || !is_icmp_errno(err->sys)) return;
+  QueuedError q;
+  if (!read_error_queue(s, &q) || !q.found) return;
+  if (q.wsa) err->wsa = q.wsa;
+  err->hasIcmp = q.hasReport;
+  err->icmp = q.report;
+}
+
+bool take_queued_icmp_error(PlatformSocket* s, const char* syscall, OsError* err) {
+  if (s->fd < 0) return false;
+  QueuedError q;
+  while (read_error_queue(s, &q)) {
+    // Entries of local errors were reported by the send that caused them: dropped.
+    if (s->icmp != IcmpMode::On || !q.found || !q.fromIcmp || !is_icmp_errno(q.sysErrno)) continue;
+    set_os_error(err, q.sysErrno, syscall, s, ErrContext::Plain);
+    if (q.wsa) err->wsa = q.wsa;
+    err->hasIcmp = q.hasReport;
+    err->icmp = q.report;
+    return true;
+  }
+  return false;
 }
 
 bool swallow_icmp_error(const PlatformSocket* s, int sysErrno) {

@@ -82,9 +82,10 @@ extern std::atomic<long> g_queuedSends;
 // are parked, readable while receives are. Returns false (err set) if it cannot start.
 bool poll_update(PlatformSocket* s, OsError* err);
 // Sends what the send queue can send now; true once it is empty. Runs JS (the sink).
-bool drain(PlatformSocket* s);
+// pollError: poll reported POLLERR (see take_queued_icmp_error).
+bool drain(PlatformSocket* s, bool pollError = false);
 // Completes what the receive queue can receive now. Runs JS (the sink).
-void drain_recv(PlatformSocket* s);
+void drain_recv(PlatformSocket* s, bool pollError = false);
 
 enum class ErrContext { Plain, Send };
 // Translates errno at the call that failed; Send adds the socket's state to split EAGAIN.
@@ -99,6 +100,12 @@ void classify_icmp_error(PlatformSocket* s, OsError* err);
 // unreachable (ECONNREFUSED, cleared by being returned) from the next call; true means
 // the caller retries that call once instead of reporting it.
 bool swallow_icmp_error(const PlatformSocket* s, int sysErrno);
+// POLLERR woke a send or receive that would still block: the socket's pending error is
+// gone but its error-queue entry stays (sendmmsg(2) takes the error with the message it
+// fails, returns the count sent before it and drops the error), and poll reports POLLERR
+// for as long as the queue holds an entry. The waiting call takes that entry as its
+// failure; true: err is set.
+bool take_queued_icmp_error(PlatformSocket* s, const char* syscall, OsError* err);
 
 void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                 unsigned char* control);

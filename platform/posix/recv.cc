@@ -73,15 +73,20 @@ static void fail(PlatformSocket* s, int e, Received* out) {
   classify_icmp_error(s, &out->err);
 }
 
-void drain_recv(PlatformSocket* s) {
+void drain_recv(PlatformSocket* s, bool pollError) {
   std::vector<Received> done;
   while (!s->recvQueue.empty()) {
     PendingRecv& r = s->recvQueue.front();
     Received x{};
     x.token = r.token;
     int e = receive_one(s, r.data, r.len, &x);
-    if (e == EAGAIN) break;
-    if (e) fail(s, e, &x);
+    if (e == EAGAIN) {
+      if (!pollError || !take_queued_icmp_error(s, "recvmsg", &x.err)) break;
+      x.bytes = kSendFailed;
+      x.tos = -1;
+    } else if (e) {
+      fail(s, e, &x);
+    }
     done.push_back(x);
     s->recvQueue.pop_front();
     g_queuedSends--;

@@ -121,9 +121,10 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
   // pending error (an ICMP message for an earlier datagram); only a send or receive takes
   // it, so let every queue try. Restarting the poll without that would wake at once,
   // forever, and the waiting receive would never complete.
-  if (status < 0) events = UV_WRITABLE | UV_READABLE;
-  if (events & UV_WRITABLE) drain(s);
-  if (s->fd >= 0 && (events & UV_READABLE)) drain_recv(s);
+  bool error = status < 0;
+  if (error) events = UV_WRITABLE | UV_READABLE;
+  if (events & UV_WRITABLE) drain(s, error);
+  if (s->fd >= 0 && (events & UV_READABLE)) drain_recv(s, error);
   if (s->fd >= 0) poll_update(s, nullptr);
 }
 
@@ -219,13 +220,23 @@ static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long fi
   return c;
 }
 
-bool drain(PlatformSocket* s) {
+bool drain(PlatformSocket* s, bool pollError) {
   std::vector<Completion> done;
   while (!s->queue.empty()) {
     PendingSend& p = s->queue.front();
     long firstBytes = 0;
     int e = send_msgs(s, p.msgs, &p.next, &firstBytes);
-    if (e == EAGAIN) break;
+    if (e == EAGAIN) {
+      OsError queued;
+      if (!pollError || !take_queued_icmp_error(s, "sendmsg", &queued)) break;
+      Completion c = finish(s, p, 0, firstBytes);
+      c.bytes = kSendFailed;
+      c.err = queued;
+      done.push_back(c);
+      s->queue.pop_front();
+      g_queuedSends--;
+      continue;
+    }
     done.push_back(finish(s, p, e, firstBytes));
     s->queue.pop_front();
     g_queuedSends--;
