@@ -529,7 +529,17 @@ class Socket : public Napi::ObjectWrap<Socket> {
       napi_value argv[Argc];
       args(env, items[i], argv);
       napi_value result;
-      if (napi_make_callback(env, context_, recv, fn, Argc, argv, &result) != napi_ok) break;
+      if (napi_make_callback(env, context_, recv, fn, Argc, argv, &result) == napi_ok) continue;
+      // User code that ran in the callback's tick (a completion callback, deferred with
+      // nextTick) threw: report it as Node reports any throwing I/O callback, and deliver
+      // the rest, which are already out of the native queues. No exception pending means
+      // the environment can no longer run JS: stop.
+      bool pending = false;
+      napi_value exception;
+      if (napi_is_exception_pending(env, &pending) != napi_ok || !pending ||
+          napi_get_and_clear_last_exception(env, &exception) != napi_ok)
+        break;
+      napi_fatal_exception(env, exception);
     }
     ReleaseIfIdle();
   }

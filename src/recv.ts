@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { WSA, WsaError } from './errors';
-import { Socket, kState, lastError, notifyIfDrained, type RawReceived, type SocketAddress } from './socket';
+import {
+  Socket, kState, lastError, listen, notifyIfDrained, unlisten, type RawReceived, type ReceivingEntry, type SocketAddress,
+} from './socket';
 import { invalidArgType } from './errors';
 import { validateAbortSignal, validateInteger, validateKeys, validateObject } from './validate';
 
@@ -88,23 +90,28 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
   if (Array.isArray(r)) return Promise.resolve(toMessage(buffer, r));
   if (r !== -2) return Promise.reject(lastError(st.native));
   return new Promise((resolve, reject) => {
-    const entry = {
+    const entry: ReceivingEntry = {
       buffer,
-      signal,
-      onAbort: undefined as (() => void) | undefined,
       done: (err: WsaError | null, result: RawReceived | null) => (err ? reject(err) : resolve(toMessage(buffer, result!))),
     };
+    // In the map first: a duck-typed signal may fire from inside addEventListener.
+    st.receiving.set(token, entry);
     if (signal) {
-      entry.onAbort = () => {
-        if (st.native.cancelRecv(token)) {
+      try {
+        entry.link = listen(signal, () => {
+          if (!st.receiving.has(token) || !st.native.cancelRecv(token)) return;
           st.receiving.delete(token);
+          unlisten(entry.link);
           reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
           notifyIfDrained(st);
-        }
-      };
-      signal.addEventListener('abort', entry.onAbort, { once: true });
+        });
+      } catch (err) {
+        // A signal whose addEventListener throws: the receive must not stay queued unseen.
+        if (st.native.cancelRecv(token)) st.receiving.delete(token);
+        notifyIfDrained(st);
+        throw err;
+      }
     }
-    st.receiving.set(token, entry);
   });
 }
 

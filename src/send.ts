@@ -1,7 +1,8 @@
 import { SEND_FAILED, SEND_PENDING, binding } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import {
-  Socket, addPending, hasRoom, kState, lastError, notifyIfDrained, takePending, toWsaError, type PendingEntry, type SocketState,
+  Socket, addPending, hasRoom, kState, lastError, listen, notifyIfDrained, takePending, unlisten, type Listener, type PendingEntry,
+  type SocketState,
 } from './socket';
 import {
   isLoopbackLiteral, isV4Literal, measureBuffers, readBuffers, validateAbortSignal, viewBytes, validateFunction, validateInteger, validateIpLiteral,
@@ -50,7 +51,7 @@ export interface SendControl {
 
 /** One datagram, in the terms of WSAMSG. */
 export interface Message {
-  /** The payload, gathered without copying from one view or up to 1024 (WSABUF[] / iovec[]). */
+  /** The payload: one view or up to 1024, gathered by the kernel (WSABUF[] / iovec[]); a send that has to wait sends a copy of what they held at the call. */
   buffers: ArrayBufferView | readonly ArrayBufferView[];
   /** Destination; omit on a connected socket. */
   to?: SendTarget | null;
@@ -154,7 +155,7 @@ function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
     const ecn = control.ecn;
     if (tosByte !== undefined) validateInteger(tosByte, `${name}.control.tos`, 0, 255);
     if (ecn !== undefined) validateInteger(ecn, `${name}.control.ecn`, 0, 3);
-    if (tosByte !== undefined || ecn !== undefined) tos = ((tosByte ?? 0) & ~3) | (ecn ?? (tosByte ?? 0) & 3);
+    if (tosByte !== undefined || ecn !== undefined) tos = ((tosByte ?? 0) & ~3) | (ecn ?? ((tosByte ?? 0) & 3));
   }
   const flags = msg.flags ?? 0;
   validateInteger(flags, `${name}.flags`, 0, 0xffffffff);
@@ -261,6 +262,8 @@ function queueFull(st: SocketState, w: { address?: string; port?: number; source
  */
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const p = prepare(sock, msg);
+  // Nothing is queued that a signal could abort; accepting one would suggest otherwise.
+  if (p.signal !== undefined) throw invalidArgValue('msg.signal', p.signal, 'is for sendMsg only (sendMsgSync never queues)');
   if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, where(p));
   if (p.refusal) throw p.refusal;
   if (p.segmentSize && !offloadable(p)) return sendSegmentsSync(p);
@@ -272,29 +275,30 @@ export function sendMsgSync(sock: Socket, msg: Message): number {
 
 let nextToken = 1;
 
-/** Stops listening to a queued send's signal (a duck-typed signal may lack removeEventListener). */
-function unlisten(entry: PendingEntry): void {
-  if (entry.onAbort && typeof entry.signal?.removeEventListener === 'function') entry.signal.removeEventListener('abort', entry.onAbort);
+/**
+ * Listens to a send's signal before any I/O: addEventListener is the caller's code (a
+ * duck-typed signal may throw, or fire at once), and none of it may run between the checks
+ * and the system call. An abort before the send is parked is remembered (`fired`) and acted
+ * on when it parks; after, it cancels the parked send.
+ */
+function listenForAbort(st: SocketState, token: number, signal: AbortSignal): Listener {
+  return listen(signal, () => {
+    // posix removes a parked send at once; on Windows the kernel may still hold the
+    // request, so the cancelled completion itself rejects the send, a moment later.
+    const entry = st.pending.get(token);
+    if (!entry || !st.native.cancel(token)) return;
+    takePending(st, token);
+    unlisten(entry.link);
+    entry.done(new WsaError(WSA.OPERATION_ABORTED, { address: entry.address, port: entry.port, sourceAddress: entry.sourceAddress }), 0);
+    notifyIfDrained(st);
+  });
 }
 
-/**
- * Records a send the OS has not taken yet and wires its signal. The entry is in the map
- * before the listener is added: a signal may call it from inside addEventListener.
- */
-function park(st: SocketState, token: number, entry: PendingEntry, signal: AbortSignal | undefined): void {
+/** Records a send the OS has not taken yet; a signal that fired meanwhile cancels it now. */
+function park(st: SocketState, token: number, entry: PendingEntry, link: Listener | undefined): void {
+  entry.link = link;
   addPending(st, token, entry);
-  if (!signal) return;
-  entry.signal = signal;
-  entry.onAbort = () => {
-    // posix removes a parked send at once; on Windows the kernel may still hold the
-    // buffers, so the cancelled completion itself rejects the send, a moment later.
-    if (!st.pending.has(token) || !st.native.cancel(token)) return;
-    takePending(st, token);
-    unlisten(entry);
-    entry.done(new WsaError(WSA.OPERATION_ABORTED, entry), 0);
-    notifyIfDrained(st);
-  };
-  signal.addEventListener('abort', entry.onAbort, { once: true });
+  if (link?.fired) link.onAbort();
 }
 
 /**
@@ -315,45 +319,57 @@ function park(st: SocketState, token: number, entry: PendingEntry, signal: Abort
 export function sendMsg(sock: Socket, msg: Message): Promise<number>;
 export function sendMsg(sock: Socket, msg: Message, callback: SendCallback): void;
 export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Promise<number> | void {
-  const p = prepare(sock, msg);
-  const signal = p.signal;
+  const st = socketState(sock);
+  const p = readMessage(st, msg, 'msg');
   if (callback !== undefined) validateFunction(callback, 'callback');
+  const token = nextToken++;
+  // The signal's listener goes on with the other reads, before the message is sealed; a
+  // getter read after `signal` may have aborted it already, which no listener would see.
+  const link = p.signal ? listenForAbort(st, token, p.signal) : undefined;
+  if (link && link.signal.aborted === true) link.fired = true;
+  try {
+    seal(p);
+  } catch (err) {
+    unlisten(link);
+    throw err;
+  }
 
   let promise: Promise<number> | undefined;
-  let done: (err: WsaError | null, bytes: number) => void;
+  let settle: (err: WsaError | null, bytes: number) => void;
   if (callback) {
     // Deferred even from the event loop: a completion may be delivered while a blocking
     // sendMsgSync on the same socket flushes the queue, and user code must not run there.
-    done = (err, bytes) => process.nextTick(callback, err, bytes);
+    settle = (err, bytes) => process.nextTick(callback, err, bytes);
   } else {
     let resolve!: (n: number) => void;
     let reject!: (e: WsaError) => void;
     promise = new Promise<number>((res, rej) => { resolve = res; reject = rej; });
-    done = (err, bytes) => (err ? reject(err) : resolve(bytes));
+    settle = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
+  // Done without being parked: the listener has nothing left to cancel.
+  const done = (err: WsaError | null, bytes: number) => {
+    unlisten(link);
+    settle(err, bytes);
+  };
   const w = where(p);
-  const st = p.st;
 
   if (st.closed) {
     done(new WsaError(WSA.ENOTSOCK, w), 0);
   } else if (p.refusal) {
     done(p.refusal, 0);
-  } else if (p.aborted) {
+  } else if (p.aborted || link?.fired) {
     done(new WsaError(WSA.OPERATION_ABORTED, w), 0);
   } else if (!hasRoom(st, datagrams(p), p.totalBytes)) {
     done(queueFull(st, w), 0);
   } else if (p.segmentSize && !offloadable(p)) {
-    sendSegments(p, done);
+    sendSegments(p, token, link, settle);
   } else {
-    const token = nextToken++;
     const r = st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize, token);
     if (r >= 0) done(null, r);
-    else if (r === SEND_FAILED && refusedOffload(p)) sendSegments(p, done);
+    else if (r === SEND_FAILED && refusedOffload(p)) sendSegments(p, token, link, settle);
     else if (r === SEND_FAILED) done(failure(p), 0);
-    else if (r === SEND_PENDING) {
-      // The native side copied what it queued: nothing of the caller's needs to stay alive.
-      park(st, token, { done, ...w, datagrams: datagrams(p), bytes: p.totalBytes }, signal);
-    }
+    // The native side copied what it queued: nothing of the caller's needs to stay alive.
+    else if (r === SEND_PENDING) park(st, token, { done: settle, ...w, datagrams: datagrams(p), bytes: p.totalBytes }, link);
   }
   return promise;
 }
@@ -382,9 +398,10 @@ export interface BatchResult {
 function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared: Prepared[] } {
   const st = socketState(sock);
   if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
-  if (msgs.length > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, msgs.length);
-  const prepared: Prepared[] = new Array(msgs.length);
-  for (let i = 0; i < msgs.length; i++) {
+  const n: unknown = msgs.length;  // once: a Proxy may answer differently each time
+  if (typeof n !== 'number' || n > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, n);
+  const prepared: Prepared[] = new Array(n);
+  for (let i = 0; i < n; i++) {
     const p = readMessage(st, msgs[i], `msgs[${i}]`);
     if (p.signal !== undefined) throw invalidArgValue(`msgs[${i}].signal`, p.signal, 'is not supported in a batch');
     prepared[i] = p;
@@ -436,35 +453,36 @@ function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
 }
 
 /**
- * The overlapped batch behind sendMsgBatch and the segmentation fallback. `signal` (the
- * fallback's message's) fails the batch with WSA_OPERATION_ABORTED while it is queued.
+ * The overlapped batch behind sendMsgBatch and the segmentation fallback. `link` (the
+ * fallback's message's signal, listened to before any I/O) fails the batch with
+ * WSA_OPERATION_ABORTED while it is queued.
  */
-function runBatch(st: SocketState, prepared: Prepared[], signal: AbortSignal | undefined, aborted: boolean,
+function runBatch(st: SocketState, prepared: Prepared[], token: number, link: Listener | undefined,
   done: (r: BatchResult) => void): void {
   const first = prepared[0];
-  if (st.closed) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
+  const w = first ? where(first) : {};
+  const now = (r: BatchResult) => {
+    unlisten(link);
+    done(r);
+  };
+  if (st.closed) return now({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
   const refused = batchRefusal(prepared);
-  if (refused) return done(refused);
-  if (aborted) return done({ sent: 0, failedIndex: 0, error: new WsaError(WSA.OPERATION_ABORTED, first ? where(first) : {}) });
+  if (refused) return now(refused);
+  if (link?.fired) return now({ sent: 0, failedIndex: 0, error: new WsaError(WSA.OPERATION_ABORTED, w) });
   let bytes = 0;
   for (const p of prepared) bytes += p.totalBytes;
-  if (!hasRoom(st, prepared.length, bytes)) return done({ sent: 0, failedIndex: 0, error: queueFull(st, first ? where(first) : {}) });
-  const token = nextToken++;
+  if (!hasRoom(st, prepared.length, bytes)) return now({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
   const r = st.native.sendBatch(flatten(prepared), prepared.length, true, token);
-  if (r >= 0) return done({ sent: r });
-  if (r === SEND_FAILED) return done(batchFailure(st, prepared));
+  if (r >= 0) return now({ sent: r });
+  if (r === SEND_FAILED) return now(batchFailure(st, prepared));
   park(st, token, {
-    ...(first ? where(first) : {}),
+    ...w,
+    // The completion knows the index: its error names that message's destination.
+    failedAt: (count) => (prepared[count] ? where(prepared[count]!) : w),
     datagrams: prepared.length,
     bytes,
-    done: (err, _bytes, count = 0, icmp) => {
-      if (!err) return done({ sent: count });
-      // The completion knows the index; the error names that message's destination.
-      const p = prepared[count];
-      const error = p && err.errno !== WSA.OPERATION_ABORTED ? toWsaError(err.errno, err.sysErrno ?? 0, err.syscall, icmp, where(p)) : err;
-      done({ sent: count, failedIndex: count, error });
-    },
-  }, signal);
+    done: (err, _bytes, count = 0) => done(err ? { sent: count, failedIndex: count, error: err } : { sent: count }),
+  }, link);
 }
 
 /**
@@ -494,7 +512,7 @@ export function sendMsgBatchSync(sock: Socket, msgs: readonly Message[]): BatchR
  */
 export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<BatchResult> {
   const { st, prepared } = prepareBatch(sock, msgs);
-  return new Promise((resolve) => runBatch(st, prepared, undefined, false, resolve));
+  return new Promise((resolve) => runBatch(st, prepared, nextToken++, undefined, resolve));
 }
 
 // --- segmentation ---------------------------------------------------------------------
@@ -560,6 +578,6 @@ function sendSegmentsSync(p: Prepared): number {
   return segmentResult(p, runBatchSync(p.st, segmentBatch(p)));
 }
 
-function sendSegments(p: Prepared, done: (err: WsaError | null, bytes: number) => void): void {
-  runBatch(p.st, segmentBatch(p), p.signal, p.aborted, (r) => (r.error ? done(r.error, 0) : done(null, p.totalBytes)));
+function sendSegments(p: Prepared, token: number, link: Listener | undefined, done: (err: WsaError | null, bytes: number) => void): void {
+  runBatch(p.st, segmentBatch(p), token, link, (r) => (r.error ? done(r.error, 0) : done(null, p.totalBytes)));
 }

@@ -5,11 +5,12 @@ import {
 } from './binding';
 import { messages, type ReceivedMessage } from './recv';
 import { WSA, WsaError, icmpReport, invalidArgValue, setDefaultSyscall } from './errors';
-
-setDefaultSyscall(binding.sendSyscall);
 import {
   validateBoolean, validateInteger, validateIpLiteral, validateKeys, validateObject,
 } from './validate';
+
+// Errors the shim raises itself name the backend's send call.
+setDefaultSyscall(binding.sendSyscall);
 
 /** Socket types: UDP over IPv4/IPv6, or raw IP (needs CAP_NET_RAW / Administrator). */
 export type SocketType = 'udp4' | 'udp6' | 'raw4' | 'raw6';
@@ -118,12 +119,14 @@ const BIND_KEYS = new Set(['address', 'port']);
 /** @internal A send that the OS has not completed yet. */
 export interface PendingEntry {
   /** `count`: for a batch, how many messages went. */
-  done: (err: WsaError | null, bytes: number, count?: number, icmp?: RawIcmp | null) => void;
+  done: (err: WsaError | null, bytes: number, count?: number) => void;
   address?: string;
   port?: number;
   sourceAddress?: string;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Its signal's listener, if it has one. */
+  link?: Listener;
+  /** A batch: the destination of the message at `count`, which the completion says failed. */
+  failedAt?: (count: number) => { address?: string; port?: number; sourceAddress?: string };
   /** What it counts against the socket's bound (maxPendingSends / maxPendingBytes). */
   datagrams: number;
   bytes: number;
@@ -132,14 +135,35 @@ export interface PendingEntry {
 /** @internal */
 export const kState = Symbol('sendmsg-shim.state');
 
-/** @internal */
 /** @internal A receive the OS has not completed yet. */
 export interface ReceivingEntry {
   done: (err: WsaError | null, result: RawReceived | null) => void;
   /** The buffer the OS writes into: kept alive until completion. */
   buffer: Uint8Array;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  link?: Listener;
+}
+
+/** @internal An AbortSignal's 'abort' listener, added once and removed once. */
+export interface Listener {
+  signal: AbortSignal;
+  onAbort: () => void;
+  /** The signal fired (possibly before the operation was handed to the OS). */
+  fired: boolean;
+}
+
+/**
+ * @internal Listens to a signal for one operation. addEventListener is the caller's code
+ * (a duck-typed signal may throw, or fire at once): callers do this before any I/O.
+ */
+export function listen(signal: AbortSignal, onAbort: () => void): Listener {
+  const link: Listener = { signal, fired: false, onAbort: () => { link.fired = true; onAbort(); } };
+  signal.addEventListener('abort', link.onAbort, { once: true });
+  return link;
+}
+
+/** @internal Stops listening; the one place a listener is removed. */
+export function unlisten(link: Listener | undefined): void {
+  if (link) link.signal.removeEventListener('abort', link.onAbort);
 }
 
 /** @internal [bytes, truncated, fromAddress, fromPort, destination | null, ifindex, tos] */
@@ -169,9 +193,9 @@ export interface SocketState {
   self: Socket;
 }
 
-/** Wakes close() callers once no send is in flight, and drained() callers once there is room. @internal */
+/** Wakes close() callers once no send is in flight, and drained() callers once no send is queued. @internal */
 export function notifyIfDrained(st: SocketState): void {
-  if (st.roomWaiters.length && (st.closed || hasRoom(st, 1, 0))) for (const resolve of st.roomWaiters.splice(0)) resolve();
+  if (st.roomWaiters.length && (st.closed || st.pending.size === 0)) for (const resolve of st.roomWaiters.splice(0)) resolve();
   if (st.pending.size === 0 && st.receiving.size === 0 && st.drained.length) for (const resolve of st.drained.splice(0)) resolve();
 }
 
@@ -193,7 +217,7 @@ export function addPending(st: SocketState, token: number, entry: PendingEntry):
   st.pendingBytes += entry.bytes;
 }
 
-/** @internal Removes a queued send (completed or cancelled); false if it was not there. */
+/** @internal Removes a queued send (completed or cancelled); undefined if it was not there. */
 export function takePending(st: SocketState, token: number): PendingEntry | undefined {
   const entry = st.pending.get(token);
   if (!entry) return undefined;
@@ -217,8 +241,12 @@ export function toWsaError(wsa: number, sysErrno: number, syscall: string, icmp:
     sysErrno, syscall, address: where.address, port: where.port, sourceAddress: where.sourceAddress, icmp: report, reason,
   });
 }
-/** The codes with which Linux and Windows refuse a source address (errno lab: non-local IPv4 → ENETUNREACH, IPv6 → EINVAL). */
-const SOURCE_REFUSALS = new Set<number>([WSA.EINVAL, WSA.EADDRNOTAVAIL, WSA.ENETUNREACH, WSA.EHOSTUNREACH]);
+/**
+ * The codes with which Linux and Windows refuse a source address (errno lab: non-local IPv4
+ * → ENETUNREACH, IPv6 → EINVAL). Not EHOSTUNREACH: that is also what a forged or real ICMP
+ * error of an earlier datagram gives, which the source has nothing to do with.
+ */
+const SOURCE_REFUSALS = new Set<number>([WSA.EINVAL, WSA.EADDRNOTAVAIL, WSA.ENETUNREACH]);
 
 /** Turns the addon's last error into a WsaError. @internal */
 export function lastError(native: NativeSocket, address?: string, port?: number, sourceAddress?: string): WsaError {
@@ -315,10 +343,11 @@ export class Socket {
   }
 
   /**
-   * Resolves once further overlapped sends will be accepted again — the queue is below
-   * `maxPendingSends` / `maxPendingBytes` — at once if it already is, or when the socket
-   * closes: the promise form of a stream's 'drain' event. Sends past the bound fail with
-   * WSAEWOULDBLOCK instead of queueing without limit.
+   * Resolves once no overlapped send is queued any more (at once if none is, or when the
+   * socket closes): the promise form of a stream's 'drain' event, which also waits for an
+   * empty buffer. Then any send is accepted again, whatever its size. Sends past
+   * `maxPendingSends` / `maxPendingBytes` fail with WSAEWOULDBLOCK instead of queueing
+   * without limit.
    *
    * @example
    * ```ts
@@ -328,7 +357,7 @@ export class Socket {
    */
   drained(): Promise<void> {
     const st = this[kState];
-    if (st.closed || hasRoom(st, 1, 0)) return Promise.resolve();
+    if (st.closed || st.pending.size === 0) return Promise.resolve();
     return new Promise((resolve) => st.roomWaiters.push(resolve));
   }
 
@@ -442,9 +471,9 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
     const st = sock![kState];
     const entry = takePending(st, token);
     if (!entry) return;
-    if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
+    unlisten(entry.link);
     if (bytes >= 0) entry.done(null, bytes, count);
-    else entry.done(toWsaError(wsa, sysErrno, syscall, icmp, entry), 0, count, icmp);
+    else entry.done(toWsaError(wsa, sysErrno, syscall, icmp, entry.failedAt ? entry.failedAt(count) : entry), 0, count);
     notifyIfDrained(st);
   });
   const icmpMode = isRaw || options.icmpErrors === undefined ? ICMP_DEFAULT : options.icmpErrors ? ICMP_ON : ICMP_OFF;
@@ -456,7 +485,7 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
     const entry = st.receiving.get(token);
     if (!entry) return;
     st.receiving.delete(token);
-    if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort);
+    unlisten(entry.link);
     if (result) entry.done(null, result);
     else entry.done(toWsaError(wsa, sysErrno, syscall, icmp, {}), null);
     notifyIfDrained(st);

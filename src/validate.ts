@@ -148,7 +148,10 @@ export function measureBuffers(views: ArrayBufferView | readonly ArrayBufferView
 }
 
 export function validateAbortSignal(value: unknown, name: string): asserts value is AbortSignal {
-  if (value === null || typeof value !== 'object' || !('aborted' in value) || typeof (value as AbortSignal).addEventListener !== 'function') {
+  // Both listener methods: a signal that can be listened to but not let go of would strand
+  // the operation's completion (the listener is removed when it completes).
+  if (value === null || typeof value !== 'object' || !('aborted' in value) || typeof (value as AbortSignal).addEventListener !== 'function' ||
+    typeof (value as AbortSignal).removeEventListener !== 'function') {
     throw invalidArgType(name, 'an instance of AbortSignal', value);
   }
 }

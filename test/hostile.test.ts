@@ -115,4 +115,24 @@ describe('hostile callers', () => {
     expect(sendMsgSync(s, msg)).toBe(4);
     expect((await r.waitFor(1))[0]!.data).toEqual(Buffer.alloc(4, 0x42));
   });
+
+  it('a msgs Proxy whose length changes between reads is read once: the MAX_BATCH check holds', async () => {
+    const { s, to } = await setup();
+    let reads = 0;
+    const msgs = new Proxy([{ buffers: Buffer.from('x'), to }], {
+      get(target, key, recv) {
+        if (key === 'length') return ++reads === 1 ? 1025 : 1;
+        return Reflect.get(target, key, recv);
+      },
+    });
+    expect(catchSync(() => sendMsgBatchSync(s, msgs))).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    expect(reads).toBe(1);
+  });
+
+  it('signals: one without removeEventListener is refused up front; sendMsgSync takes none', async () => {
+    const { s, to } = await setup();
+    const noRemove = { aborted: false, addEventListener() {} };
+    expect(catchSync(() => sendMsg(s, { buffers: Buffer.from('x'), to, signal: noRemove as unknown as AbortSignal }))).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(catchSync(() => sendMsgSync(s, { buffers: Buffer.from('x'), to, signal: new AbortController().signal }))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
 });

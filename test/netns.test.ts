@@ -266,6 +266,41 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(got.corrupt).toBe(0);
   });
 
+  it('a completion callback that throws: it is reported as uncaught, and every other completion is still delivered', async () => {
+    const r = await lab.run<{ got: number[]; uncaught: string[]; closed: boolean }>(A, 'hostile-signals.cjs', { mode: 'callback-throw', to: '10.77.3.99', port: 9 });
+    expect(r).toEqual({ got: [0, 1, 2, 3, 4, 5], uncaught: ['bug in callback 0'], closed: true });
+  });
+
+  it('the retry loop of the drained() docs waits for the queue instead of spinning', async () => {
+    const r = await lab.run<{ refusals: number; timerRan: boolean }>(A, 'hostile-signals.cjs', { mode: 'drained-retry', to: '10.77.3.99', port: 9 }, 60_000);
+    expect(r.refusals).toBe(1);  // refused once, then drained() waited until it fitted
+    expect(r.timerRan).toBe(true);
+  }, 70_000);
+
+  it('a signal whose addEventListener throws: sendMsg throws before any I/O and queues nothing', async () => {
+    const r = await lab.run<{ thrown: string | null; before: number; after: number; closed: boolean }>(A, 'hostile-signals.cjs', { mode: 'throwing-listener', to: '10.77.3.99', port: 9 });
+    expect(r.thrown).toBe('hostile addEventListener');
+    expect(r.after).toBe(r.before);
+    expect(r.closed).toBe(true);
+  });
+
+  it('a signal aborted by a getter read after it: the send does not go', async () => {
+    const r = await lab.run<{ result: string | number }>(A, 'hostile-signals.cjs', { mode: 'abort-in-getter', to: '10.77.3.99', port: 9 });
+    expect(r.result).toBe('WSA_OPERATION_ABORTED');
+  });
+
+  it('forged ICMP errors of every code: a waiting receive completes, nothing spins, icmpErrors: false stays quiet', async () => {
+    const ns = lab.ns('icmp');
+    const r = await lab.run<{ waiting: Array<{ icmp: string; first: string; cpuShare: number; later: string }>; quiet: Array<{ icmp: string; next: string }> }>(
+      ns, 'forged-icmp.cjs', {}, 60_000);
+    for (const w of r.waiting) {
+      expect(w.first, JSON.stringify(w)).not.toBe('still waiting');
+      expect(w.cpuShare, JSON.stringify(w)).toBeLessThan(0.3);
+      expect(w.later, JSON.stringify(w)).not.toBe('WSAEWOULDBLOCK');
+    }
+    expect(r.quiet.filter((q) => q.next !== 'sent')).toEqual([]);
+  }, 70_000);
+
   it('IPv6: a second and third source address on one socket', async () => {
     const ns = lab.ns('v6');
     lab.ip('-n', ns, 'addr', 'add', 'fd00:77::2/128', 'dev', 'lo', 'nodad');

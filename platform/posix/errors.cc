@@ -56,9 +56,16 @@ static int from_icmp(const sock_extended_err& ee) {
   return 0;
 }
 
-// Only errnos an ICMP error can leave pending; anything else came from the call itself.
+// The errnos an ICMP error can leave pending (the kernel's icmp_err_convert and
+// icmpv6_err_convert); anything else came from the call itself.
 static bool is_icmp_errno(int e) {
-  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EPROTO || e == EHOSTDOWN;
+  switch (e) {
+    case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: case EPROTO: case EHOSTDOWN:
+    case ENOPROTOOPT: case EMSGSIZE: case EOPNOTSUPP: case ENONET: case EACCES:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // One entry of the socket's error queue, dequeued (the kernel then re-arms the next).
@@ -75,7 +82,7 @@ static bool read_error_queue(PlatformSocket* s, QueuedError* out) {
   alignas(cmsghdr) unsigned char control[512];
   char sink[1];
   iovec iov{sink, sizeof(sink)};
-  sockaddr_storage about{};
+  sockaddr_storage about{};  // zero: a name the kernel did not fill reads as AF_UNSPEC
   msghdr m{};
   m.msg_name = &about;
   m.msg_namelen = sizeof(about);
@@ -88,7 +95,7 @@ static bool read_error_queue(PlatformSocket* s, QueuedError* out) {
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
     bool isErr = (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
                  (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR);
-    if (!isErr) continue;
+    if (!isErr || c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) continue;
     sock_extended_err ee;
     std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
     out->found = true;
@@ -119,11 +126,18 @@ static bool read_error_queue(PlatformSocket* s, QueuedError* out) {
 
 void classify_icmp_error(PlatformSocket* s, OsError* err) {
   if (s->icmp != IcmpMode::On || !is_icmp_errno(err->sys)) return;
+  // The entry that stands for this failure carries its errno; entries before it are older
+  // errors whose pending error another call took (or that the kernel overwrote): dropped,
+  // so that a stale entry never names the wrong peer.
   QueuedError q;
-  if (!read_error_queue(s, &q) || !q.found) return;
-  if (q.wsa) err->wsa = q.wsa;
-  err->hasIcmp = q.hasReport;
-  err->icmp = q.report;
+  while (read_error_queue(s, &q)) {
+    if (!q.found || q.sysErrno != err->sys) continue;
+    if (!q.fromIcmp) return;  // a local error (the send itself): nothing to add
+    if (q.wsa) err->wsa = q.wsa;
+    err->hasIcmp = q.hasReport;
+    err->icmp = q.report;
+    return;
+  }
 }
 
 bool take_queued_icmp_error(PlatformSocket* s, const char* syscall, OsError* err) {
@@ -142,7 +156,9 @@ bool take_queued_icmp_error(PlatformSocket* s, const char* syscall, OsError* err
 }
 
 bool swallow_icmp_error(const PlatformSocket* s, int sysErrno) {
-  return sysErrno == ECONNREFUSED && s->icmp == IcmpMode::Off && s->peerFamily != 0;
+  // Any error an ICMP message can leave pending: the retry reports a real one (a route, a
+  // size) again, since only the pending error is cleared by being returned.
+  return s->icmp == IcmpMode::Off && s->peerFamily != 0 && is_icmp_errno(sysErrno);
 }
 
 void set_shim_error(OsError* err, int wsa, const char* syscall) {

@@ -91,6 +91,7 @@ export const LINUX_LP64 = {
   EIO: 5,
   ENOPROTOOPT: 92,
   EPROTO: 71,
+  ENONET: 64,
 } as const;
 
 /** @internal */

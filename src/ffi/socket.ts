@@ -35,7 +35,9 @@ const EINTR = E.EINTR;
 
 const WSA_OF_ERRNO = new Map(ERRNO_WSA.map(([, number, wsa]) => [number, wsa]));
 // Errnos an ICMP error can leave pending on the socket; anything else came from this call.
-const ICMP_ERRNOS = new Set([E.ECONNREFUSED, E.EHOSTUNREACH, E.ENETUNREACH, A.EPROTO, E.EHOSTDOWN]);
+// errors.cc's is_icmp_errno: what the kernel's icmp_err_convert / icmpv6_err_convert give.
+const ICMP_ERRNOS = new Set([E.ECONNREFUSED, E.EHOSTUNREACH, E.ENETUNREACH, A.EPROTO, E.EHOSTDOWN, A.ENOPROTOOPT, E.EMSGSIZE,
+  E.EOPNOTSUPP, A.ENONET, E.EACCES]);
 // The kernel refusing to segment (before sending anything).
 const SEGMENT_REFUSALS = new Set([A.EIO, E.EINVAL, A.ENOPROTOOPT, E.EOPNOTSUPP, E.EMSGSIZE]);
 
@@ -885,8 +887,13 @@ export class FfiSocket implements NativeSocket {
   /** errors.cc's classify_icmp_error: one error-queue entry per failed call. */
   private classifyIcmpError(): void {
     if (this.icmp !== ICMP_ON || !ICMP_ERRNOS.has(this.err[1]) || this.fd < 0) return;
-    const entry = this.readErrorQueue();
-    if (entry?.found) this.err = [entry.wsa || this.err[0], this.err[1], this.err[2], entry.icmp];
+    // The entry that stands for this failure carries its errno; older ones before it are
+    // dropped, so that a stale entry never names the wrong peer (errors.cc).
+    for (let entry = this.readErrorQueue(); entry; entry = this.readErrorQueue()) {
+      if (!entry.found || entry.errno !== this.err[1]) continue;
+      if (entry.family) this.err = [entry.wsa || this.err[0], this.err[1], this.err[2], entry.icmp];
+      return;
+    }
   }
 
   /**
@@ -955,7 +962,7 @@ export class FfiSocket implements NativeSocket {
 
   /** errors.cc's swallow_icmp_error: icmpErrors false on a connected socket takes a pending port unreachable silently. */
   private swallowIcmpError(code: number): boolean {
-    return code === E.ECONNREFUSED && this.icmp === ICMP_OFF && this.peerFamily !== 0;
+    return this.icmp === ICMP_OFF && this.peerFamily !== 0 && ICMP_ERRNOS.has(code);
   }
 
   private hasLocalPort(): boolean {

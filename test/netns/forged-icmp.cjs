@@ -1,0 +1,71 @@
+// Runs as root inside a test namespace (loopback only): ICMP errors forged with the shim's
+// own raw4 socket, about datagrams this socket supposedly sent, of every code an attacker
+// can pick. Whatever arrives, a waiting receive must complete, nothing may spin, a later
+// send must work, and icmpErrors: false must stay quiet on a connected socket.
+const { openSocket, recvMsg, sendMsg, sendMsgSync } = require(process.env.SHIM_ROOT);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function csum(buf) {
+  let s = 0;
+  for (let i = 0; i < buf.length; i += 2) s += (buf[i] << 8) | (buf[i + 1] ?? 0);
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return ~s & 0xffff;
+}
+const ip4 = (a) => Buffer.from(a.split('.').map(Number));
+
+/** An ICMPv4 error about a UDP datagram src:srcPort -> dst:dstPort, sent to 127.0.0.1. */
+async function forge(type, code, src, srcPort, dst, dstPort) {
+  const raw = await openSocket({ type: 'raw4', protocol: 1 });
+  const inner = Buffer.alloc(28);
+  inner[0] = 0x45;
+  inner.writeUInt16BE(128, 2);
+  inner[8] = 64;
+  inner[9] = 17;
+  ip4(src).copy(inner, 12);
+  ip4(dst).copy(inner, 16);
+  inner.writeUInt16BE(csum(inner.subarray(0, 20)), 10);
+  inner.writeUInt16BE(srcPort, 20);
+  inner.writeUInt16BE(dstPort, 22);
+  inner.writeUInt16BE(108, 24);
+  const icmp = Buffer.concat([Buffer.alloc(8), inner]);
+  icmp[0] = type;
+  icmp[1] = code;
+  if (type === 3 && code === 4) icmp.writeUInt16BE(60000, 6);  // frag needed: a next-hop MTU
+  icmp.writeUInt16BE(csum(icmp), 2);
+  sendMsgSync(raw, { buffers: icmp, to: { address: '127.0.0.1' } });
+  await raw.close();
+}
+
+(async () => {
+  const waiting = [];
+  for (const [type, code] of [[3, 0], [3, 1], [3, 2], [3, 3], [3, 4], [3, 5], [3, 6], [3, 9], [3, 10], [3, 13], [11, 0], [12, 0]]) {
+    const sock = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' }, icmpErrors: true });
+    const { port } = sock.address();
+    const ac = new AbortController();
+    const first = recvMsg(sock, { signal: ac.signal }).then((m) => `data ${m.bytes}`, (e) => e.code);
+    await forge(type, code, '127.0.0.1', port, '127.0.0.2', 5555);
+    const r1 = await Promise.race([first, sleep(500).then(() => 'still waiting')]);
+    // Then a receive waits with nothing to get: it must sleep, whatever the error queue holds.
+    const c0 = process.cpuUsage();
+    const t0 = Date.now();
+    const second = recvMsg(sock, { signal: ac.signal }).then(() => 'data', (e) => e.code);
+    await sleep(400);
+    const c = process.cpuUsage(c0);
+    ac.abort();
+    await second;
+    const later = await sendMsg(sock, { buffers: Buffer.alloc(4), to: { address: '127.0.0.1', port: 9 } }).then(() => 'sent', (e) => e.code);
+    waiting.push({ icmp: `${type}/${code}`, first: r1, cpuShare: (c.user + c.system) / 1000 / (Date.now() - t0), later });
+    await sock.close();
+  }
+  const quiet = [];
+  for (const code of [2, 3, 6, 10, 13]) {
+    const sock = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' }, icmpErrors: false });
+    sock.connect('127.0.0.2', 7777);
+    await forge(3, code, '127.0.0.1', sock.address().port, '127.0.0.2', 7777);
+    await sleep(20);
+    quiet.push({ icmp: `3/${code}`, next: await sendMsg(sock, { buffers: Buffer.alloc(10) }).then(() => 'sent', (e) => e.code) });
+    await sock.close();
+  }
+  console.log(JSON.stringify({ waiting, quiet }));
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
