@@ -3,32 +3,19 @@
 // error-queue entry's name), its type and code, and who sent it (SO_EE_OFFENDER). Real ICMP
 // port unreachable from closed loopback ports; node:dgram sockets are the witnesses.
 import dgram from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ICMP_ON, bindingFor, implementation } from '../src/binding';
-import { openSocket, recvMsg, sendMsg, sendMsgBatch, sendMsgSync, type Socket } from '../src/index';
+import { recvMsg, sendMsg, sendMsgBatch, sendMsgSync, type Socket } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
 import { isPosix } from './helpers/platform';
+import { closedPort, settleWithin } from './helpers/icmp';
 import { receiver } from './helpers/receiver';
+import { useSockets } from './helpers/sockets';
 
-const open: Array<{ close(): unknown }> = [];
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close();
-});
-async function shim(opts: Parameters<typeof openSocket>[0]): Promise<Socket> {
-  const s = await openSocket(opts);
-  open.push(s);
-  return s;
-}
+const { shim, track } = useSockets();
 const b = (s: string) => Buffer.from(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function closedPort(type: 'udp4' | 'udp6', addr: string): Promise<number> {
-  const gone = dgram.createSocket(type);
-  await new Promise<void>((resolve) => gone.bind(0, addr, resolve));
-  const port = gone.address().port;
-  await new Promise<void>((resolve) => gone.close(() => resolve()));
-  return port;
-}
 
 /** Sends one datagram to a closed port and waits for the ICMP answer to be back. */
 async function refuse(s: Socket, to?: { address: string; port: number }): Promise<void> {
@@ -36,19 +23,12 @@ async function refuse(s: Socket, to?: { address: string; port: number }): Promis
   await sleep(20);
 }
 
-async function settleWithin<T>(p: Promise<T>, ms: number): Promise<'pending' | 'settled'> {
-  let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([p.then(() => 'settled' as const, () => 'settled' as const),
-    new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)))]);
-  clearTimeout(timer);
-  return r;
-}
 
 describe.skipIf(!isPosix)('icmpErrors: true reports which earlier datagram an ICMP error is about (Linux: the error queue)', () => {
   for (const [type, addr, icmpType, icmpCode] of [['udp4', '127.0.0.1', 3, 3], ['udp6', '::1', 1, 4]] as const) {
     it(`${type}: a blocking send fails with the gone destination, the ICMP type/code and the reporter; one error, one call`, async () => {
       const healthy = await receiver(type);
-      open.push(healthy);
+      track(healthy);
       const s = await shim({ type, bind: { address: addr }, icmpErrors: true });
       const gone = await closedPort(type, addr);
       await refuse(s, { address: addr, port: gone });
@@ -62,7 +42,7 @@ describe.skipIf(!isPosix)('icmpErrors: true reports which earlier datagram an IC
 
     it(`${type}: an overlapped send and a receive that fail at the call carry it too`, async () => {
       const healthy = await receiver(type);
-      open.push(healthy);
+      track(healthy);
       const s = await shim({ type, bind: { address: addr }, icmpErrors: true });
       const gone = [await closedPort(type, addr), await closedPort(type, addr)];
       await refuse(s, { address: addr, port: gone[0] });
@@ -76,7 +56,7 @@ describe.skipIf(!isPosix)('icmpErrors: true reports which earlier datagram an IC
 
   it('a dual-stack socket keeps the v4-mapped form the kernel gives', async () => {
     const healthy = await receiver('udp4');
-    open.push(healthy);
+    track(healthy);
     const s = await shim({ type: 'udp6', ipv6Only: false, bind: { address: '::' }, icmpErrors: true });
     const gone = await closedPort('udp4', '127.0.0.1');
     await refuse(s, { address: '::ffff:127.0.0.1', port: gone });
@@ -105,7 +85,7 @@ describe.skipIf(!isPosix)('icmpErrors: true reports which earlier datagram an IC
 describe.skipIf(!isPosix)('icmpErrors absent (the OS default) (Linux: the error queue)', () => {
   it('unconnected: refusals of earlier replies fail nothing, and a waiting receive keeps waiting', async () => {
     const healthy = await receiver('udp4');
-    open.push(healthy);
+    track(healthy);
     const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' } });
     const waiting = recvMsg(s);
     waiting.catch(() => {});
@@ -131,7 +111,7 @@ describe.skipIf(!isPosix)('icmpErrors absent (the OS default) (Linux: the error 
 describe.skipIf(!isPosix)('icmpErrors: false (Linux: the error queue)', () => {
   it('unconnected: nothing is reported', async () => {
     const healthy = await receiver('udp4');
-    open.push(healthy);
+    track(healthy);
     const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' }, icmpErrors: false });
     await refuse(s, { address: '127.0.0.1', port: await closedPort('udp4', '127.0.0.1') });
     expect(sendMsgSync(s, { buffers: b('reply'), to: { address: '127.0.0.1', port: healthy.port } })).toBe(5);
@@ -175,7 +155,7 @@ describe.skipIf(!isPosix)('icmpErrors: false (Linux: the error queue)', () => {
     const waiting = recvMsg(s);
     expect(await settleWithin(waiting, 100)).toBe('pending');
     const peer = dgram.createSocket('udp4');
-    open.push({ close: () => new Promise<void>((resolve) => peer.close(() => resolve())) });
+    track({ close: () => new Promise<void>((resolve) => peer.close(() => resolve())) });
     await new Promise<void>((resolve) => peer.bind(gone, '127.0.0.1', resolve));
     peer.send('from the peer', s.address().port, '127.0.0.1');
     expect((await waiting).buffer.toString()).toBe('from the peer');

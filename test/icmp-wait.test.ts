@@ -10,50 +10,27 @@
 // to the first arrives while the second is being sent), leaving an entry that no call
 // returns: every call would block while poll reports POLLERR at once, forever.
 import dgram from 'node:dgram';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openSocket, recvMsg, sendMsg, sendMsgBatch, type ReceivedMessage, type Socket } from '../src/index';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recvMsg, sendMsg, sendMsgBatch, type ReceivedMessage, type Socket } from '../src/index';
 import { expectWsa } from './helpers/expect';
 import { isPosix } from './helpers/platform';
 import { NetnsLab, netnsAvailable, netnsSkipReason } from './helpers/netns';
+import { closedPort, settleWithin } from './helpers/icmp';
 import { receiver } from './helpers/receiver';
+import { useSockets } from './helpers/sockets';
 
-const open: Array<{ close(): unknown }> = [];
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close();
-});
-async function shim(opts: Parameters<typeof openSocket>[0]): Promise<Socket> {
-  const s = await openSocket(opts);
-  open.push(s);
-  return s;
-}
+const { shim, track } = useSockets();
 const b = (s: string) => Buffer.from(s);
 
-/** A port on addr that nobody listens on (bound once, then closed): sending there draws ICMP port unreachable. */
-async function closedPort(type: 'udp4' | 'udp6', addr: string): Promise<number> {
-  const gone = dgram.createSocket(type);
-  await new Promise<void>((resolve) => gone.bind(0, addr, resolve));
-  const port = gone.address().port;
-  await new Promise<void>((resolve) => gone.close(() => resolve()));
-  return port;
-}
 
 /** A node:dgram socket on addr:port (0: any), closed after the test. */
 async function peer(type: 'udp4' | 'udp6', addr: string, port = 0): Promise<dgram.Socket> {
   const c = dgram.createSocket(type);
   await new Promise<void>((resolve) => c.bind(port, addr, resolve));
-  open.push({ close: () => new Promise<void>((resolve) => c.close(() => resolve())) });
+  track({ close: () => new Promise<void>((resolve) => c.close(() => resolve())) });
   return c;
 }
 
-/** How a promise ended, with when (ms after the call), or 'pending' if not within ms. */
-async function settleWithin<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown; at: number } | 'pending'> {
-  const t0 = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
-  const r = await Promise.race([p.then((value) => ({ value, at: performance.now() - t0 }), (error: unknown) => ({ error, at: performance.now() - t0 })), timeout]);
-  clearTimeout(timer);
-  return r;
-}
 
 /** The share of one CPU this process used (every thread: the poll runs off the JS thread) while a receive waits ms on s. */
 async function idleCpu(s: Socket, ms = 1000): Promise<{ ratio: number; waiting: Promise<ReceivedMessage> }> {
@@ -132,7 +109,7 @@ describe.skipIf(!isPosix)('a receive waiting when an ICMP error comes back (loop
 
     it(`${type}, unconnected, icmpErrors: true: an error-queue entry whose error sendmmsg dropped fails the waiting receive at once, once, without spinning`, async () => {
       const healthy = await receiver(type);
-      open.push(healthy);
+      track(healthy);
       const gone = await closedPort(type, addr);
       const s = await shim({ type, bind: { address: addr }, icmpErrors: true });
       const waiting = recvMsg(s);
@@ -156,7 +133,7 @@ describe.skipIf(!isPosix)('a receive waiting when an ICMP error comes back (loop
 
   it('udp4, connected, icmpErrors: true: the same dropped error, behind a batch to the peer and another address', async () => {
     const healthy = await receiver('udp4');
-    open.push(healthy);
+    track(healthy);
     const gone = await closedPort('udp4', '127.0.0.1');
     const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' }, icmpErrors: true });
     s.connect('127.0.0.1', gone);

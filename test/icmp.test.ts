@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { recvMsg, sendMsg, sendMsgSync, WsaError } from '../src/index';
 import { catchAsync, expectWsa } from './helpers/expect';
 import { isPosix, itUnlessWine } from './helpers/platform';
+import { closedPort, settleWithin } from './helpers/icmp';
 import { receiver } from './helpers/receiver';
 import { useSockets } from './helpers/sockets';
 
@@ -13,14 +14,6 @@ const { shim, track } = useSockets();
 const b = (s: string) => Buffer.from(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A port on addr that nobody listens on (bound once, then closed): sending there draws ICMP port unreachable. */
-async function closedPort(type: 'udp4' | 'udp6', addr: string): Promise<number> {
-  const gone = dgram.createSocket(type);
-  await new Promise<void>((resolve) => gone.bind(0, addr, resolve));
-  const port = gone.address().port;
-  await new Promise<void>((resolve) => gone.close(() => resolve()));
-  return port;
-}
 
 /** CPU time (user + system, ms) spent by this process while fn runs, and the wall time. */
 async function cpuDuring(fn: () => Promise<unknown>): Promise<{ cpu: number; wall: number }> {
@@ -31,15 +24,6 @@ async function cpuDuring(fn: () => Promise<unknown>): Promise<{ cpu: number; wal
   return { cpu: (c.user + c.system) / 1000, wall: performance.now() - t0 };
 }
 
-/** How a promise ended, with when (ms after start), or 'pending' if not within ms. */
-async function settleWithin<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown; at: number } | 'pending'> {
-  const t0 = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), ms)));
-  const r = await Promise.race([p.then((value) => ({ value, at: performance.now() - t0 }), (error: unknown) => ({ error, at: performance.now() - t0 })), timeout]);
-  clearTimeout(timer);
-  return r;
-}
 
 const itIcmp = itUnlessWine('Wine does not report ICMP port unreachable on later calls');
 
