@@ -289,14 +289,18 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
 
   it('forged ICMP errors of every code: a waiting receive completes, nothing spins, icmpErrors: false stays quiet', async () => {
     const ns = lab.ns('icmp');
-    const r = await lab.run<{ waiting: Array<{ icmp: string; first: string; cpuShare: number; later: string }>; quiet: Array<{ icmp: string; next: string }> }>(
-      ns, 'forged-icmp.cjs', {}, 60_000);
+    const r = await lab.run<{
+      waiting: Array<{ icmp: string; first: string; cpuShare: number; later: string }>; quiet: Array<{ icmp: string; next: string }>;
+      gso: Array<{ icmp: string; before: boolean; sent: number | string; after: boolean }>;
+    }>(ns, 'forged-icmp.cjs', {}, 60_000);
     for (const w of r.waiting) {
       expect(w.first, JSON.stringify(w)).not.toBe('still waiting');
       expect(w.cpuShare, JSON.stringify(w)).toBeLessThan(0.3);
       expect(w.later, JSON.stringify(w)).not.toBe('WSAEWOULDBLOCK');
     }
     expect(r.quiet.filter((q) => q.next !== 'sent')).toEqual([]);
+    // Nor does a forged error switch segmentation offload off for good.
+    for (const g of r.gso) expect(g, JSON.stringify(g)).toMatchObject({ before: true, sent: 4000, after: true });
   }, 70_000);
 
   it('IPv6: a second and third source address on one socket', async () => {

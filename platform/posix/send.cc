@@ -88,6 +88,7 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
   if (blocking && !s->queue.empty() && !flush_queue(s, deadline, err)) return kSendFailed;
   bool swallowed = false;
+  bool retriedRefusal = false;
   for (;;) {
     ssize_t n = sendmsg(s->fd, &m, os_flags(spec.flags));
     if (n >= 0) return static_cast<long>(n);
@@ -100,6 +101,15 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
     classify_icmp_error(s, err);
     if (spec.pktinfo.segmentSize && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP || e == EMSGSIZE)) {
+      // A pending ICMP error of an earlier datagram comes back with some of these errnos
+      // too, and must not switch offload off (a forged one would, for good): the error
+      // queue vouches for one; on a connected socket without it, one retry tells them apart,
+      // since a pending error is gone once returned.
+      if (err->hasIcmp) return kSendFailed;
+      if (s->peerFamily != 0 && !retriedRefusal) {
+        retriedRefusal = true;
+        continue;
+      }
       // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
       // caller to send the segments as a batch. A segment above the path MTU (EMSGSIZE)
       // is this send's problem; the others (no offload on the device, an old kernel) are

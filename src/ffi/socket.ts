@@ -610,6 +610,7 @@ export class FfiSocket implements NativeSocket {
     // A blocking send goes after the overlapped sends already queued, as on Windows.
     if (blocking && this.queue.length && !this.flushQueue(deadline)) return SEND_FAILED;
     let swallowed = false;
+    let retriedRefusal = false;
     for (;;) {
       writeMsg(e, HDRS, 0, DATA);
       const n = libc.sendmsg(this.fd, base + HDRS, e.flags);
@@ -622,6 +623,13 @@ export class FfiSocket implements NativeSocket {
       }
       this.osError(code, 'sendmsg', 'send');
       if (e.segmented && SEGMENT_REFUSALS.has(code)) {
+        // A pending ICMP error comes back with some of these errnos too (send.cc): the error
+        // queue vouches for one; on a connected socket, one retry tells them apart.
+        if (this.err[3]) return SEND_FAILED;
+        if (this.peerFamily !== 0 && !retriedRefusal) {
+          retriedRefusal = true;
+          continue;
+        }
         // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
         // caller to send the segments as a batch. A segment above the path MTU is this
         // send's problem; the others are the socket's, so it stops offloading.

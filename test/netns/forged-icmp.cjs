@@ -66,6 +66,19 @@ async function forge(type, code, src, srcPort, dst, dstPort) {
     quiet.push({ icmp: `3/${code}`, next: await sendMsg(sock, { buffers: Buffer.alloc(10) }).then(() => 'sent', (e) => e.code) });
     await sock.close();
   }
-  console.log(JSON.stringify({ waiting, quiet }));
+  // A forged hard error on a connected socket must not pass for the kernel refusing to
+  // segment: offload stays on.
+  const gso = [];
+  for (const code of [2, 4, 5]) {
+    const sock = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' } });
+    sock.connect('127.0.0.2', 7777);
+    const before = sock.capabilities().segmentationOffload;
+    await forge(3, code, '127.0.0.1', sock.address().port, '127.0.0.2', 7777);
+    await sleep(20);
+    const sent = await sendMsg(sock, { buffers: Buffer.alloc(4000), segmentSize: 1000 }).then((n) => n, (e) => e.code);
+    gso.push({ icmp: `3/${code}`, before, sent, after: sock.capabilities().segmentationOffload });
+    await sock.close();
+  }
+  console.log(JSON.stringify({ waiting, quiet, gso }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
