@@ -399,7 +399,7 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
   const st = socketState(sock);
   if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
   const n: unknown = msgs.length;  // once: a Proxy may answer differently each time
-  if (typeof n !== 'number' || n > MAX_BATCH) throw outOfRange('msgs.length', `<= ${MAX_BATCH}`, n);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_BATCH) throw outOfRange('msgs.length', `an integer <= ${MAX_BATCH}`, n);
   const prepared: Prepared[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const p = readMessage(st, msgs[i], `msgs[${i}]`);

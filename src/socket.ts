@@ -161,9 +161,15 @@ export function listen(signal: AbortSignal, onAbort: () => void): Listener {
   return link;
 }
 
-/** @internal Stops listening; the one place a listener is removed. */
+/**
+ * @internal Stops listening; the one place a listener is removed. removeEventListener is
+ * the caller's code too, so it runs on a later tick: never inside a native call (a
+ * completion delivered while sendMsgSync flushes the queue), never between settling an
+ * operation and its bookkeeping; if it throws, that is reported as any throwing callback is.
+ */
 export function unlisten(link: Listener | undefined): void {
-  if (link) link.signal.removeEventListener('abort', link.onAbort);
+  if (!link) return;
+  process.nextTick(() => link.signal.removeEventListener('abort', link.onAbort));
 }
 
 /** @internal [bytes, truncated, fromAddress, fromPort, destination | null, ifindex, tos] */

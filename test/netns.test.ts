@@ -282,6 +282,12 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(r.closed).toBe(true);
   });
 
+  it('a signal whose removeEventListener throws: every send still settles, the throw is reported as uncaught', async () => {
+    const r = await lab.run<{ immediate: number | string; queued: number | string; drained: boolean; closed: boolean; uncaught: string[] }>(
+      A, 'hostile-signals.cjs', { mode: 'throwing-remove', to: '10.77.3.99', port: 9 }, 30_000);
+    expect(r).toEqual({ immediate: 10, queued: 10, drained: true, closed: true, uncaught: ['hostile removeEventListener', 'hostile removeEventListener'] });
+  });
+
   it('a signal aborted by a getter read after it: the send does not go', async () => {
     const r = await lab.run<{ result: string | number }>(A, 'hostile-signals.cjs', { mode: 'abort-in-getter', to: '10.77.3.99', port: 9 });
     expect(r.result).toBe('WSA_OPERATION_ABORTED');

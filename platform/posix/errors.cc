@@ -126,18 +126,16 @@ static bool read_error_queue(PlatformSocket* s, QueuedError* out) {
 
 void classify_icmp_error(PlatformSocket* s, OsError* err) {
   if (s->icmp != IcmpMode::On || !is_icmp_errno(err->sys)) return;
-  // The entry that stands for this failure carries its errno; entries before it are older
-  // errors whose pending error another call took (or that the kernel overwrote): dropped,
-  // so that a stale entry never names the wrong peer.
+  // One entry per failed call, as each ICMP error fails one call (the kernel re-arms the
+  // next entry's error when one is taken). Linux does not say whether this errno came from
+  // the pending error or from the call itself (a route lookup fails before the pending
+  // error is looked at), so the entry is trusted only when its errno is this failure's:
+  // a stale one never names the wrong peer, and a local failure takes at most one entry.
   QueuedError q;
-  while (read_error_queue(s, &q)) {
-    if (!q.found || q.sysErrno != err->sys) continue;
-    if (!q.fromIcmp) return;  // a local error (the send itself): nothing to add
-    if (q.wsa) err->wsa = q.wsa;
-    err->hasIcmp = q.hasReport;
-    err->icmp = q.report;
-    return;
-  }
+  if (!read_error_queue(s, &q) || !q.found || q.sysErrno != err->sys || !q.fromIcmp) return;
+  if (q.wsa) err->wsa = q.wsa;
+  err->hasIcmp = q.hasReport;
+  err->icmp = q.report;
 }
 
 bool take_queued_icmp_error(PlatformSocket* s, const char* syscall, OsError* err) {

@@ -895,13 +895,9 @@ export class FfiSocket implements NativeSocket {
   /** errors.cc's classify_icmp_error: one error-queue entry per failed call. */
   private classifyIcmpError(): void {
     if (this.icmp !== ICMP_ON || !ICMP_ERRNOS.has(this.err[1]) || this.fd < 0) return;
-    // The entry that stands for this failure carries its errno; older ones before it are
-    // dropped, so that a stale entry never names the wrong peer (errors.cc).
-    for (let entry = this.readErrorQueue(); entry; entry = this.readErrorQueue()) {
-      if (!entry.found || entry.errno !== this.err[1]) continue;
-      if (entry.family) this.err = [entry.wsa || this.err[0], this.err[1], this.err[2], entry.icmp];
-      return;
-    }
+    // One entry per failed call, trusted only when its errno is this failure's (errors.cc).
+    const entry = this.readErrorQueue();
+    if (entry?.found && entry.family && entry.errno === this.err[1]) this.err = [entry.wsa || this.err[0], this.err[1], this.err[2], entry.icmp];
   }
 
   /**

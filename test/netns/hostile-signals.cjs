@@ -73,8 +73,24 @@ async function abortInGetter() {
   return { result };
 }
 
+async function throwingRemove() {
+  const uncaught = [];
+  process.on('uncaughtException', (e) => uncaught.push(e.message));
+  const sock = await openSocket({ type: 'udp4', sendBufferSize: 1 });
+  const signal = () => ({ aborted: false, addEventListener() {}, removeEventListener() { throw new Error('hostile removeEventListener'); } });
+  // One that completes at once, then one that parks behind others: both must settle.
+  const immediate = await sendMsg(sock, { buffers: Buffer.alloc(10), to: dest, signal: signal() }).then((n) => n, (e) => e.code);
+  await parkOne(sock);
+  const queued = await Promise.race([sendMsg(sock, { buffers: Buffer.alloc(10), to: dest, signal: signal() }).then((n) => n, (e) => e.code),
+    sleep(10_000).then(() => 'never settled')]);
+  const drained = await Promise.race([sock.drained().then(() => true), sleep(2000).then(() => false)]);
+  const closed = await Promise.race([sock.close().then(() => true), sleep(2000).then(() => false)]);
+  await sleep(10);
+  return { immediate, queued, drained, closed, uncaught };
+}
+
 (async () => {
-  const run = { 'callback-throw': callbackThrow, 'drained-retry': drainedRetry, 'throwing-listener': throwingListener, 'abort-in-getter': abortInGetter }[mode];
+  const run = { 'throwing-remove': throwingRemove, 'callback-throw': callbackThrow, 'drained-retry': drainedRetry, 'throwing-listener': throwingListener, 'abort-in-getter': abortInGetter }[mode];
   console.log(JSON.stringify(await run()));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
