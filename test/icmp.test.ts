@@ -58,8 +58,10 @@ describe('a receive waiting when an ICMP error arrives', () => {
           const m = await next;
           expect(m.buffer.toString()).toBe('two');
         });
-        // A spinning loop burns all of the ~1 s; an idle one next to nothing.
-        expect(cpu / wall).toBeLessThan(0.3);
+        // A spinning loop burns all of the window (0.997 measured on the broken main); an idle
+        // one only the work around the waits. Under qemu-user (the arm64 lane) that work alone,
+        // a socket and two emulated sends, came to 0.31 once: 0.6 still fails any spin.
+        expect(cpu / wall).toBeLessThan(0.6);
       });
     }
   }
