@@ -3,7 +3,10 @@
 // a bug in the TS layer from becoming memory corruption.
 #include <napi.h>
 
+#include <algorithm>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -99,116 +102,99 @@ struct AddonData {
 
 constexpr size_t kMaxBuffers = 1024;  // IOV_MAX; src/ enforces the same number
 
-bool read_string(napi_env env, napi_value v, char* out, size_t cap) {
-  size_t len = 0;
-  return napi_get_value_string_utf8(env, v, out, cap, &len) == napi_ok && len + 1 < cap;
-}
+// The payload views of one send, as read by src/ (each element once). Up to kDirectViews
+// arrive as direct arguments (no array to walk); more arrive as one array that src/ built
+// itself, so no user code can run while it is read.
+constexpr size_t kDirectViews = 4;
+struct Views {
+  Buf inlineBufs[16];
+  std::vector<Buf> heapBufs;
+  Buf* bufs = inlineBufs;
+  size_t n = 0;
+  size_t total = 0;
+};
 
-bool read_ip(napi_env env, napi_value v, IpAddr* out) {
-  char text[80];
-  return read_string(env, v, text, sizeof(text)) && parse_ip(text, out);
-}
-
-// One ArrayBufferView into b; false if v is not a view or its buffer is detached.
+// One ArrayBufferView by its intrinsic length (a view's own properties may lie); false if
+// v is not one or its buffer is detached (src/ then says which argument it was).
 bool read_view(napi_env env, napi_value v, Buf* b) {
-  bool is = false;
   void* data = nullptr;
   size_t length = 0;
-  napi_value ab;
-  size_t offset = 0;
-  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok)
-      return false;
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) == napi_ok) {
     static const size_t kSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
     length *= type < sizeof(kSize) / sizeof(kSize[0]) ? kSize[type] : 1;
-  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
-    if (napi_get_dataview_info(env, v, &length, &data, &ab, &offset) != napi_ok) return false;
-  } else {
+  } else if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) != napi_ok) {
     return false;
   }
-  bool detached = false;
-  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return false;
+  if (length == 0) {
+    // A detached buffer has length 0 too: only then is the (slower) question asked.
+    napi_value ab;
+    bool detached = false, isTyped = false;
+    napi_is_typedarray(env, v, &isTyped);
+    napi_status st = isTyped ? napi_get_typedarray_info(env, v, &type, &length, &data, &ab, nullptr)
+                             : napi_get_dataview_info(env, v, &length, &data, &ab, nullptr);
+    if (st != napi_ok || napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return false;
+  }
   b->data = static_cast<const uint8_t*>(data);
   b->len = length;
   return true;
 }
 
-// What one message carries, decoded from (buffers, toAddress, toPort, source, ifindex,
-// flags, tos, segmentSize); tos is -1 for none, segmentSize 0 for none.
-constexpr uint32_t kSendArgs = 8;
-struct DecodedSend {
-  Buf inlineBufs[16];
-  std::vector<Buf> heapBufs;
-  Endpoint to;
-  IpAddr source;
-  SendSpec spec{};
-};
-
-// 0, or the Wsa code to fail with: WSAEFAULT for a buffer src/ should have refused,
-// WSAEINVAL for an address that does not parse (e.g. a %zone no interface has), or what
-// the OS-free encoder refuses (size, flags, families).
-int decode_send(napi_env env, const napi_value* v, PlatformSocket* s, DecodedSend* d) {
-  napi_value bufs = v[0];
+// argv[0..argc): the views, or one array of them. false: one is not a live view.
+bool read_views(napi_env env, const napi_value* argv, size_t argc, Views* out) {
   bool isArray = false;
-  napi_is_array(env, bufs, &isArray);
-  Buf* out = d->inlineBufs;
-  size_t n = 1;
-  if (isArray) {
-    uint32_t len = 0;
-    napi_get_array_length(env, bufs, &len);
-    if (len > kMaxBuffers) return WSAEFAULT_;
-    n = len;
-    if (n > 16) {
-      d->heapBufs.resize(n);
-      out = d->heapBufs.data();
-    }
-    for (uint32_t i = 0; i < len; i++) {
-      napi_value el;
-      if (napi_get_element(env, bufs, i, &el) != napi_ok || !read_view(env, el, &out[i])) return WSAEFAULT_;
-    }
-  } else if (!read_view(env, bufs, &out[0])) {
-    return WSAEFAULT_;
+  napi_value list = nullptr;
+  uint32_t n = static_cast<uint32_t>(argc);
+  if (argc == 1 && napi_is_array(env, argv[0], &isArray) == napi_ok && isArray) {
+    list = argv[0];
+    if (napi_get_array_length(env, list, &n) != napi_ok || n > kMaxBuffers) return false;
   }
-  size_t total = 0;
-  for (size_t i = 0; i < n; i++) total += out[i].len;
-
-  napi_valuetype type;
-  const Endpoint* to = nullptr;
-  napi_typeof(env, v[1], &type);
-  if (type == napi_string) {
-    if (!read_ip(env, v[1], &d->to.ip)) return WSAEINVAL_;
-    uint32_t port = 0;
-    napi_get_value_uint32(env, v[2], &port);
-    d->to.port = static_cast<uint16_t>(port);
-    to = &d->to;
+  if (n > 16) {
+    out->heapBufs.resize(n);
+    out->bufs = out->heapBufs.data();
   }
-  const IpAddr* source = nullptr;
-  napi_typeof(env, v[3], &type);
-  if (type == napi_string) {
-    if (!read_ip(env, v[3], &d->source)) return WSAEINVAL_;
-    source = &d->source;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v = argv[i < argc ? i : 0];
+    if (list && napi_get_element(env, list, i, &v) != napi_ok) return false;
+    if (!read_view(env, v, &out->bufs[i])) return false;
+    out->total += out->bufs[i].len;
   }
-  uint32_t ifindex = 0, flags = 0;
-  int32_t tos = -1;
-  uint32_t segmentSize = 0;
-  napi_get_value_uint32(env, v[4], &ifindex);
-  napi_get_value_uint32(env, v[5], &flags);
-  napi_get_value_int32(env, v[6], &tos);
-  napi_get_value_uint32(env, v[7], &segmentSize);
-
-  d->spec.bufs = out;
-  d->spec.nbufs = n;
-  d->spec.to = to;
-  d->spec.flags = flags;
-  return plan_send(sock_kind(s), sock_peer_family(s), to, source, ifindex, flags, tos, segmentSize, total,
-                   &d->spec.pktinfo);
+  out->n = n;
+  return true;
 }
 
-int decode_args(const Napi::CallbackInfo& info, PlatformSocket* s, DecodedSend* d) {
-  napi_value v[kSendArgs];
-  for (size_t i = 0; i < kSendArgs; i++) v[i] = info[i];
-  return decode_send(info.Env(), v, s, d);
+// The segments of one send cut into datagrams of `size` bytes, for when the kernel cannot
+// cut them (no UDP_SEGMENT / USO, or refused): views over the same memory, no copy.
+struct Segments {
+  std::vector<Buf> bufs;
+  std::vector<SendSpec> specs;
+};
+
+void cut_segments(const SendSpec& whole, size_t size, Segments* out) {
+  std::vector<size_t> starts;
+  size_t room = size;
+  starts.push_back(0);
+  for (size_t i = 0; i < whole.nbufs; i++) {
+    size_t offset = 0;
+    while (offset < whole.bufs[i].len) {
+      if (room == 0) {
+        starts.push_back(out->bufs.size());
+        room = size;
+      }
+      size_t take = std::min(room, whole.bufs[i].len - offset);
+      out->bufs.push_back(Buf{whole.bufs[i].data + offset, take});
+      offset += take;
+      room -= take;
+    }
+  }
+  starts.push_back(out->bufs.size());
+  for (size_t k = 0; k + 1 < starts.size(); k++) {
+    SendSpec s = whole;
+    s.pktinfo.segmentSize = 0;
+    s.bufs = out->bufs.data() + starts[k];
+    s.nbufs = starts[k + 1] - starts[k];
+    out->specs.push_back(s);
+  }
 }
 
 class Socket : public Napi::ObjectWrap<Socket> {
@@ -217,10 +203,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return DefineClass(env, "NativeSocket",
                        {
                            InstanceMethod<&Socket::Open>("open"),
-                           InstanceMethod<&Socket::SendSync>("sendSync"),
-                           InstanceMethod<&Socket::SendAsync>("sendAsync"),
                            InstanceMethod<&Socket::SendBatch>("sendBatch"),
-                           InstanceMethod<&Socket::LastBatch>("lastBatch"),
                            InstanceMethod<&Socket::Cancel>("cancel"),
                            InstanceMethod<&Socket::Recv>("recv"),
                            InstanceMethod<&Socket::CancelRecv>("cancelRecv"),
@@ -235,15 +218,30 @@ class Socket : public Napi::ObjectWrap<Socket> {
                        });
   }
 
-  // new NativeSocket(oncomplete): oncomplete(token, bytes, wsa, sysErrno, syscall, count, icmp)
-  // The callback is kept as a property of this object, not in a C++ persistent: it closes
+  // new NativeSocket(oncomplete, plan): oncomplete(token, bytes, wsa, sysErrno, syscall,
+  // count, icmp); plan: this socket's plan record (a Uint8Array over its own ArrayBuffer of
+  // plan::kSize bytes), which src/plan.ts writes before each single send.
+  // Both are kept as properties of this object, not in C++ persistents: the callback closes
   // over the JS Socket, which holds this object, and a strong persistent in that cycle
-  // would make every socket immortal.
+  // would make every socket immortal. The single sends are functions of their own whose
+  // data is this object, so that a call needs no unwrap.
   explicit Socket(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<Socket>(info),
         context_(info.Env(), "sendmsg-shim:send"),
         registry_(info.Env().GetInstanceData<AddonData>()->registry) {
-    info.This().As<Napi::Object>().Set("oncomplete", info[0]);
+    Napi::Env env = info.Env();
+    Napi::Object self = info.This().As<Napi::Object>();
+    self.Set("oncomplete", info[0]);
+    Buf plan{nullptr, 0};
+    if (read_view(env, info[1], &plan) && plan.len >= plan::kSize) {
+      plan_ = plan.data;
+      self.Set("plan", info[1]);
+    }
+    napi_value fn;
+    napi_create_function(env, "sendSync", NAPI_AUTO_LENGTH, &Socket::SendSyncFn, this, &fn);
+    self.Set("sendSync", fn);
+    napi_create_function(env, "sendAsync", NAPI_AUTO_LENGTH, &Socket::SendAsyncFn, this, &fn);
+    self.Set("sendAsync", fn);
     registry_->sockets.insert(this);
   }
 
@@ -259,7 +257,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
  private:
   // open(kind, protocol, ipv6Only, broadcast, nonBlocking, sendTimeoutMs, sendBufferSize,
-  //      bindAddress|null, bindPort, icmpErrors, ttl, dontFragment, recvPktinfo) -> boolean
+  //      bind: plan record | null, icmpErrors, ttl, dontFragment, recvPktinfo) -> boolean
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     OpenSpec spec{};
@@ -272,74 +270,141 @@ class Socket : public Napi::ObjectWrap<Socket> {
     spec.sendBufferSize = info[6].As<Napi::Number>().Int32Value();
     if (!info[7].IsNull()) {
       spec.hasBind = true;
-      if (!read_ip(env, info[7], &spec.bind.ip)) return Fail(env, WSAEINVAL_, "bind");
-      spec.bind.port = static_cast<uint16_t>(info[8].As<Napi::Number>().Uint32Value());
+      Buf rec;
+      if (!read_view(env, info[7], &rec) || rec.len < plan::kSize || !decode_endpoint(rec.data, &spec.bind))
+        return Fail(env, WSAEFAULT_, "bind");
     }
-    spec.icmpErrors = static_cast<IcmpMode>(info[9].As<Napi::Number>().Uint32Value());
-    spec.ttl = info[10].As<Napi::Number>().Int32Value();
-    spec.dontFragment = info[11].ToBoolean();
-    spec.recvPktinfo = info[12].ToBoolean();
+    spec.icmpErrors = static_cast<IcmpMode>(info[8].As<Napi::Number>().Uint32Value());
+    spec.ttl = info[9].As<Napi::Number>().Int32Value();
+    spec.dontFragment = info[10].ToBoolean();
+    spec.recvPktinfo = info[11].ToBoolean();
     sock_ = sock_open(spec, env.GetInstanceData<AddonData>()->loop, &err_);
     return Napi::Boolean::New(env, sock_ != nullptr);
   }
 
-  Napi::Value SendSync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
-    DecodedSend d;
-    if (int wsa = decode_args(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
-    return Napi::Number::New(env, static_cast<double>(send_now(sock_, d.spec, SendMode::Blocking, &err_)));
+  // sendSync(...views) / sendAsync(token, ...views): one datagram as this socket's plan
+  // record says. -> bytes, kSendPending (sendAsync: oncomplete later), or a failure array
+  // (FailureToJs). Plain C callbacks: these are the calls every datagram pays for.
+  static napi_value SendSyncFn(napi_env env, napi_callback_info info) {
+    return SendOne(env, info, SendMode::Blocking);
   }
 
-  // sendAsync(..., token) -> bytes, -1 (failed: see lastError) or -2 (pending: oncomplete later)
-  Napi::Value SendAsync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
-    DecodedSend d;
-    if (int wsa = decode_args(info, sock_, &d)) return Fail(env, wsa, kSendSyscall);
-    double token = info[kSendArgs].As<Napi::Number>().DoubleValue();
-    long r = send_overlapped(sock_, d.spec, token, &Socket::Deliver, this, &err_);
+  static napi_value SendAsyncFn(napi_env env, napi_callback_info info) {
+    return SendOne(env, info, SendMode::Overlapped);
+  }
+
+  static napi_value SendOne(napi_env env, napi_callback_info info, SendMode mode) {
+    constexpr size_t kMaxArgs = kDirectViews + 1;
+    size_t argc = kMaxArgs;
+    napi_value argv[kMaxArgs];
+    void* data = nullptr;
+    napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+    Socket* self = static_cast<Socket*>(data);
+    size_t first = 0;
+    double token = 0;
+    if (mode == SendMode::Overlapped) {
+      if (argc < 1 || napi_get_value_double(env, argv[0], &token) != napi_ok) return self->FailJs(env, WSAEFAULT_);
+      first = 1;
+    }
+    if (!self->sock_ || !sock_is_open(self->sock_)) return self->FailJs(env, WSAENOTSOCK_);
+    if (!self->plan_) return self->FailJs(env, WSAEFAULT_);
+    Views views;
+    if (!read_views(env, argv + first, argc - first, &views)) return self->FailJs(env, WSAEFAULT_);
+    long r = self->Send(self->plan_, views, mode, token);
+    if (r == kSendFailed) return self->FailureToJs(env, 0, 0);
+    napi_value out;
+    napi_create_double(env, static_cast<double>(r), &out);
+    return out;
+  }
+
+  // One message by its plan record: at once, overlapped, or (no offload) as a batch of its
+  // segments. bytes, kSendPending or kSendFailed (err_).
+  long Send(const uint8_t* rec, const Views& views, SendMode mode, double token) {
+    Endpoint to;
+    SendSpec spec{};
+    uint32_t maxBytes = 0;
+    bool split = false;
+    if (int wsa = decode_plan(rec, &to, &spec, &maxBytes, &split)) return FailCode(wsa);
+    spec.bufs = views.bufs;
+    spec.nbufs = views.n;
+    size_t segment = spec.pktinfo.segmentSize;
+    // The planner chose the limit; the views are measured only here (by their intrinsic
+    // lengths, after every read of the call), so that no byte leaves and both OSes agree.
+    if (maxBytes && (split ? std::min(segment, views.total) : views.total) > maxBytes) return FailCode(WSAEMSGSIZE_);
+    if (split) return SendSegments(spec, views.total, mode, token);
+    long r = mode == SendMode::Blocking ? send_now(sock_, spec, mode, &err_)
+                                        : send_overlapped(sock_, spec, token, &Socket::Deliver, this, &err_);
     if (r == kSendPending) Hold();
-    return Napi::Number::New(env, static_cast<double>(r));
+    // The kernel refused to cut it, before sending anything: send the segments instead.
+    if (r == kSendFailed && segment && err_.wsa == WSAEOPNOTSUPP_) return SendSegments(spec, views.total, mode, token);
+    return r;
   }
 
-  // sendBatch(flat, n, overlapped, token): flat holds n groups of the kSendArgs send arguments.
-  // -> n (all sent), -1 (failed: lastError, lastBatch), -2 (pending: one completion later)
+  long SendSegments(const SendSpec& whole, size_t total, SendMode mode, double token) {
+    Segments seg;
+    cut_segments(whole, whole.pktinfo.segmentSize, &seg);
+    size_t sent = 0;
+    long r = send_batch(sock_, seg.specs.data(), seg.specs.size(), mode, token, &Socket::Deliver, this, &sent, &err_);
+    if (r == kSendPending) {
+      // The completion counts datagrams; the caller wants the bytes of the whole.
+      splitBytes_[token] = static_cast<double>(total);
+      Hold();
+    }
+    if (r == kSendFailed) lastSent_ = sent;
+    return r < 0 ? r : static_cast<long>(total);
+  }
+
+  // sendBatch(plans: Uint8Array, n, views: ArrayBufferView[], overlapped, token): n plan
+  // records, message i taking the next NBUFS views of the flat list (which src/ built).
+  // -> n (all sent), kSendPending (one completion later), or a failure array whose
+  // failedIndex is the message that failed (none after it was sent).
   Napi::Value SendBatch(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    lastBatch_ = {0, 0};
-    if (!sock_) return Fail(env, WSAENOTSOCK_, kSendSyscall);
-    napi_value flat = info[0];
+    napi_env env = info.Env();
+    if (!sock_ || !sock_is_open(sock_)) return Napi::Value(env, FailJs(env, WSAENOTSOCK_));
+    Buf plans;
+    napi_value list = info[2];
     uint32_t n = info[1].As<Napi::Number>().Uint32Value();
-    bool overlapped = info[2].ToBoolean();
-    double token = info[3].As<Napi::Number>().DoubleValue();
-    if (n > kMaxBatch) return Fail(env, WSAEFAULT_, kSendSyscall);
+    bool overlapped = info[3].ToBoolean();
+    double token = info[4].As<Napi::Number>().DoubleValue();
+    if (n > kMaxBatch || !read_view(env, info[0], &plans) || plans.len < n * plan::kSize)
+      return Napi::Value(env, FailJs(env, WSAEFAULT_));
     if (batch_.size() < n) batch_.resize(n);  // no reallocation below: specs point into it
     if (specs_.size() < n) specs_.resize(n);
+    uint32_t next = 0;
     for (uint32_t i = 0; i < n; i++) {
-      napi_value v[kSendArgs];
-      for (uint32_t k = 0; k < kSendArgs; k++) napi_get_element(env, flat, i * kSendArgs + k, &v[k]);
-      // What the shim refuses fails the whole batch before anything is sent.
-      if (int wsa = decode_send(env, v, sock_, &batch_[i])) {
-        lastBatch_ = {0, i};
-        return Fail(env, wsa, kSendSyscall);
+      const uint8_t* rec = plans.data + i * plan::kSize;
+      uint16_t nbufs;
+      std::memcpy(&nbufs, rec + plan::NBUFS, sizeof(nbufs));
+      Views& v = batch_[i].views;
+      v.total = 0;
+      v.bufs = v.inlineBufs;
+      if (nbufs > 16) {
+        v.heapBufs.resize(nbufs);
+        v.bufs = v.heapBufs.data();
       }
-      specs_[i] = batch_[i].spec;
+      for (uint32_t k = 0; k < nbufs; k++) {
+        napi_value el;
+        if (napi_get_element(env, list, next++, &el) != napi_ok || !read_view(env, el, &v.bufs[k]))
+          return Napi::Value(env, FailureToJs(env, 0, i, WSAEFAULT_));
+        v.total += v.bufs[k].len;
+      }
+      v.n = nbufs;
+      uint32_t maxBytes = 0;
+      bool split = false;
+      // What the shim refuses fails the whole batch before anything is sent.
+      int wsa = decode_plan(rec, &batch_[i].to, &specs_[i], &maxBytes, &split);
+      if (!wsa && (split || specs_[i].pktinfo.segmentSize)) wsa = WSAEFAULT_;  // src/ never batches those
+      if (!wsa && maxBytes && v.total > maxBytes) wsa = WSAEMSGSIZE_;
+      if (wsa) return Napi::Value(env, FailureToJs(env, 0, i, wsa));
+      specs_[i].bufs = v.bufs;
+      specs_[i].nbufs = nbufs;
     }
     size_t sent = 0;
     long r = send_batch(sock_, specs_.data(), n, overlapped ? SendMode::Overlapped : SendMode::Blocking, token,
                         &Socket::Deliver, this, &sent, &err_);
-    lastBatch_ = {static_cast<uint32_t>(sent), static_cast<uint32_t>(sent)};
     if (r == kSendPending) Hold();
+    if (r == kSendFailed) return Napi::Value(env, FailureToJs(env, sent, sent));
     return Napi::Number::New(env, static_cast<double>(r));
-  }
-
-  // [sent, failedIndex] of the last sendBatch that failed at once.
-  Napi::Value LastBatch(const Napi::CallbackInfo& info) {
-    Napi::Array out = Napi::Array::New(info.Env(), 2);
-    out.Set(0u, Napi::Number::New(info.Env(), lastBatch_.sent));
-    out.Set(1u, Napi::Number::New(info.Env(), lastBatch_.failedIndex));
-    return out;
   }
 
   // recv(buffer: Uint8Array, token) -> a result array at once (see ReceivedToJs), -1
@@ -392,17 +457,23 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
-    bool removed = sock_ && send_cancel(sock_, info[0].As<Napi::Number>().DoubleValue());
-    if (removed) ReleaseIfIdle();
+    double token = info[0].As<Napi::Number>().DoubleValue();
+    bool removed = sock_ && send_cancel(sock_, token);
+    if (removed) {
+      splitBytes_.erase(token);
+      ReleaseIfIdle();
+    }
     return Napi::Boolean::New(info.Env(), removed);
   }
 
+  // connect(record): the destination fields of a plan record.
   Napi::Value Connect(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!sock_) return Fail(env, WSAENOTSOCK_, "connect");
     Endpoint peer;
-    if (!read_ip(env, info[0], &peer.ip)) return Fail(env, WSAEINVAL_, "connect");
-    peer.port = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+    Buf rec;
+    if (!read_view(env, info[0], &rec) || rec.len < plan::kSize || !decode_endpoint(rec.data, &peer))
+      return Fail(env, WSAEFAULT_, "connect");
     return Napi::Boolean::New(env, sock_connect(sock_, peer, &err_));
   }
 
@@ -462,6 +533,36 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return Napi::Number::New(env, kSendFailed);
   }
 
+  long FailCode(int wsa) {
+    err_ = OsError{wsa, 0, kSendSyscall, false, {}};
+    lastSent_ = 0;
+    return kSendFailed;
+  }
+
+  napi_value FailJs(napi_env env, int wsa) {
+    FailCode(wsa);
+    return FailureToJs(env, 0, 0);
+  }
+
+  // A failed send, returned directly: [wsa, sysErrno, syscall, icmp, sent, failedIndex].
+  // wsa != 0 replaces err_ with a shim-made failure. A split send reports the segments
+  // that went before the failure.
+  napi_value FailureToJs(napi_env env, size_t sent, size_t failedIndex, int wsa = 0) {
+    if (wsa) FailCode(wsa);
+    if (sent == 0 && lastSent_) sent = failedIndex = lastSent_;
+    lastSent_ = 0;
+    napi_value argv[4], out;
+    ErrorArgs(Napi::Env(env), err_, argv);
+    napi_create_array_with_length(env, 6, &out);
+    for (uint32_t i = 0; i < 4; i++) napi_set_element(env, out, i, argv[i]);
+    napi_value a, b;
+    napi_create_double(env, static_cast<double>(sent), &a);
+    napi_create_double(env, static_cast<double>(failedIndex), &b);
+    napi_set_element(env, out, 4, a);
+    napi_set_element(env, out, 5, b);
+    return out;
+  }
+
   // Queued sends need this object (and its JS peer) alive until they complete, even if
   // JS drops every reference to the socket.
   void Hold() {
@@ -480,7 +581,20 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   // CompletionSink: oncomplete(token, bytes, wsa, sysErrno, syscall, count, icmp)
   static void Deliver(void* ctx, const Completion* done, size_t count) {
-    static_cast<Socket*>(ctx)->Emit<Completion, 7>("oncomplete", done, count, [](Napi::Env env, const Completion& c, napi_value* argv) {
+    auto* self = static_cast<Socket*>(ctx);
+    // A send that went as a batch of its segments completes with the bytes of the whole.
+    std::vector<Completion> fixed;
+    if (!self->splitBytes_.empty()) {
+      fixed.assign(done, done + count);
+      for (Completion& c : fixed) {
+        auto it = self->splitBytes_.find(c.token);
+        if (it == self->splitBytes_.end()) continue;
+        if (c.bytes >= 0) c.bytes = static_cast<long>(it->second);
+        self->splitBytes_.erase(it);
+      }
+      done = fixed.data();
+    }
+    self->Emit<Completion, 7>("oncomplete", done, count, [](Napi::Env env, const Completion& c, napi_value* argv) {
       argv[0] = Napi::Number::New(env, c.token);
       argv[1] = Napi::Number::New(env, static_cast<double>(c.bytes));
       napi_value e[4];
@@ -544,14 +658,18 @@ class Socket : public Napi::ObjectWrap<Socket> {
     ReleaseIfIdle();
   }
 
+  struct BatchItem {
+    Views views;
+    Endpoint to;
+  };
+
   PlatformSocket* sock_ = nullptr;
+  const uint8_t* plan_ = nullptr;  // the "plan" property's bytes: one record
   bool held_ = false;
-  std::vector<DecodedSend> batch_;  // reused by every sendBatch on this socket
+  std::vector<BatchItem> batch_;  // reused by every sendBatch on this socket
   std::vector<SendSpec> specs_;
-  struct {
-    uint32_t sent;
-    uint32_t failedIndex;
-  } lastBatch_{0, 0};
+  size_t lastSent_ = 0;           // segments sent before a split send failed
+  std::unordered_map<double, double> splitBytes_;  // token -> bytes, for pending split sends
   OsError err_;
   Napi::AsyncContext context_;
   std::shared_ptr<Registry> registry_;
@@ -601,6 +719,12 @@ Napi::Value AbiLayoutJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// nameToIndex(name): if_nametoindex, for the planner's %zone names (0 = no such interface).
+Napi::Value NameToIndexJs(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(info.Env(), name.size() < 64 ? interface_index(name.c_str()) : 0);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   uv_loop_s* uvLoop = nullptr;
@@ -616,6 +740,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errorTable", Napi::Function::New(env, ErrorTable));
   exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
   exports.Set("abiLayout", Napi::Function::New(env, AbiLayoutJs));
+  exports.Set("nameToIndex", Napi::Function::New(env, NameToIndexJs));
 #ifdef _WIN32
   exports.Set("platform", Napi::String::New(env, "win32"));
 #else

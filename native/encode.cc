@@ -28,92 +28,71 @@ bool is_v4_mapped(const IpAddr& a) {
   return a.family == 6 && std::memcmp(a.bytes, prefix, 12) == 0;
 }
 
-bool parse_ip(const char* text, IpAddr* out) {
-  *out = IpAddr{};
-  if (inet_pton(AF_INET, text, out->bytes) == 1) {
-    out->family = 4;
-    return true;
-  }
-  char host[64];
-  const char* pct = std::strchr(text, '%');
-  size_t hostLen = pct ? static_cast<size_t>(pct - text) : std::strlen(text);
-  if (hostLen >= sizeof(host)) return false;
-  std::memcpy(host, text, hostLen);
-  host[hostLen] = '\0';
-  if (inet_pton(AF_INET6, host, out->bytes) != 1) return false;
-  out->family = 6;
-  if (pct) {
-    const char* zone = pct + 1;
-    if (*zone == '\0') return false;
-    char* end = nullptr;
-    unsigned long n = std::strtoul(zone, &end, 10);
-    if (*end == '\0' && n <= 0xffffffffUL) {
-      out->scope = static_cast<uint32_t>(n);
-    } else {
-      // A name that no interface has must not silently become scope 0 (any interface).
-      out->scope = if_nametoindex(zone);
-      if (out->scope == 0) return false;
-    }
-  }
-  return true;
-}
+uint32_t interface_index(const char* name) { return if_nametoindex(name); }
 
 bool format_ip(const IpAddr& a, char* out, size_t cap) {
   return inet_ntop(a.family == 4 ? AF_INET : AF_INET6, a.bytes, out, static_cast<socklen_t>(cap)) != nullptr;
 }
 
-static bool is_v4ish(const IpAddr& a) { return a.family == 4 || is_v4_mapped(a); }
+// Each field sits at an offset its type can be read from (the TS side uses typed arrays).
+#define PLAN_FIELD(name, offset, bytes) \
+  static_assert(offset % (bytes > 4 ? 4 : bytes) == 0, "plan.def: " #name " is misaligned");
+#define PLAN_SIZE(n) static_assert(n % 4 == 0, "plan.def: the size is not a multiple of 4");
+#define PLAN_FLAG(name, value)
+#include "plan.def"
+#undef PLAN_FIELD
+#undef PLAN_SIZE
+#undef PLAN_FLAG
 
-static bool is_udp(SockKind k) { return k == SockKind::Udp4 || k == SockKind::Udp6; }
+template <typename T>
+static T field(const uint8_t* rec, size_t at) {
+  T v;
+  std::memcpy(&v, rec + at, sizeof(v));
+  return v;
+}
 
-int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* source,
-              uint32_t ifindex, uint32_t flags, int tos, uint32_t segmentSize, size_t totalBytes,
-              PktinfoPlan* plan) {
-  *plan = PktinfoPlan{};
-  // WSASendMsg accepts only these three; OOB and PARTIAL make no sense on a datagram
-  // socket (Windows refuses both; Linux ignores OOB on IPv6 and unknown bits everywhere).
-  if (flags & ~(kMsgOob | kMsgDontRoute | kMsgPartial)) return WSAEOPNOTSUPP_;
-  if (flags & (kMsgOob | kMsgPartial)) return WSAEOPNOTSUPP_;
+static bool read_endpoint(const uint8_t* rec, Endpoint* out) {
+  *out = Endpoint{};
+  uint8_t family = rec[plan::TO_FAMILY];
+  if (family != 4 && family != 6) return false;
+  out->ip.family = family;
+  std::memcpy(out->ip.bytes, rec + plan::TO_ADDR, family == 4 ? 4 : 16);
+  out->ip.scope = field<uint32_t>(rec, plan::TO_SCOPE);
+  out->port = field<uint16_t>(rec, plan::TO_PORT);
+  return true;
+}
 
-  bool socketV4 = kind == SockKind::Udp4 || kind == SockKind::Raw4;
-  // An IPv6 destination on an IPv4 socket: Linux says EAFNOSUPPORT, Winsock (Wine at
-  // least) WSAEOPNOTSUPP; the shim answers for both.
-  if (to && socketV4 && to->ip.family == 6) return WSAEAFNOSUPPORT_;
-  bool destV4;
-  if (to) {
-    destV4 = is_v4ish(to->ip);
-  } else if (peerFamily != 0) {
-    destV4 = peerFamily == 4;
-  } else {
-    destV4 = socketV4;  // the kernel will answer "not connected"
-  }
+bool decode_endpoint(const uint8_t* rec, Endpoint* out) { return read_endpoint(rec, out); }
 
-  // The transport limit, checked here so that no byte leaves and both OSes agree.
-  if (is_udp(kind) && totalBytes > (destV4 ? 65507u : 65527u)) return WSAEMSGSIZE_;
+static PktinfoPlan::Kind plan_kind(uint8_t v, bool* ok) {
+  if (v == 4) return PktinfoPlan::V4;
+  if (v == 6) return PktinfoPlan::V6;
+  if (v != 0) *ok = false;
+  return PktinfoPlan::None;
+}
 
-  if (segmentSize) {
-    if (!is_udp(kind) || segmentSize > 0xffff) return WSAEINVAL_;
-    if ((totalBytes + segmentSize - 1) / segmentSize > kMaxSegments) return WSAEINVAL_;
-    plan->segmentSize = static_cast<uint16_t>(segmentSize);
+int decode_plan(const uint8_t* rec, Endpoint* to, SendSpec* spec, uint32_t* maxBytes, bool* split) {
+  uint8_t flags = rec[plan::FLAGS];
+  if (flags & ~(plan::PLAN_HAS_TO | plan::PLAN_DONTROUTE | plan::PLAN_SPLIT)) return WSAEFAULT_;
+  spec->to = nullptr;
+  if (flags & plan::PLAN_HAS_TO) {
+    if (!read_endpoint(rec, to)) return WSAEFAULT_;
+    spec->to = to;
   }
-  if (tos >= 0) {
-    plan->tosKind = destV4 ? PktinfoPlan::V4 : PktinfoPlan::V6;
-    plan->tos = static_cast<uint8_t>(tos);
-  }
-  if (!source && ifindex == 0) return 0;
-  if (source) {
-    if (is_v4ish(*source) != destV4) return WSAEINVAL_;
-    if (source->scope != 0 && ifindex == 0) ifindex = source->scope;
-  }
-  // Dual-stack rule (Windows'): a v4 or v4-mapped destination takes IN_PKTINFO.
-  if (destV4) {
-    plan->kind = PktinfoPlan::V4;
-    if (source) std::memcpy(plan->addr, source->family == 4 ? source->bytes : source->bytes + 12, 4);
-  } else {
-    plan->kind = PktinfoPlan::V6;
-    if (source) std::memcpy(plan->addr, source->bytes, 16);
-  }
-  plan->ifindex = ifindex;
+  spec->flags = (flags & plan::PLAN_DONTROUTE) ? kMsgDontRoute : 0;
+  PktinfoPlan& p = spec->pktinfo;
+  p = PktinfoPlan{};
+  bool ok = true;
+  p.kind = plan_kind(rec[plan::PKTINFO], &ok);
+  p.tosKind = plan_kind(rec[plan::TOS_KIND], &ok);
+  if (!ok) return WSAEFAULT_;
+  std::memcpy(p.addr, rec + plan::SOURCE, p.kind == PktinfoPlan::V4 ? 4 : 16);
+  p.ifindex = field<uint32_t>(rec, plan::IFINDEX);
+  p.tos = rec[plan::TOS];
+  p.segmentSize = field<uint16_t>(rec, plan::SEGMENT);
+  *split = (flags & plan::PLAN_SPLIT) != 0;
+  if (*split && !p.segmentSize) return WSAEFAULT_;
+  *maxBytes = field<uint32_t>(rec, plan::MAX_BYTES);
   return 0;
 }
 

@@ -207,13 +207,26 @@ void abi_facts(void (*put)(void* ctx, const char* name, long value), void* ctx);
 const char* host_wine_version();
 
 // --- OS-free, native/encode.cc ---
-bool parse_ip(const char* text, IpAddr* out);  // IP literal with optional %scope
-// Decides flags, size and the control messages for one send; 0 or a Wsa code.
-// tos: -1 for none, else the TOS / traffic-class byte. segmentSize: 0, or the size of the
-// datagrams one offloaded send is cut into (the whole must still fit one IP packet).
-int plan_send(SockKind kind, int peerFamily, const Endpoint* to, const IpAddr* source,
-              uint32_t ifindex, uint32_t flags, int tos, uint32_t segmentSize, size_t totalBytes,
-              PktinfoPlan* plan);
+// The plan record's layout (native/plan.def): src/plan.ts, the one planner, writes it.
+namespace plan {
+#define PLAN_FIELD(name, offset, bytes) constexpr size_t name = offset;
+#define PLAN_SIZE(n) constexpr size_t kSize = n;
+#define PLAN_FLAG(name, value) constexpr uint8_t name = value;
+#include "plan.def"
+#undef PLAN_FIELD
+#undef PLAN_SIZE
+#undef PLAN_FLAG
+}  // namespace plan
+
+// One plan record into the destination and the control plan of a send. Every decision
+// (dual-stack rule, limits, refusals) was made by the planner; this only checks that the
+// record is one the planner can write (WSAEFAULT otherwise). *maxBytes: the transport's
+// limit for this destination (0 = none); *split: send the segments as a batch.
+int decode_plan(const uint8_t* rec, Endpoint* to, SendSpec* spec, uint32_t* maxBytes, bool* split);
+// A bind or connect address: the same record, destination fields only.
+bool decode_endpoint(const uint8_t* rec, Endpoint* out);
+// if_nametoindex: the planner's lookup of a %zone name; 0 when no interface has it.
+uint32_t interface_index(const char* name);
 bool is_v4_mapped(const IpAddr& a);
 bool format_ip(const IpAddr& a, char* out, size_t cap);  // without the scope
 

@@ -24,26 +24,40 @@ export const ICMP_ON = 1;
 /** @internal */
 export const ICMP_OFF = 2;
 
-/** @internal The addon's per-socket object; see native/addon.cc for the argument order. */
+/**
+ * @internal A send that failed, returned by the call itself: [wsa, sysErrno, syscall, icmp,
+ * sent, failedIndex]. `sent`: the messages (a batch) or segments (a split send) that went
+ * before the failure; `failedIndex`: the message that failed (a batch).
+ */
+export type SendFailure = [number, number, string, RawIcmp | null, number, number];
+
+/**
+ * @internal The per-socket object both implementations provide: the TypeScript twin of the
+ * boundary in native/shim.h and native/addon.cc. Sends see only plan records (native/plan.def,
+ * written by src/plan.ts) and the payload views src/ read once: up to four views as direct
+ * arguments, more as one array that src/ built.
+ */
 export interface NativeSocket {
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
-    sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
+    sendTimeoutMs: number, sendBufferSize: number, bind: Uint8Array | null,
     icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number;
   recv(buffer: Uint8Array, token: number): [number, boolean, string, number, string | null, number, number] | number;
   cancelRecv(token: number): boolean;
   onreceive?: (token: number, result: [number, boolean, string, number, string | null, number, number] | null,
     wsa: number, sysErrno: number, syscall: string, icmp: RawIcmp | null) => void;
-  sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
-    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number): number;
-  sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
-    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number, token: number): number;
-  sendBatch(flat: readonly unknown[], n: number, overlapped: boolean, token: number): number;
-  lastBatch(): [number, number];
+  /** One datagram as the socket's plan record (`plan`) says: bytes, or the failure. */
+  sendSync(...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
+  /** The same, overlapped: bytes, SEND_PENDING (oncomplete later), or the failure. */
+  sendAsync(token: number, ...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
+  /** n messages: plan records 0..n-1 of `plans`, each taking its NBUFS views from `views` in turn. */
+  sendBatch(plans: Uint8Array, n: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure;
   cancel(token: number): boolean;
-  connect(address: string, port: number): boolean | number;
+  /** A plan record's destination fields. */
+  connect(peer: Uint8Array): boolean | number;
   shutdownSend(): boolean | number;
   address(): [string, number, 4 | 6, number] | number;
   close(): void;
+  /** The failure of the last open/connect/shutdownSend/address/recv that returned -1 or false. */
   lastError(): [number, number, string, RawIcmp | null];
   readonly pendingCount: number;
   readonly segmentationOffload: boolean;
@@ -53,7 +67,9 @@ export interface NativeSocket {
 /** @internal */
 export interface Binding {
   NativeSocket: new (oncomplete: (token: number, bytes: number, wsa: number, sysErrno: number, syscall: string, count: number,
-    icmp: RawIcmp | null) => void) => NativeSocket;
+    icmp: RawIcmp | null) => void, plan: Uint8Array) => NativeSocket;
+  /** if_nametoindex: an interface name to its index, 0 if there is none (the planner's %zone). */
+  nameToIndex(name: string): number;
   errorTable(): Array<[string, number, string, boolean]>;
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   /** posix: the struct sizes, offsets and constants the ffi-rs backend writes by hand. */

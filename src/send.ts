@@ -1,12 +1,14 @@
-import { SEND_FAILED, SEND_PENDING, binding } from './binding';
+import { type IpLiteral } from './address';
+import { binding, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { PlanMemory, planMessage, validateIpLiteral, type PlanInput, type Refusal } from './plan';
+import { PLAN_SIZE, PlanAt } from './plan.generated';
 import {
-  Socket, addPending, hasRoom, kState, lastError, listen, notifyIfDrained, takePending, unlisten, type Listener, type PendingEntry,
+  Socket, addPending, hasRoom, kState, listen, notifyIfDrained, takePending, toWsaError, unlisten, type Listener, type PendingEntry,
   type SocketState,
 } from './socket';
 import {
-  isLoopbackLiteral, isV4Literal, measureBuffers, readBuffers, validateAbortSignal, viewBytes, validateFunction, validateInteger, validateIpLiteral,
-  validateKeys, validateObject,
+  isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateKeys, validateObject,
 } from './validate';
 
 /** `flags` values, as in Winsock (the same numbers as Linux for OOB and DONTROUTE). */
@@ -79,25 +81,20 @@ const MSG_KEYS = new Set(['buffers', 'to', 'control', 'flags', 'signal', 'segmen
 const TO_KEYS = new Set(['address', 'port', 'family']);
 const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex', 'tos', 'ecn']);
 
-interface Prepared {
+/**
+ * One message as read once from the caller's object: every field, each element of
+ * `buffers`, nothing read twice. From here on no user code runs until the system call.
+ */
+interface Prepared extends PlanInput {
   st: SocketState;
-  buffers: ArrayBufferView | readonly ArrayBufferView[];
-  toAddress: string | null;
-  toPort: number;
-  source: string | null;
-  ifindex: number;
-  flags: number;
-  /** -1: no traffic-class control message. */
-  tos: number;
-  /** 0: one datagram. */
-  segmentSize: number;
+  /** The view, or a new array of the views as read (ours: nothing else can change it). */
+  views: ArrayBufferView | ArrayBufferView[];
+  /** Measured only where TS needs it (segments, queue accounting); -1 until then. */
   totalBytes: number;
   signal: AbortSignal | undefined;
   /** `signal.aborted` as read with the rest of the message. */
   aborted: boolean;
-  /** What the shim refuses about this message before any I/O (the semantics table), or null. */
-  refusal: WsaError | null;
-  /** The argument's name, for errors found when the message is sealed. */
+  /** The argument's name, for errors found after reading. */
   name: string;
 }
 
@@ -106,35 +103,36 @@ function socketState(sock: unknown): SocketState {
   return sock[kState];
 }
 
-function prepare(sock: unknown, msg: unknown): Prepared {
-  return seal(readMessage(socketState(sock), msg, 'msg'));
+function notAMessage(msg: unknown, name: string): never {
+  // A payload passed where the message belongs: say what to write instead.
+  if (ArrayBuffer.isView(msg) || (Array.isArray(msg) && msg.length > 0 && ArrayBuffer.isView(msg[0]))) {
+    throw invalidArgType(name, 'a message object such as { buffers: payload, to: { address, port } } (the payload goes in ' +
+      '`buffers`)', msg);
+  }
+  throw invalidArgType(name, 'of type object', msg);
 }
 
-/**
- * Reads every field of a message once, with the checks that need nothing else. Getters
- * and Proxies may run here, and nowhere later: what the native side sees is only what this
- * returned, sealed by {@link seal} once every message of the call has been read.
- */
+/** Reads every field of a message once, with the checks that need nothing else. */
 function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg)) notAMessage(msg, name);
   validateObject(msg, name);
   validateKeys(msg, name, MSG_KEYS);
-  const buffers = readBuffers(msg.buffers, `${name}.buffers`);
-  let toAddress: string | null = null;
+  const views = readBuffers(msg.buffers, `${name}.buffers`);
+  let to: IpLiteral | null = null;
   let toPort = 0;
-  const to = msg.to;
-  if (to !== undefined && to !== null) {
-    validateObject(to, `${name}.to`);
-    validateKeys(to, `${name}.to`, TO_KEYS);
-    const address = to.address;
-    const port = to.port;
-    validateIpLiteral(address, `${name}.to.address`);
+  const target = msg.to;
+  if (target !== undefined && target !== null) {
+    validateObject(target, `${name}.to`);
+    validateKeys(target, `${name}.to`, TO_KEYS);
+    const address = target.address;
+    const port = target.port;
+    to = validateIpLiteral(address, `${name}.to.address`);
     if (!(st.isRaw && port === undefined)) {
       validateInteger(port, `${name}.to.port`, st.isRaw ? 0 : 1, 65535);
       toPort = port;
     }
-    toAddress = address;
   }
-  let source: string | null = null;
+  let source: IpLiteral | null = null;
   let ifindex = 0;
   let tos = -1;
   const control = msg.control;
@@ -143,10 +141,7 @@ function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
     validateKeys(control, `${name}.control`, CONTROL_KEYS);
     const sourceAddress = control.sourceAddress;
     const interfaceIndex = control.interfaceIndex;
-    if (sourceAddress !== undefined) {
-      validateIpLiteral(sourceAddress, `${name}.control.sourceAddress`);
-      source = sourceAddress;
-    }
+    if (sourceAddress !== undefined) source = validateIpLiteral(sourceAddress, `${name}.control.sourceAddress`);
     if (interfaceIndex !== undefined) {
       validateInteger(interfaceIndex, `${name}.control.interfaceIndex`, 0, 0xffffffff);
       ifindex = interfaceIndex;
@@ -171,68 +166,91 @@ function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
     validateInteger(segment, `${name}.segmentSize`, 1, 65527);
     segmentSize = segment;
   }
-  return { st, buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize, totalBytes: 0, signal, aborted, refusal: null, name };
+  return { st, views, to, toPort, source, ifindex, flags, tos, segmentSize, split: false, totalBytes: -1, signal, aborted, name };
 }
 
 /**
- * The checks that must see the buffers as they will be sent: their real lengths (now that
- * no user code can change them any more), the segment count, the source refusals.
+ * What must be decided once every message of the call has been read (a getter of a later
+ * message may detach or resize the buffers of an earlier one): a segmented message is
+ * measured here, by the views' intrinsic lengths, and told whether the kernel cuts it.
  */
-function seal(p: Prepared): Prepared {
-  p.totalBytes = measureBuffers(p.buffers, `${p.name}.buffers`);
+function seal(p: Prepared, batch: boolean): void {
+  if (!p.segmentSize) return;
+  p.totalBytes = measureBuffers(p.views, `${p.name}.buffers`);
   // Past what one batch can carry the pieces could not go as one call: an argument
   // error, thrown here like every other one, before anything is sent.
-  if (p.segmentSize && p.totalBytes > p.segmentSize * MAX_BATCH) {
+  if (p.totalBytes > p.segmentSize * MAX_BATCH) {
     throw outOfRange(`${p.name}.buffers byte length`, `<= ${p.name}.segmentSize * ${MAX_BATCH} (${p.segmentSize * MAX_BATCH})`, p.totalBytes);
   }
-  p.refusal = refusal(p.st, p.toAddress, p.toPort, p.source);
-  return p;
+  p.split = !batch && !(p.st.native.segmentationOffload && p.totalBytes <= OFFLOAD_MAX_BYTES &&
+    Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS);
 }
 
+/** The largest payload one offloaded send may carry (one IPv4 packet; also safe for IPv6). */
+const OFFLOAD_MAX_BYTES = 65507;
+/** Most segments one offloaded send may carry (the kernel's UDP_MAX_SEGMENTS). */
+const OFFLOAD_MAX_SEGMENTS = 64;
+
 /**
- * What the shim refuses about a source address before anything is sent (WSAEINVAL), with
- * a message that names it:
- * - a source of the other family than the destination (the dual-stack rule: a v4 or
- *   v4-mapped destination takes an IPv4 source);
- * - a loopback source for a destination that is not loopback: Linux refuses it for IPv4
- *   (EINVAL) but sends it for IPv6, so a `::1` source would leave the host.
+ * Plans a single send into the socket's own record, unless the record already holds the
+ * same plan: a sender repeating its destination and source (the same literal objects,
+ * from the address cache) pays only these comparisons.
  */
-function refusal(st: SocketState, toAddress: string | null, toPort: number, source: string | null): WsaError | null {
-  if (source === null) return null;
-  const destination = toAddress ?? st.peer;
-  if (destination === null) return null;
-  let reason: string;
-  if (isV4Literal(source) !== isV4Literal(destination)) {
-    const [src, dst] = isV4Literal(source) ? ['IPv4', 'IPv6'] : ['IPv6', 'IPv4'];
-    reason = `source address ${source} is ${src} but the destination is ${dst}: the source must be of the destination's ` +
-      'family, v4-mapped counting as IPv4; nothing was sent';
-  } else if (isLoopbackLiteral(source) && !isLoopbackLiteral(destination)) {
-    reason = `source address ${source} is a loopback address and the destination is not; nothing was sent`;
-  } else {
-    return null;
-  }
-  return new WsaError(WSA.EINVAL, {
-    ...(toAddress === null ? { address: destination } : { address: toAddress, port: toPort }),
-    sourceAddress: source,
-    reason,
-  });
+function planSingle(p: Prepared): Refusal | null {
+  const st = p.st;
+  const k = st.planKey;
+  if (k.valid && k.to === p.to && k.toPort === p.toPort && k.source === p.source && k.ifindex === p.ifindex &&
+    k.flags === p.flags && k.tos === p.tos && k.segmentSize === p.segmentSize && k.split === p.split) return null;
+  k.valid = false;
+  const refused = planMessage(st.plan, 0, st.kind, st.peer, p);
+  if (refused) return refused;
+  k.to = p.to; k.toPort = p.toPort; k.source = p.source; k.ifindex = p.ifindex; k.flags = p.flags; k.tos = p.tos;
+  k.segmentSize = p.segmentSize; k.split = p.split; k.valid = true;
+  return null;
 }
 
 /** The destination (and source) of a message, for the error that names it. */
 function where(p: Prepared): { address?: string; port?: number; sourceAddress?: string } {
-  const out: { address?: string; port?: number; sourceAddress?: string } = p.toAddress === null ? {} : { address: p.toAddress, port: p.toPort };
-  if (p.source !== null) out.sourceAddress = p.source;
+  const out: { address?: string; port?: number; sourceAddress?: string } = p.to === null ? {} : { address: p.to.text, port: p.toPort };
+  if (p.source !== null) out.sourceAddress = p.source.text;
   return out;
 }
 
-function failure(p: Prepared): WsaError {
-  const { address, port, sourceAddress } = where(p);
-  return lastError(p.st.native, address, port, sourceAddress);
+function refusalError(p: Prepared, r: Refusal): WsaError {
+  const w = where(p);
+  if (p.to === null && p.st.peer !== null) w.address = p.st.peer.text;
+  return new WsaError(r.wsa, { ...w, reason: r.reason });
+}
+
+/**
+ * A failure the call returned. WSAEFAULT made by the shim means a view that src/ read was
+ * not one the native side could use: it was detached meanwhile (nothing was sent). Say
+ * which, as the argument error it is.
+ */
+function sendError(p: Prepared, f: SendFailure): WsaError {
+  if (f[0] === WSA.EFAULT && f[1] === 0) throwIfDetached(p);
+  return toWsaError(f[0], f[1], f[2], f[3], where(p));
+}
+
+function throwIfDetached(p: Prepared): void {
+  const views = Array.isArray(p.views) ? p.views : [p.views];
+  for (let i = 0; i < views.length; i++) {
+    if (isDetached(views[i]!)) {
+      throw invalidArgValue(Array.isArray(p.views) ? `${p.name}.buffers[${i}]` : `${p.name}.buffers`, views[i],
+        'must not be backed by a detached ArrayBuffer');
+    }
+  }
+}
+
+/** Bytes of the message, measured the first time something needs them (no user code runs). */
+function bytesOf(p: Prepared): number {
+  if (p.totalBytes < 0) p.totalBytes = measureBuffers(p.views, `${p.name}.buffers`);
+  return p.totalBytes;
 }
 
 /** How many datagrams a message is on the wire. */
 function datagrams(p: Prepared): number {
-  return p.segmentSize ? Math.max(1, Math.ceil(p.totalBytes / p.segmentSize)) : 1;
+  return p.segmentSize ? Math.max(1, Math.ceil(bytesOf(p) / p.segmentSize)) : 1;
 }
 
 /** The overlapped-queue bound (maxPendingSends / maxPendingBytes) is reached. */
@@ -242,6 +260,31 @@ function queueFull(st: SocketState, w: { address?: string; port?: number; source
     reason: `${st.pendingDatagrams} datagrams (${st.pendingBytes} bytes) already queued on this socket, the most maxPendingSends / ` +
       'maxPendingBytes allow: await socket.drained() before sending more',
   });
+}
+
+// Up to four views go as direct arguments (no array for the native side to walk).
+function callSync(n: NativeSocket, v: ArrayBufferView | ArrayBufferView[]): number | SendFailure {
+  if (!Array.isArray(v)) return n.sendSync(v);
+  switch (v.length) {
+    case 0: return n.sendSync();
+    case 1: return n.sendSync(v[0]!);
+    case 2: return n.sendSync(v[0]!, v[1]!);
+    case 3: return n.sendSync(v[0]!, v[1]!, v[2]!);
+    case 4: return n.sendSync(v[0]!, v[1]!, v[2]!, v[3]!);
+    default: return n.sendSync(v);
+  }
+}
+
+function callAsync(n: NativeSocket, token: number, v: ArrayBufferView | ArrayBufferView[]): number | SendFailure {
+  if (!Array.isArray(v)) return n.sendAsync(token, v);
+  switch (v.length) {
+    case 0: return n.sendAsync(token);
+    case 1: return n.sendAsync(token, v[0]!);
+    case 2: return n.sendAsync(token, v[0]!, v[1]!);
+    case 3: return n.sendAsync(token, v[0]!, v[1]!, v[2]!);
+    case 4: return n.sendAsync(token, v[0]!, v[1]!, v[2]!, v[3]!);
+    default: return n.sendAsync(token, v);
+  }
 }
 
 /**
@@ -261,16 +304,17 @@ function queueFull(st: SocketState, w: { address?: string; port?: number; source
  * @throws WsaError for OS failures; Node-style TypeError/RangeError for bad arguments.
  */
 export function sendMsgSync(sock: Socket, msg: Message): number {
-  const p = prepare(sock, msg);
+  const st = socketState(sock);
+  const p = readMessage(st, msg, 'msg');
   // Nothing is queued that a signal could abort; accepting one would suggest otherwise.
   if (p.signal !== undefined) throw invalidArgValue('msg.signal', p.signal, 'is for sendMsg only (sendMsgSync never queues)');
-  if (p.st.closed) throw new WsaError(WSA.ENOTSOCK, where(p));
-  if (p.refusal) throw p.refusal;
-  if (p.segmentSize && !offloadable(p)) return sendSegmentsSync(p);
-  const r = p.st.native.sendSync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize);
-  if (r >= 0) return r;
-  if (refusedOffload(p)) return sendSegmentsSync(p);
-  throw failure(p);
+  seal(p, false);
+  if (st.closed) throw new WsaError(WSA.ENOTSOCK, where(p));
+  const refused = planSingle(p);
+  if (refused) throw refusalError(p, refused);
+  const r = callSync(st.native, p.views);
+  if (typeof r === 'number') return r;
+  throw sendError(p, r);
 }
 
 let nextToken = 1;
@@ -301,6 +345,16 @@ function park(st: SocketState, token: number, entry: PendingEntry, link: Listene
   if (link?.fired) link.onAbort();
 }
 
+/** A send that completed at once: never reported synchronously. */
+function completed(callback: SendCallback | undefined, link: Listener | undefined, err: WsaError | null, bytes: number): Promise<number> | undefined {
+  unlisten(link);
+  if (callback) {
+    process.nextTick(callback, err, bytes);
+    return undefined;
+  }
+  return err ? Promise.reject(err) : Promise.resolve(bytes);
+}
+
 /**
  * Sends one datagram, overlapped: tries at once and, if the send buffer is full, queues
  * it until the socket is writable (on Node's own event loop, no thread per send). Sends on
@@ -327,13 +381,31 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   // getter read after `signal` may have aborted it already, which no listener would see.
   const link = p.signal ? listenForAbort(st, token, p.signal) : undefined;
   if (link && link.signal.aborted === true) link.fired = true;
+  let refused: Refusal | null = null;
   try {
-    seal(p);
+    seal(p, false);
+    if (!st.closed) refused = planSingle(p);
   } catch (err) {
     unlisten(link);
     throw err;
   }
-
+  if (st.closed) return completed(callback, link, new WsaError(WSA.ENOTSOCK, where(p)), 0);
+  if (refused) return completed(callback, link, refusalError(p, refused), 0);
+  if (p.aborted || link?.fired) return completed(callback, link, new WsaError(WSA.OPERATION_ABORTED, where(p)), 0);
+  if (st.pending.size !== 0 && !hasRoom(st, datagrams(p), bytesOf(p))) return completed(callback, link, queueFull(st, where(p)), 0);
+  const r = callAsync(st.native, token, p.views);
+  if (typeof r === 'number' && r >= 0) return completed(callback, link, null, r);
+  if (typeof r !== 'number') {
+    let err: WsaError;
+    try {
+      err = sendError(p, r);
+    } catch (argError) {
+      unlisten(link);
+      throw argError;
+    }
+    return completed(callback, link, err, 0);
+  }
+  // Pending: the native side copied what it queued; nothing of the caller's needs to stay alive.
   let promise: Promise<number> | undefined;
   let settle: (err: WsaError | null, bytes: number) => void;
   if (callback) {
@@ -346,36 +418,9 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     promise = new Promise<number>((res, rej) => { resolve = res; reject = rej; });
     settle = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
-  // Done without being parked: the listener has nothing left to cancel.
-  const done = (err: WsaError | null, bytes: number) => {
-    unlisten(link);
-    settle(err, bytes);
-  };
-  const w = where(p);
-
-  if (st.closed) {
-    done(new WsaError(WSA.ENOTSOCK, w), 0);
-  } else if (p.refusal) {
-    done(p.refusal, 0);
-  } else if (p.aborted || link?.fired) {
-    done(new WsaError(WSA.OPERATION_ABORTED, w), 0);
-  } else if (!hasRoom(st, datagrams(p), p.totalBytes)) {
-    done(queueFull(st, w), 0);
-  } else if (p.segmentSize && !offloadable(p)) {
-    sendSegments(p, token, link, settle);
-  } else {
-    const r = st.native.sendAsync(p.buffers, p.toAddress, p.toPort, p.source, p.ifindex, p.flags, p.tos, p.segmentSize, token);
-    if (r >= 0) done(null, r);
-    else if (r === SEND_FAILED && refusedOffload(p)) sendSegments(p, token, link, settle);
-    else if (r === SEND_FAILED) done(failure(p), 0);
-    // The native side copied what it queued: nothing of the caller's needs to stay alive.
-    else if (r === SEND_PENDING) park(st, token, { done: settle, ...w, datagrams: datagrams(p), bytes: p.totalBytes }, link);
-  }
+  park(st, token, { done: settle, ...where(p), datagrams: datagrams(p), bytes: bytesOf(p) }, link);
   return promise;
 }
-
-/** Arguments per message in a native batch (native/addon.cc's kSendArgs). */
-const SEND_ARGS = 8;
 
 /** Most messages one {@link sendMsgBatch} call takes (sendmmsg's UIO_MAXIOV). */
 export const MAX_BATCH: number = binding.maxBatch;
@@ -407,82 +452,61 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
     prepared[i] = p;
   }
   // Only now: a getter of a later message may have changed the buffers of an earlier one.
-  for (const p of prepared) seal(p);
+  for (const p of prepared) seal(p, true);
   return { st, prepared };
 }
 
-/** The native batch's argument list: SEND_ARGS values per message. */
-function flatten(prepared: readonly Prepared[]): unknown[] {
-  const flat: unknown[] = new Array(prepared.length * SEND_ARGS);
+// The plan records of a batch: one arena per thread (module instance), written just
+// before the native call and read by it before it returns (queued messages are encoded,
+// with copies of their payloads, by then).
+const batchPlans = new PlanMemory(MAX_BATCH);
+
+const sameInput = (a: PlanInput, b: PlanInput): boolean => a.to === b.to && a.toPort === b.toPort && a.source === b.source &&
+  a.ifindex === b.ifindex && a.flags === b.flags && a.tos === b.tos && a.segmentSize === b.segmentSize;
+
+/**
+ * Plans every message of a batch and lists their views in order: the first message the
+ * shim refuses fails the batch before any I/O.
+ */
+function planBatch(st: SocketState, prepared: readonly Prepared[]): ArrayBufferView[] | BatchResult {
+  const views: ArrayBufferView[] = [];
+  const u16 = batchPlans.u16;
   for (let i = 0; i < prepared.length; i++) {
     const p = prepared[i]!;
-    const k = i * SEND_ARGS;
-    flat[k] = p.buffers;
-    flat[k + 1] = p.toAddress;
-    flat[k + 2] = p.toPort;
-    flat[k + 3] = p.source;
-    flat[k + 4] = p.ifindex;
-    flat[k + 5] = p.flags;
-    flat[k + 6] = p.tos;
-    flat[k + 7] = p.segmentSize;
+    if (i > 0 && sameInput(p, prepared[i - 1]!)) {
+      batchPlans.u8.copyWithin(i * PLAN_SIZE, (i - 1) * PLAN_SIZE, i * PLAN_SIZE);
+    } else {
+      let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
+      if (!refused && p.segmentSize && Math.ceil(p.totalBytes / p.segmentSize) > OFFLOAD_MAX_SEGMENTS) {
+        refused = { wsa: WSA.EINVAL, reason: `a batch message carries at most ${OFFLOAD_MAX_SEGMENTS} segments; send it alone` };
+      }
+      if (refused) return { sent: 0, failedIndex: i, error: refusalError(p, refused) };
+    }
+    const v = p.views;
+    if (Array.isArray(v)) {
+      for (let k = 0; k < v.length; k++) views.push(v[k]!);
+      u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = v.length;
+    } else {
+      views.push(v);
+      u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = 1;
+    }
   }
-  return flat;
+  return views;
 }
 
-/** The first message the shim refuses by itself: the batch fails there before any I/O. */
-function batchRefusal(prepared: readonly Prepared[]): BatchResult | null {
-  for (let i = 0; i < prepared.length; i++) {
-    const refused = prepared[i]!.refusal;
-    if (refused) return { sent: 0, failedIndex: i, error: refused };
-  }
-  return null;
-}
-
-function batchFailure(st: SocketState, prepared: Prepared[]): BatchResult {
-  const [sent, failedIndex] = st.native.lastBatch();
+function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFailure): BatchResult {
+  const failedIndex = f[5];
   const p = prepared[failedIndex];
-  return { sent, failedIndex, error: p ? failure(p) : lastError(st.native) };
+  if (p && f[0] === WSA.EFAULT && f[1] === 0) throwIfDetached(p);
+  return { sent: f[4], failedIndex, error: toWsaError(f[0], f[1], f[2], f[3], p ? where(p) : {}) };
 }
 
 function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
   if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
-  const refused = batchRefusal(prepared);
-  if (refused) return refused;
-  const r = st.native.sendBatch(flatten(prepared), prepared.length, false, 0);
-  return r >= 0 ? { sent: r } : batchFailure(st, prepared);
-}
-
-/**
- * The overlapped batch behind sendMsgBatch and the segmentation fallback. `link` (the
- * fallback's message's signal, listened to before any I/O) fails the batch with
- * WSA_OPERATION_ABORTED while it is queued.
- */
-function runBatch(st: SocketState, prepared: Prepared[], token: number, link: Listener | undefined,
-  done: (r: BatchResult) => void): void {
-  const first = prepared[0];
-  const w = first ? where(first) : {};
-  const now = (r: BatchResult) => {
-    unlisten(link);
-    done(r);
-  };
-  if (st.closed) return now({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
-  const refused = batchRefusal(prepared);
-  if (refused) return now(refused);
-  if (link?.fired) return now({ sent: 0, failedIndex: 0, error: new WsaError(WSA.OPERATION_ABORTED, w) });
-  let bytes = 0;
-  for (const p of prepared) bytes += p.totalBytes;
-  if (!hasRoom(st, prepared.length, bytes)) return now({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
-  const r = st.native.sendBatch(flatten(prepared), prepared.length, true, token);
-  if (r >= 0) return now({ sent: r });
-  if (r === SEND_FAILED) return now(batchFailure(st, prepared));
-  park(st, token, {
-    ...w,
-    // The completion knows the index: its error names that message's destination.
-    failedAt: (count) => (prepared[count] ? where(prepared[count]!) : w),
-    datagrams: prepared.length,
-    bytes,
-    done: (err, _bytes, count = 0) => done(err ? { sent: count, failedIndex: count, error: err } : { sent: count }),
-  }, link);
+  const views = planBatch(st, prepared);
+  if (!Array.isArray(views)) return views;
+  const r = st.native.sendBatch(batchPlans.u8, prepared.length, views, false, 0);
+  return typeof r === 'number' ? { sent: r } : batchFailure(st, prepared, r);
 }
 
 /**
@@ -512,72 +536,27 @@ export function sendMsgBatchSync(sock: Socket, msgs: readonly Message[]): BatchR
  */
 export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<BatchResult> {
   const { st, prepared } = prepareBatch(sock, msgs);
-  return new Promise((resolve) => runBatch(st, prepared, nextToken++, undefined, resolve));
-}
-
-// --- segmentation ---------------------------------------------------------------------
-
-/** The largest payload one offloaded send may carry (one IPv4 packet; also safe for IPv6). */
-const OFFLOAD_MAX_BYTES = 65507;
-const OFFLOAD_MAX_SEGMENTS = 64;
-
-function offloadable(p: Prepared): boolean {
-  return p.st.native.segmentationOffload && p.totalBytes <= OFFLOAD_MAX_BYTES &&
-    Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS;
-}
-
-/** The kernel refused to cut this send (nothing went): send the pieces as a batch instead. */
-function refusedOffload(p: Prepared): boolean {
-  return p.segmentSize > 0 && p.st.native.lastError()[0] === WSA.EOPNOTSUPP;
-}
-
-/** The buffers cut into segmentSize pieces: views over the same memory, no copy. */
-function segments(p: Prepared): Array<Uint8Array[]> {
-  const views = Array.isArray(p.buffers) ? p.buffers : [p.buffers as ArrayBufferView];
-  const out: Array<Uint8Array[]> = [];
-  let current: Uint8Array[] = [];
-  let room = p.segmentSize;
-  for (const view of views) {
-    const v = viewBytes(view);
-    let offset = 0;
-    while (offset < v.byteLength) {
-      const take = Math.min(room, v.byteLength - offset);
-      current.push(v.subarray(offset, offset + take));
-      offset += take;
-      room -= take;
-      if (room === 0) {
-        out.push(current);
-        current = [];
-        room = p.segmentSize;
-      }
-    }
+  const first = prepared[0];
+  const w = first ? where(first) : {};
+  if (st.closed) return Promise.resolve({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
+  const views = planBatch(st, prepared);
+  if (!Array.isArray(views)) return Promise.resolve(views);
+  let bytes = 0;
+  if (st.pending.size !== 0) {
+    for (const p of prepared) bytes += bytesOf(p);
+    if (!hasRoom(st, prepared.length, bytes)) return Promise.resolve({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
   }
-  if (current.length || out.length === 0) out.push(current);
-  return out;
-}
-
-/**
- * The message as one already-validated message per segment, with its destination and
- * control data: nothing of the caller's is read again.
- */
-function segmentBatch(p: Prepared): Prepared[] {
-  return segments(p).map((buffers) => {
-    let bytes = 0;
-    for (const b of buffers) bytes += b.byteLength;
-    return { ...p, buffers, segmentSize: 0, totalBytes: bytes, signal: undefined };
-  });
-}
-
-// The pieces before a failure went; the error says which piece failed (failedIndex).
-function segmentResult(p: Prepared, r: BatchResult): number {
-  if (!r.error) return p.totalBytes;
-  throw r.error;
-}
-
-function sendSegmentsSync(p: Prepared): number {
-  return segmentResult(p, runBatchSync(p.st, segmentBatch(p)));
-}
-
-function sendSegments(p: Prepared, token: number, link: Listener | undefined, done: (err: WsaError | null, bytes: number) => void): void {
-  runBatch(p.st, segmentBatch(p), token, link, (r) => (r.error ? done(r.error, 0) : done(null, p.totalBytes)));
+  const token = nextToken++;
+  const r = st.native.sendBatch(batchPlans.u8, prepared.length, views, true, token);
+  if (typeof r !== 'number') return Promise.resolve(batchFailure(st, prepared, r));
+  if (r >= 0) return Promise.resolve({ sent: r });
+  if (bytes === 0) for (const p of prepared) bytes += bytesOf(p);
+  return new Promise((resolve) => park(st, token, {
+    ...w,
+    // The completion knows the index: its error names that message's destination.
+    failedAt: (count) => (prepared[count] ? where(prepared[count]!) : w),
+    datagrams: prepared.length,
+    bytes,
+    done: (err, _bytes, count = 0) => resolve(err ? { sent: count, failedIndex: count, error: err } : { sent: count }),
+  }, undefined));
 }

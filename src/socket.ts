@@ -1,13 +1,13 @@
-import { isIP } from 'node:net';
+import { type IpLiteral } from './address';
 import {
   ICMP_DEFAULT, ICMP_OFF, ICMP_ON, type Implementation, type NativeSocket, type RawIcmp, binding, bindingFor,
   implementation as defaultImplementation,
 } from './binding';
 import { messages, type ReceivedMessage } from './recv';
 import { WSA, WsaError, icmpReport, invalidArgValue, setDefaultSyscall } from './errors';
-import {
-  validateBoolean, validateInteger, validateIpLiteral, validateKeys, validateObject,
-} from './validate';
+import { Kind } from './kind';
+import { PlanMemory, endpointRecord, validateIpLiteral } from './plan';
+import { validateBoolean, validateInteger, validateKeys, validateObject } from './validate';
 
 // Errors the shim raises itself name the backend's send call.
 setDefaultSyscall(binding.sendSyscall);
@@ -108,7 +108,7 @@ export interface SocketAddress {
   port: number;
 }
 
-const KIND: Record<SocketType, number> = { udp4: 0, udp6: 1, raw4: 2, raw6: 3 };
+const KIND: Record<SocketType, Kind> = { udp4: Kind.Udp4, udp6: Kind.Udp6, raw4: Kind.Raw4, raw6: Kind.Raw6 };
 const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
   'icmpErrors', 'ttl', 'dontFragment', 'recvPktinfo', 'implementation', 'maxPendingSends', 'maxPendingBytes']);
 /** openSocket's defaults for the bound on queued overlapped sends. */
@@ -182,8 +182,13 @@ export interface SocketState {
   isRaw: boolean;
   /** bind or connect gave it a local address (a never-bound socket has none: WSAEINVAL). */
   bound: boolean;
-  /** The connected peer's address, for checks that need the destination of a send without `to`. */
-  peer: string | null;
+  kind: Kind;
+  /** The connected peer, for the plan of a send without `to`. */
+  peer: IpLiteral | null;
+  /** The socket's own plan record, which the native side reads on every single send. */
+  plan: PlanMemory;
+  /** What `plan` holds now (src/send.ts's planSingle): a repeated message is not planned again. */
+  planKey: PlanKey;
   pending: Map<number, PendingEntry>;
   receiving: Map<number, ReceivingEntry>;
   /** close() callers waiting for `pending` to empty. */
@@ -197,6 +202,19 @@ export interface SocketState {
   roomWaiters: Array<() => void>;
   /** The public object, for code that starts from the state. */
   self: Socket;
+}
+
+/** @internal The inputs of the plan a socket's record holds. */
+export interface PlanKey {
+  valid: boolean;
+  to: IpLiteral | null;
+  toPort: number;
+  source: IpLiteral | null;
+  ifindex: number;
+  flags: number;
+  tos: number;
+  segmentSize: number;
+  split: boolean;
 }
 
 /** Wakes close() callers once no send is in flight, and drained() callers once no send is queued. @internal */
@@ -273,13 +291,16 @@ export class Socket {
   readonly [kState]: SocketState;
 
   /** @internal Use {@link openSocket}. */
-  constructor(type: SocketType, native: NativeSocket, implementation: Implementation = defaultImplementation,
-    limits: { maxPendingSends: number; maxPendingBytes: number; bound: boolean } =
-    { maxPendingSends: DEFAULT_MAX_PENDING_SENDS, maxPendingBytes: DEFAULT_MAX_PENDING_BYTES, bound: false }) {
+  constructor(type: SocketType, native: NativeSocket, implementation: Implementation, plan: PlanMemory,
+    limits: { maxPendingSends: number; maxPendingBytes: number; bound: boolean }) {
+    if (!(plan instanceof PlanMemory)) {
+      throw Object.assign(new TypeError('Socket cannot be constructed directly: use openSocket()'), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
+    }
     this.type = type;
     this.implementation = implementation;
     this[kState] = {
-      native, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null,
+      native, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null, kind: KIND[type], plan,
+      planKey: { valid: false, to: null, toPort: 0, source: null, ifindex: 0, flags: 0, tos: 0, segmentSize: 0, split: false },
       pending: new Map(), receiving: new Map(), drained: [],
       pendingDatagrams: 0, pendingBytes: 0, maxPendingSends: limits.maxPendingSends, maxPendingBytes: limits.maxPendingBytes,
       roomWaiters: [], self: this,
@@ -309,13 +330,16 @@ export class Socket {
    * @throws WsaError
    */
   connect(address: string, port: number): void {
-    validateIpLiteral(address, 'address');
+    const peer = validateIpLiteral(address, 'address');
     validateInteger(port, 'port', this[kState].isRaw ? 0 : 1, 65535);
     const st = this[kState];
     if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'connect', address, port });
-    if (st.native.connect(address, port) !== true) throw lastError(st.native, address, port);
+    if (peer.scope === -1) throw new WsaError(WSA.EINVAL, { syscall: 'connect', address, port, reason: `the zone of ${address} names no interface` });
+    if (st.native.connect(endpointRecord(peer, port)) !== true) throw lastError(st.native, address, port);
     st.bound = true;
-    st.peer = address;
+    st.peer = peer;
+    // Sends without `to` now go to this peer: the dual-stack rule may answer differently.
+    st.planKey.valid = false;
   }
 
   /** `shutdown('send')`: every later send fails with WSAESHUTDOWN. */
@@ -450,17 +474,19 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   if (impl !== 'addon' && impl !== 'ffi') throw invalidArgValue('options.implementation', impl, "must be 'addon' or 'ffi'");
   let bindAddress: string | null = null;
   let bindPort = 0;
+  let bindTo: IpLiteral | null = null;
   if (options.bind !== undefined) {
     validateObject(options.bind, 'options.bind');
     validateKeys(options.bind, 'options.bind', BIND_KEYS);
     if (options.bind.address !== undefined) {
-      validateIpLiteral(options.bind.address, 'options.bind.address');
-      if (!is6 && isIP(options.bind.address) === 6) {
+      bindTo = validateIpLiteral(options.bind.address, 'options.bind.address');
+      if (!is6 && bindTo.family === 6) {
         throw invalidArgValue('options.bind.address', options.bind.address, `must be an IPv4 address for ${type}`);
       }
       bindAddress = options.bind.address;
     } else {
       bindAddress = is6 ? '::' : '0.0.0.0';
+      bindTo = validateIpLiteral(bindAddress, 'options.bind.address');
     }
     if (options.bind.port !== undefined) validateInteger(options.bind.port, 'options.bind.port', 0, 65535);
     bindPort = options.bind.port ?? 0;
@@ -473,6 +499,7 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   } catch (err) {
     return Promise.reject(err);
   }
+  const plan = new PlanMemory(1);
   const native = new Native((token, bytes, wsa, sysErrno, syscall, count, icmp) => {
     const st = sock![kState];
     const entry = takePending(st, token);
@@ -481,10 +508,15 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
     if (bytes >= 0) entry.done(null, bytes, count);
     else entry.done(toWsaError(wsa, sysErrno, syscall, icmp, entry.failedAt ? entry.failedAt(count) : entry), 0, count);
     notifyIfDrained(st);
-  });
+  }, plan.u8);
   const icmpMode = isRaw || options.icmpErrors === undefined ? ICMP_DEFAULT : options.icmpErrors ? ICMP_ON : ICMP_OFF;
+  if (bindTo?.scope === -1) {
+    native.close();
+    return Promise.reject(new WsaError(WSA.EINVAL, { syscall: 'bind', address: bindAddress!, port: bindPort,
+      reason: `the zone of ${bindAddress} names no interface` }));
+  }
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
-    options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindAddress, bindPort,
+    options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindTo && endpointRecord(bindTo, bindPort),
     icmpMode, options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false);
   native.onreceive = (token, result, wsa, sysErrno, syscall, icmp) => {
     const st = sock![kState];
@@ -499,6 +531,6 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   if (ok !== true) {
     return Promise.reject(lastError(native, bindAddress ?? undefined, bindAddress ? bindPort : undefined));
   }
-  sock = new Socket(type, native, impl, { maxPendingSends, maxPendingBytes, bound: bindAddress !== null });
+  sock = new Socket(type, native, impl, plan, { maxPendingSends, maxPendingBytes, bound: bindAddress !== null });
   return Promise.resolve(sock);
 }

@@ -1,11 +1,15 @@
-// The native encoder test (test/native/encode_test.cc): the real encoders build the
-// message, the OS's own CMSG / WSA_CMSG macros read it back. On Linux it is compiled here;
-// for Windows the Wine lane (scripts/windows-lane.sh) cross-compiles it with mingw.
+// The native encoder test (test/native/encode_test.cc): the real planner (src/plan.ts)
+// writes each case's plan record, the real decoder and encoders build the message from it,
+// and the OS's own CMSG / WSA_CMSG macros read it back. On Linux it is compiled here; for
+// Windows the Wine lane (scripts/windows-lane.sh) cross-compiles it with mingw.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { WSA } from '../src/index';
+import { Kind } from '../src/kind';
+import { PlanMemory, planMessage, validateIpLiteral } from '../src/plan';
 import { isPosix } from './helpers/platform';
 
 const root = join(__dirname, '..');
@@ -23,10 +27,50 @@ function binary(): string {
   return out;
 }
 
+// [name, socket, to, source, ifindex, tos, want pktinfo (0/4/6), its source, its interface,
+//  destination family, v4-mapped]
+type Case = [string, Kind, string, string | null, number, number, 0 | 4 | 6, string | null, number, 4 | 6, boolean];
+const cases: Case[] = [
+  ['udp4 source', Kind.Udp4, '127.0.0.1', '127.0.0.2', 0, -1, 4, '127.0.0.2', 0, 4, false],
+  ['udp4 interface only', Kind.Udp4, '127.0.0.1', null, 7, -1, 4, '0.0.0.0', 7, 4, false],
+  ['udp4 no control', Kind.Udp4, '127.0.0.1', null, 0, -1, 0, null, 0, 4, false],
+  ['udp6 source', Kind.Udp6, '::1', 'fd00::2', 3, -1, 6, 'fd00::2', 3, 6, false],
+  ['udp6 no control', Kind.Udp6, '::1', null, 0, -1, 0, null, 0, 6, false],
+  ['dual stack v4 literal + v4 source', Kind.Udp6, '127.0.0.1', '127.0.0.3', 0, -1, 4, '127.0.0.3', 0, 6, true],
+  ['dual stack v4-mapped + v4-mapped source', Kind.Udp6, '::ffff:127.0.0.1', '::ffff:127.0.0.2', 0, -1, 4, '127.0.0.2', 0, 6, true],
+  ['scoped IPv6 source gives the interface', Kind.Udp6, 'fe80::1', 'fe80::2%5', 0, -1, 6, 'fe80::2', 5, 6, false],
+  ['udp4 source + ECN', Kind.Udp4, '127.0.0.1', '127.0.0.2', 0, 0x01, 4, '127.0.0.2', 0, 4, false],
+  ['udp6 source + ECN', Kind.Udp6, '::1', '::1', 0, 0x02, 6, '::1', 0, 6, false],
+  ['dual stack v4-mapped, ECN alone', Kind.Udp6, '::ffff:127.0.0.1', null, 0, 0x03, 0, null, 0, 6, true],
+  ['udp6, ECN alone', Kind.Udp6, '::1', null, 0, 0x01, 0, null, 0, 6, false],
+];
+
+function planned(c: Case): string {
+  const [name, kind, to, source, ifindex, tos, want, wantAddr, wantIfindex, toFamily, mapped] = c;
+  const mem = new PlanMemory(1);
+  const refused = planMessage(mem, 0, kind, null, {
+    to: validateIpLiteral(to, 'to'), toPort: 9000, source: source === null ? null : validateIpLiteral(source, 'source'),
+    ifindex, flags: 0, tos, segmentSize: 0, split: false,
+  });
+  expect(refused, name).toBeNull();
+  const hex = Buffer.from(mem.u8).toString('hex');
+  return [name, kind, hex, want, wantAddr ?? '-', wantIfindex, toFamily, mapped ? 1 : 0, tos].join('\t');
+}
+
+it('the planner refuses what the encoder never sees: mixed families, before any record is written', () => {
+  const mem = new PlanMemory(1);
+  const base = { toPort: 9000, ifindex: 0, flags: 0, tos: -1, segmentSize: 0, split: false };
+  const lit = (a: string) => validateIpLiteral(a, 'address');
+  expect(planMessage(mem, 0, Kind.Udp6, null, { ...base, to: lit('::ffff:127.0.0.1'), source: lit('::1') })?.wsa).toBe(WSA.EINVAL);
+  expect(planMessage(mem, 0, Kind.Udp6, null, { ...base, to: lit('::1'), source: lit('127.0.0.1') })?.wsa).toBe(WSA.EINVAL);
+  expect(planMessage(mem, 0, Kind.Udp4, null, { ...base, to: lit('::1'), source: null })?.wsa).toBe(WSA.EAFNOSUPPORT);
+  expect(mem.u8.every((b) => b === 0)).toBe(true);
+});
+
 it(`the ${isPosix ? 'msghdr' : 'WSAMSG'} encoder, read back with the OS's own CMSG macros`, () => {
   const exe = binary();
   expect(existsSync(exe), `${exe} missing (the Wine lane builds it)`).toBe(true);
-  const run = spawnSync(exe, [], { encoding: 'utf8' });
+  const run = spawnSync(exe, [], { encoding: 'utf8', input: cases.map(planned).join('\n') + '\n' });
   const lines = run.stdout.trim().split(/\r?\n/);
   expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
   expect(lines.at(-1)).toMatch(/^(\d+) passed, 0 failed$/);

@@ -5,6 +5,8 @@
 import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { ICMP_ON, bindingFor, implementation } from '../src/binding';
+import { Kind } from '../src/kind';
+import { PlanMemory, endpointRecord, planMessage, validateIpLiteral } from '../src/plan';
 import { recvMsg, sendMsg, sendMsgBatch, sendMsgSync, type Socket } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
 import { isPosix } from './helpers/platform';
@@ -64,20 +66,25 @@ describe.skipIf(!isPosix)('icmpErrors: true reports which earlier datagram an IC
     expect(e.icmp).toEqual({ address: '::ffff:127.0.0.1', port: gone, type: 3, code: 3, reporter: '::ffff:127.0.0.1' });
   });
 
-  it('the binding: lastError() is [wsa, errno, syscall, RawIcmp], and null where no ICMP error stands behind the failure', () => {
-    const native = new (bindingFor(implementation).NativeSocket)(() => {});
-    expect(native.open(0, 0, false, false, false, 0, 0, '127.0.0.1', 0, ICMP_ON, 0, false, false)).toBe(true);
+  it('the binding: a failed send returns [wsa, errno, syscall, RawIcmp, sent, failedIndex], null where no ICMP error stands behind it', () => {
+    const plan = new PlanMemory(1);
+    const native = new (bindingFor(implementation).NativeSocket)(() => {}, plan.u8);
+    const local = validateIpLiteral('127.0.0.1', 'address');
+    expect(native.open(0, 0, false, false, false, 0, 0, endpointRecord(local, 0), ICMP_ON, 0, false, false)).toBe(true);
+    const to = (port: number) => planMessage(plan, 0, Kind.Udp4, null,
+      { to: local, toPort: port, source: null, ifindex: 0, flags: 0, tos: -1, segmentSize: 0, split: false });
     const gone = dgram.createSocket('udp4');
     return new Promise<void>((resolve) => gone.bind(0, '127.0.0.1', resolve)).then(async () => {
       const port = gone.address().port;
       await new Promise<void>((resolve) => gone.close(() => resolve()));
-      expect(native.sendSync(b('x'), '127.0.0.1', port, null, 0, 0, -1, 0)).toBe(1);
+      expect(to(port)).toBeNull();
+      expect(native.sendSync(b('x'))).toBe(1);
       await sleep(20);
-      expect(native.sendSync(b('y'), '127.0.0.1', port + 1, null, 0, 0, -1, 0)).toBe(-1);
-      expect(native.lastError()).toEqual([10054, 111, 'sendmsg', ['127.0.0.1', port, 3, 3, '127.0.0.1']]);
+      to(port + 1);
+      expect(native.sendSync(b('y'))).toEqual([10054, 111, 'sendmsg', ['127.0.0.1', port, 3, 3, '127.0.0.1'], 0, 0]);
       native.close();
-      expect(native.sendSync(b('z'), '127.0.0.1', port, null, 0, 0, -1, 0)).toBe(-1);
-      expect(native.lastError()).toEqual([10038, 0, 'sendmsg', null]);
+      to(port);
+      expect(native.sendSync(b('z'))).toEqual([10038, 0, 'sendmsg', null, 0, 0]);
     });
   });
 });

@@ -5,7 +5,7 @@ import type { Binding } from '../binding';
 import { MAX_BUFFERS } from '../validate';
 import { WSA_TABLE } from '../wsa.generated';
 import { LINUX_LP64, abiFor } from './abi';
-import { freeArena, init } from './libc';
+import { freeArena, init, nameToIndex } from './libc';
 import { FfiSocket, MAX_BATCH, closeAll, live } from './socket';
 import { isMainThread } from 'node:worker_threads';
 
@@ -27,6 +27,7 @@ export function loadFfiBinding(addonLayout: Record<string, number> | null): Bind
     errorTable: () => WSA_TABLE.map((row) => [...row]),
     liveCounts: () => ({ ...live }),
     abiLayout: () => ({ ...LINUX_LP64 }),
+    nameToIndex,
     platform: 'posix',
     maxBuffers: MAX_BUFFERS,
     maxBatch: MAX_BATCH,

@@ -3,14 +3,15 @@
 // (payload copied in, since JS memory has no address to put in an iovec) and handed to
 // sendmsg/sendmmsg/recvmsg; parked operations wait for readiness in poll(2) on a libuv
 // threadpool thread, so the event loop never blocks.
-import { ICMP_OFF, ICMP_ON, type NativeSocket, type RawIcmp } from '../binding';
+import { formatIp, isV4Mapped } from '../address';
+import { ICMP_OFF, ICMP_ON, type NativeSocket, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
-import { type IpAddr, formatIp, isV4Mapped, parseIp } from './address';
-import { ARENA_SIZE, base, errno, guardFd, libc, mem, nameToIndex, unguardFd, view } from './libc';
-import { Kind, type Plan, planSend } from './plan';
+import { Kind } from '../kind';
+import { PLAN_DONTROUTE, PLAN_HAS_TO, PLAN_SIZE, PLAN_SPLIT, PlanAt } from '../plan.generated';
+import { ARENA_SIZE, base, errno, guardFd, libc, mem, unguardFd, view } from './libc';
 
 // --- the arena's regions -------------------------------------------------------------
 const HDRS = 0;                      // msghdr / mmsghdr array of the call being made
@@ -65,22 +66,47 @@ interface Encoded {
   name: Uint8Array | null;
   control: Uint8Array | null;
   flags: number;
-  segmented: boolean;
+  /** Offloaded (UDP_SEGMENT) with segments of this size; 0: one datagram. */
+  segment: number;
+  /** One of the segments of a send that went as a batch. */
+  split: boolean;
+  plan: Plan;
 }
 
-interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number }
+/** The control messages one send carries, as its plan record says (msg.cc's PktinfoPlan). */
+interface Plan {
+  /** 0 none, 4 IP_PKTINFO, 6 IPV6_PKTINFO */
+  pktinfo: 0 | 4 | 6;
+  /** 4 or 16 bytes; all zero = the kernel's choice */
+  addr: Uint8Array | null;
+  ifindex: number;
+  /** 0 none, 4 IP_TOS, 6 IPV6_TCLASS */
+  tosKind: 0 | 4 | 6;
+  tos: number;
+  segmentSize: number;
+}
+
+/** The views of a send call: direct arguments, or one array of them. */
+function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number): ArrayBufferView[] {
+  const rest = args.slice(start) as unknown[];
+  return (rest.length === 1 && Array.isArray(rest[0]) ? rest[0] : rest) as ArrayBufferView[];
+}
+
+/** splitBytes >= 0: the segments of one send, which completes with these bytes. */
+interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number; splitBytes: number }
 interface PendingRecv { token: number; buffer: Uint8Array }
 
 // --- addresses ---------------------------------------------------------------------------
-const parsed = new Map<string, IpAddr | null>();
-function ip(text: string): IpAddr | null {
-  let a = parsed.get(text);
-  if (a === undefined) {
-    a = parseIp(text, nameToIndex);
-    if (parsed.size >= 4096) parsed.clear();
-    parsed.set(text, a);
-  }
-  return a;
+interface IpAddr { family: 4 | 6; bytes: Uint8Array; scope: number }
+
+/** A bind or connect address: a plan record's destination fields (addon.cc's decode_endpoint). */
+function endpointOf(rec: Uint8Array): (IpAddr & { port: number }) | null {
+  if (rec.byteLength < PLAN_SIZE) return null;
+  const dv = new DataView(rec.buffer, rec.byteOffset, PLAN_SIZE);
+  const family = dv.getUint8(PlanAt.TO_FAMILY);
+  if (family !== 4 && family !== 6) return null;
+  const bytes = rec.slice(PlanAt.TO_ADDR, PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
+  return { family, bytes, scope: dv.getUint32(PlanAt.TO_SCOPE, true), port: dv.getUint16(PlanAt.TO_PORT, true) };
 }
 
 const isV6Kind = (k: Kind): boolean => k === Kind.Udp6 || k === Kind.Raw6;
@@ -361,11 +387,14 @@ export class FfiSocket implements NativeSocket {
   private sendTimeoutMs = 0;
   private peerFamily = 0;
   private err: LastError = [0, 0, '', null];
-  private batch: [number, number] = [0, 0];
-  private readonly plan: Plan = { pktinfo: 0, addr: null, ifindex: 0, tosKind: 0, tos: 0, segmentSize: 0 };
+  /** Messages sent before the one that failed, of the last list that failed. */
+  private batch = 0;
+  /** The socket's plan record (src/plan.ts writes it before each single send). */
+  private readonly plan: Uint8Array;
 
-  constructor(oncomplete: FfiSocket['oncomplete']) {
+  constructor(oncomplete: FfiSocket['oncomplete'], plan: Uint8Array) {
     this.oncomplete = oncomplete;
+    this.plan = plan;
   }
 
   get fd(): number {
@@ -374,11 +403,11 @@ export class FfiSocket implements NativeSocket {
 
   // --- socket.cc ---------------------------------------------------------------------------
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
-    sendTimeoutMs: number, sendBufferSize: number, bindAddress: string | null, bindPort: number,
+    sendTimeoutMs: number, sendBufferSize: number, bind: Uint8Array | null,
     icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number {
     if (ended) return this.fail(WSA.SYSCALLFAILURE, 'socket');
-    let bindTo: IpAddr | null = null;
-    if (bindAddress !== null && !(bindTo = ip(bindAddress))) return this.fail(WSA.EINVAL, 'bind');
+    const bindTo = bind && endpointOf(bind);
+    if (bind && !bindTo) return this.fail(WSA.EFAULT, 'bind');
     const k = kind as Kind;
     const raw = k === Kind.Raw4 || k === Kind.Raw6;
     const v6 = isV6Kind(k);
@@ -423,7 +452,7 @@ export class FfiSocket implements NativeSocket {
       }
       if (sendBufferSize > 0 && !opt(A.SOL_SOCKET, A.SO_SNDBUF, sendBufferSize)) return false;
       if (bindTo) {
-        const sa = sockaddr(k, bindTo, bindPort);
+        const sa = sockaddr(k, bindTo, bindTo.port);
         mem.set(sa, SCRATCH);
         if (libc.bind(fd, base + SCRATCH, sa.length) !== 0) return !this.osFail(errno(), 'bind');
       }
@@ -438,11 +467,11 @@ export class FfiSocket implements NativeSocket {
     return true;
   }
 
-  connect(address: string, port: number): boolean | number {
+  connect(record: Uint8Array): boolean | number {
     if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'connect');
-    const peer = ip(address);
-    if (!peer) return this.fail(WSA.EINVAL, 'connect');
-    const sa = sockaddr(this.kind, peer, port);
+    const peer = endpointOf(record);
+    if (!peer) return this.fail(WSA.EFAULT, 'connect');
+    const sa = sockaddr(this.kind, peer, peer.port);
     mem.set(sa, SCRATCH);
     if (libc.connect(this.fd, base + SCRATCH, sa.length) !== 0) return !this.osFail(errno(), 'connect');
     this.peerFamily = peer.family === 4 || isV4Mapped(peer) ? 4 : 6;
@@ -492,46 +521,82 @@ export class FfiSocket implements NativeSocket {
     return this.err;
   }
 
-  lastBatch(): [number, number] {
-    return this.batch;
-  }
-
   // --- send.cc -----------------------------------------------------------------------------
-  sendSync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
-    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number): number {
-    const e = this.encode(buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize);
-    if (typeof e === 'number') return this.fail(e, 'sendmsg');
-    return this.sendNow(e, true);
+  sendSync(...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    const msgs = this.encode(this.plan, 0, viewList(args, 0));
+    if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
+    if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
+    const n = this.sendNow(msgs[0]!, true);
+    if (n >= 0) return n;
+    if (this.refusedOffload(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
+    return this.failure(n);
   }
 
-  sendAsync(buffers: ArrayBufferView | readonly ArrayBufferView[], toAddress: string | null, toPort: number,
-    source: string | null, ifindex: number, flags: number, tos: number, segmentSize: number, token: number): number {
-    const e = this.encode(buffers, toAddress, toPort, source, ifindex, flags, tos, segmentSize);
-    if (typeof e === 'number') return this.fail(e, 'sendmsg');
+  sendAsync(token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    const msgs = this.encode(this.plan, 0, viewList(args, 0));
+    if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
+    if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
+    const e = msgs[0]!;
     if (this.queue.length === 0) {
       const n = this.sendNow(e, false);
+      if (n < 0 && this.refusedOffload(e)) return this.sendSplit(this.cut(e), true, token);
       // Only a plain would-block waits; every other result is the completion.
-      if (n >= 0 || this.err[1] !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK) return n;
+      if (n >= 0) return n;
+      if (this.err[1] !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK) return this.failure(n);
     } else if (this.fd < 0) {
-      return this.fail(WSA.ENOTSOCK, 'sendmsg');
+      return this.failure(this.fail(WSA.ENOTSOCK, 'sendmsg'));
     }
-    return this.park([e], 0, false, token);
+    return this.park([e], 0, false, token, -1);
   }
 
-  sendBatch(flat: readonly unknown[], n: number, overlapped: boolean, token: number): number {
-    this.batch = [0, 0];
-    if (n > MAX_BATCH) return this.fail(WSA.EFAULT, 'sendmsg');
+  sendBatch(plans: Uint8Array, n: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure {
+    if (n > MAX_BATCH || plans.byteLength < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
     const msgs: Encoded[] = [];
+    let next = 0;
     for (let i = 0; i < n; i++) {
-      const k = i * 8;
-      // What the shim refuses fails the whole batch before anything is sent.
-      const e = this.encode(flat[k], flat[k + 1], flat[k + 2], flat[k + 3], flat[k + 4], flat[k + 5], flat[k + 6], flat[k + 7]);
-      if (typeof e === 'number') {
-        this.batch = [0, i];
-        return this.fail(e, 'sendmsg');
+      const nbufs = plans[i * PLAN_SIZE + PlanAt.NBUFS]! | (plans[i * PLAN_SIZE + PlanAt.NBUFS + 1]! << 8);
+      const e = this.encode(plans, i * PLAN_SIZE, views.slice(next, next + nbufs));
+      next += nbufs;
+      // What the shim refuses fails the whole batch before anything is sent; src/ never
+      // asks a batch to split a message.
+      if (typeof e === 'number' || e.length !== 1 || e[0]!.split) {
+        this.fail(typeof e === 'number' ? e : WSA.EFAULT, 'sendmsg');
+        return this.failure(SEND_FAILED, 0, i);
       }
-      msgs.push(e);
+      msgs.push(e[0]!);
     }
+    const r = this.sendList(msgs, overlapped, token, -1);
+    return r === SEND_FAILED ? this.failure(r, this.batch, this.batch) : r;
+  }
+
+  /** The segments of one send as a batch (no offload): the whole's bytes once all went. */
+  private sendSplit(msgs: Encoded[], overlapped: boolean, token: number): number | SendFailure {
+    let total = 0;
+    for (const e of msgs) total += e.total;
+    const r = this.sendList(msgs, overlapped, token, total);
+    if (r === SEND_FAILED) return this.failure(r, this.batch, this.batch);
+    return r === SEND_PENDING ? r : total;
+  }
+
+  /** [...err, sent, failedIndex]: a failed send as the call returns it. */
+  private failure(_r: number, sent = 0, failedIndex = sent): SendFailure {
+    return [...this.err, sent, failedIndex];
+  }
+
+  /** The kernel refused to cut this send before sending anything (send.cc's same case). */
+  private refusedOffload(e: Encoded): boolean {
+    return e.segment > 0 && this.err[0] === WSA.EOPNOTSUPP;
+  }
+
+  /**
+   * Sends msgs in order with sendmmsg: n once all went, SEND_PENDING (overlapped: parked,
+   * one completion later), or SEND_FAILED with this.batch the number sent before the one
+   * that failed. `splitBytes`: >= 0 for the segments of one send (its completion reports
+   * these bytes instead of a count).
+   */
+  private sendList(msgs: Encoded[], overlapped: boolean, token: number, splitBytes: number): number {
+    this.batch = 0;
+    const n = msgs.length;
     if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'sendmsg');
     const deadline = this.deadline();
     const state = { next: 0, firstBytes: 0 };
@@ -539,7 +604,7 @@ export class FfiSocket implements NativeSocket {
     if (!overlapped && this.queue.length && !this.flushQueue(deadline)) {
       result = SEND_FAILED;
     } else if (overlapped && this.queue.length) {
-      return this.park(msgs, 0, true, token);
+      return this.park(msgs, 0, true, token, splitBytes);
     } else {
       for (;;) {
         const e = this.sendMsgs(msgs, state);
@@ -547,8 +612,8 @@ export class FfiSocket implements NativeSocket {
         this.osError(e, 'sendmsg', 'send');
         const wouldBlock = e === EAGAIN && this.err[0] === WSA.EWOULDBLOCK;
         if (wouldBlock && overlapped) {
-          this.batch = [state.next, state.next];
-          return this.park(msgs, state.next, true, token);
+          this.batch = state.next;
+          return this.park(msgs, state.next, true, token, splitBytes);
         }
         if (!wouldBlock || this.nonBlocking || !this.waitWritable(deadline)) {
           result = SEND_FAILED;
@@ -556,7 +621,7 @@ export class FfiSocket implements NativeSocket {
         }
       }
     }
-    this.batch = [state.next, state.next];
+    this.batch = state.next;
     return result;
   }
 
@@ -588,7 +653,7 @@ export class FfiSocket implements NativeSocket {
       const e = this.sendMsgs(p.msgs, state);
       p.next = state.next;
       if (e === EAGAIN && !(pollError && this.takeQueuedIcmpError('sendmsg'))) break;
-      const c: Completion = [p.token, p.batch ? p.next : state.firstBytes, 0, 0, '', p.next, null];
+      const c: Completion = [p.token, p.splitBytes >= 0 ? p.splitBytes : p.batch ? p.next : state.firstBytes, 0, 0, '', p.next, null];
       if (e) {
         if (e !== EAGAIN) this.osError(e, 'sendmsg', 'send');
         [c[1], c[2], c[3], c[4], c[6]] = [SEND_FAILED, ...this.err];
@@ -622,7 +687,7 @@ export class FfiSocket implements NativeSocket {
         continue;
       }
       this.osError(code, 'sendmsg', 'send');
-      if (e.segmented && SEGMENT_REFUSALS.has(code)) {
+      if (e.segment > 0 && SEGMENT_REFUSALS.has(code)) {
         // A pending ICMP error comes back with some of these errnos too (send.cc): the error
         // queue vouches for one; on a connected socket, one retry tells them apart.
         if (this.err[3]) return SEND_FAILED;
@@ -716,11 +781,11 @@ export class FfiSocket implements NativeSocket {
     return this.sendTimeoutMs ? now() + this.sendTimeoutMs : 0;
   }
 
-  private park(msgs: Encoded[], next: number, batch: boolean, token: number): number {
+  private park(msgs: Encoded[], next: number, batch: boolean, token: number, splitBytes: number): number {
     // From here the caller may detach, resize or reuse its buffers: what is sent later is
     // a copy of what they held now (send.cc's own_payload).
     for (let i = next; i < msgs.length; i++) {
-      const e = msgs[i];
+      const e = msgs[i]!;
       const copy = new Uint8Array(e.total);
       let at = 0;
       for (const v of e.views) {
@@ -730,46 +795,87 @@ export class FfiSocket implements NativeSocket {
       }
       e.views = [copy];
     }
-    this.queue.push({ token, batch, msgs, next });
+    this.queue.push({ token, batch, msgs, next, splitBytes });
     live.queuedSends++;
     watch(this);
     return SEND_PENDING;
   }
 
-  /** addon.cc's decode_send: the arguments of one message, planned and encoded. */
-  private encode(buffers: unknown, toAddress: unknown, toPort: unknown, source: unknown, ifindex: unknown,
-    flags: unknown, tos: unknown, segmentSize: unknown): Encoded | number {
-    const views: ArrayBufferView[] = [];
-    if (Array.isArray(buffers)) {
-      if (buffers.length > MAX_BUFFERS) return WSA.EFAULT;
-      for (const b of buffers) {
-        if (!isView(b)) return WSA.EFAULT;
-        views.push(b);
-      }
-    } else if (isView(buffers)) {
-      views.push(buffers);
-    } else {
-      return WSA.EFAULT;
-    }
+  /**
+   * addon.cc's Send/decode_plan: one message from its plan record (src/plan.ts decided
+   * everything) and its views, encoded; several when the plan says to split it into its
+   * segments. Or the Winsock number to fail with.
+   */
+  private encode(rec: Uint8Array, at: number, views: ArrayBufferView[]): Encoded[] | number {
+    if (views.length > MAX_BUFFERS) return WSA.EFAULT;
     let total = 0;
-    for (const v of views) total += viewByteLength(v);
-    let to: IpAddr | null = null;
-    if (typeof toAddress === 'string' && !(to = ip(toAddress))) return WSA.EINVAL;
-    let src: IpAddr | null = null;
-    if (typeof source === 'string' && !(src = ip(source))) return WSA.EINVAL;
-    const plan = this.plan;
-    const wsa = planSend(this.kind, this.peerFamily, to, src, Number(ifindex) >>> 0, Number(flags) >>> 0, Number(tos) | 0,
-      Number(segmentSize) >>> 0, total, plan);
-    if (wsa) return wsa;
+    for (const v of views) {
+      if (!isView(v)) return WSA.EFAULT;
+      total += viewByteLength(v);
+    }
+    // Host byte order, as src/plan.ts's typed arrays wrote it: little-endian on every target
+    // this backend runs on (src/ffi/abi.ts).
+    const dv = new DataView(rec.buffer, rec.byteOffset + at, PLAN_SIZE);
+    const flags = dv.getUint8(PlanAt.FLAGS);
+    if (flags & ~(PLAN_HAS_TO | PLAN_DONTROUTE | PLAN_SPLIT)) return WSA.EFAULT;
+    const kindOf = (v: number): 0 | 4 | 6 | -1 => (v === 0 || v === 4 || v === 6 ? v : -1);
+    const pktinfo = kindOf(dv.getUint8(PlanAt.PKTINFO));
+    const tosKind = kindOf(dv.getUint8(PlanAt.TOS_KIND));
+    if (pktinfo < 0 || tosKind < 0) return WSA.EFAULT;
+    const segment = dv.getUint16(PlanAt.SEGMENT, true);
+    const split = (flags & PLAN_SPLIT) !== 0;
+    if (split && !segment) return WSA.EFAULT;
+    // The planner chose the limit; the views are measured here, as in addon.cc.
+    const maxBytes = dv.getUint32(PlanAt.MAX_BYTES, true);
+    if (maxBytes && (split ? Math.min(segment, total) : total) > maxBytes) return WSA.EMSGSIZE;
     // Raw sockets have no limit of their own above; the kernel's is 65535.
-    if (total > DATA_END - DATA) return WSA.EMSGSIZE;
-    return {
-      views, total,
-      name: to ? sockaddr(this.kind, to, Number(toPort)) : null,
-      control: controlFor(plan),
-      flags: ((Number(flags) & 0x4) ? A.MSG_DONTROUTE : 0) | A.MSG_NOSIGNAL | A.MSG_DONTWAIT,
-      segmented: plan.segmentSize > 0,
+    if (!split && total > DATA_END - DATA) return WSA.EMSGSIZE;
+    let name: Uint8Array | null = null;
+    if (flags & PLAN_HAS_TO) {
+      const family = dv.getUint8(PlanAt.TO_FAMILY);
+      if (family !== 4 && family !== 6) return WSA.EFAULT;
+      const bytes = rec.subarray(at + PlanAt.TO_ADDR, at + PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
+      name = sockaddr(this.kind, { family, bytes, scope: dv.getUint32(PlanAt.TO_SCOPE, true) }, dv.getUint16(PlanAt.TO_PORT, true));
+    }
+    const plan: Plan = {
+      pktinfo: pktinfo as 0 | 4 | 6, ifindex: dv.getUint32(PlanAt.IFINDEX, true), tosKind: tosKind as 0 | 4 | 6, tos: dv.getUint8(PlanAt.TOS), segmentSize: split ? 0 : segment,
+      addr: pktinfo ? rec.slice(at + PlanAt.SOURCE, at + PlanAt.SOURCE + (pktinfo === 4 ? 4 : 16)) : null,
     };
+    const e: Encoded = {
+      views, total, name, control: controlFor(plan), plan, split: false, segment,
+      flags: (flags & PLAN_DONTROUTE ? A.MSG_DONTROUTE : 0) | A.MSG_NOSIGNAL | A.MSG_DONTWAIT,
+    };
+    return split ? this.cut(e) : [e];
+  }
+
+  /** addon.cc's cut_segments: e's payload as datagrams of e.segment bytes, views over the same memory. */
+  private cut(e: Encoded): Encoded[] {
+    const control = controlFor({ ...e.plan, segmentSize: 0 });
+    const out: Encoded[] = [];
+    let current: Uint8Array[] = [];
+    let room = e.segment;
+    const piece = (): Encoded => {
+      let total = 0;
+      for (const v of current) total += v.byteLength;
+      return { ...e, views: current, total, control, segment: 0, split: true };
+    };
+    for (const view of e.views) {
+      const v = viewBytes(view);
+      let offset = 0;
+      while (offset < v.byteLength) {
+        const take = Math.min(room, v.byteLength - offset);
+        current.push(v.subarray(offset, offset + take));
+        offset += take;
+        room -= take;
+        if (room === 0) {
+          out.push(piece());
+          current = [];
+          room = e.segment;
+        }
+      }
+    }
+    if (current.length || out.length === 0) out.push(piece());
+    return out;
   }
 
   // --- recv.cc -----------------------------------------------------------------------------

@@ -1,10 +1,15 @@
-// Builds the send message with the real encoders (native/encode.cc's plan_send, then the
-// platform's encode_msg) and reads it back with the OS's own macros: CMSG_* for msghdr,
-// WSA_CMSG_* for WSAMSG. Wine cannot show that WSASendMsg honours IN_PKTINFO, so this is
-// the Windows backend's evidence that the control data it hands Winsock is right.
-// Prints a line per check and ends with "N passed, N failed".
+// Builds the send message from plan records that the real planner wrote (src/plan.ts, run
+// by test/encode.test.ts, which pipes one case a line to stdin), with the real decoder
+// (native/encode.cc's decode_plan) and the platform's encode_msg, and reads it back with the
+// OS's own macros: CMSG_* for msghdr, WSA_CMSG_* for WSAMSG. Wine cannot show that
+// WSASendMsg honours IN_PKTINFO, so this is the Windows backend's evidence that the control
+// data it hands Winsock is right. Prints a line per check and ends with "N passed, N failed".
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <sstream>
+#include <string>
 
 #ifdef _WIN32
 #include "../../platform/win32/win32.h"
@@ -56,25 +61,43 @@ using namespace shim;
 
 static int passed = 0, failed = 0;
 
-static void check(bool ok, const char* name, const char* what) {
-  std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name, what);
+static void check(bool ok, const std::string& name, const char* what) {
+  std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name.c_str(), what);
   (ok ? passed : failed)++;
 }
 
+// One line of stdin: name, socket kind, the record in hex, then what the message must
+// carry: pktinfo kind (0/4/6), its source ('-': none), its interface, the destination's
+// family and whether it is v4-mapped, and the TOS byte asked for (-1: none). Tab-separated.
 struct Case {
-  const char* name;
+  std::string name;
   SockKind kind;
-  const char* to;
-  const char* source;  // nullptr: no source
-  uint32_t ifindex;
-  int wantPlanError;   // a Wsa code, or 0
-  PktinfoPlan::Kind want;  // None: no control data at all
-  const char* wantAddr;  // the source as it must appear in the pktinfo
+  uint8_t record[plan::kSize];
+  int want;  // 0: no pktinfo
+  std::string wantAddr;
   uint32_t wantIfindex;
   int wantToFamily;
   bool wantToMapped;
-  int tos = -1;  // traffic class to ask for; its message follows the pktinfo one
+  int tos;
 };
+
+static bool parse_case(const std::string& line, Case* c) {
+  std::istringstream in(line);
+  std::string f[9];
+  for (auto& x : f)
+    if (!std::getline(in, x, '\t')) return false;
+  c->name = f[0];
+  c->kind = static_cast<SockKind>(std::atoi(f[1].c_str()));
+  if (f[2].size() != 2 * plan::kSize) return false;
+  for (size_t i = 0; i < plan::kSize; i++) c->record[i] = static_cast<uint8_t>(std::strtoul(f[2].substr(2 * i, 2).c_str(), nullptr, 16));
+  c->want = std::atoi(f[3].c_str());
+  c->wantAddr = f[4];
+  c->wantIfindex = static_cast<uint32_t>(std::strtoul(f[5].c_str(), nullptr, 10));
+  c->wantToFamily = std::atoi(f[6].c_str());
+  c->wantToMapped = f[7] == "1";
+  c->tos = std::atoi(f[8].c_str());
+  return true;
+}
 
 // The traffic-class message: IP_TOS / IPV6_TCLASS (Linux) or IP_ECN / IPV6_ECN (Windows),
 // for the destination's family, and nothing after it.
@@ -85,30 +108,25 @@ static void check_tos(const Case& c, Msg* m, Cmsg* t, bool v4) {
            : (t->cmsg_level == IPPROTO_IPV6 && t->cmsg_type == TOS_TYPE_V6),
         c.name, "traffic-class level and type follow the destination family");
   int value = -1;
-  check(t->cmsg_len == LEN(sizeof(int)), c.name, "traffic-class cmsg_len");
+  check(t->cmsg_len == LEN(sizeof(int)), c.name.c_str(), "traffic-class cmsg_len");
   std::memcpy(&value, DATA(t), sizeof(int));
   check(value == TOS_VALUE(c.tos), c.name, "traffic-class value");
   check(NXTHDR(m, t) == nullptr, c.name, "nothing after the traffic-class message");
 }
 
 static void run(const Case& c) {
-  IpAddr to{}, src{};
-  if (!parse_ip(c.to, &to) || (c.source && !parse_ip(c.source, &src))) {
-    check(false, c.name, "parse");
-    return;
-  }
-  Endpoint dest{to, 9000};
+  Endpoint dest;
   static const uint8_t a[] = {'h', 'e', 'l'}, b[] = {'l', 'o'};
   Buf bufs[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
   SendSpec spec{};
+  uint32_t maxBytes = 0;
+  bool split = false;
+  int err = decode_plan(c.record, &dest, &spec, &maxBytes, &split);
+  check(err == 0 && spec.to == &dest && !split, c.name, "decode_plan reads the planner's record");
+  if (err) return;
+  check(maxBytes == (c.wantToFamily == 4 || c.wantToMapped ? 65507u : 65527u), c.name, "the transport limit of the destination's family");
   spec.bufs = bufs;
   spec.nbufs = 2;
-  spec.to = &dest;
-  int planError = plan_send(c.kind, 0, &dest, c.source ? &src : nullptr, c.ifindex, 0, c.tos, 0, 5, &spec.pktinfo);
-  if (c.wantPlanError || planError) {
-    check(planError == c.wantPlanError, c.name, "plan_send refuses the mix");
-    return;
-  }
   Msg m;
   Iov iov[2];
   sockaddr_storage name;
@@ -126,18 +144,18 @@ static void run(const Case& c) {
   check(sa->sa_family == (c.wantToFamily == 4 ? AF_INET : AF_INET6) && mapped == c.wantToMapped, c.name,
         "destination family (v4-mapped on a dual-stack socket)");
 
-  if (c.want == PktinfoPlan::None && c.tos < 0) {
+  if (c.want == 0 && c.tos < 0) {
     check(CONTROL_PTR(m) == nullptr && CONTROL_LEN(m) == 0, c.name, "no control data: buffer NULL, length 0");
     return;
   }
   Cmsg* h = FIRSTHDR(&m);
-  if (c.want == PktinfoPlan::None) {
+  if (c.want == 0) {
     check_tos(c, &m, h, c.wantToFamily == 4 || c.wantToMapped);
     return;
   }
   check(h != nullptr, c.name, "FIRSTHDR finds the control message");
   if (!h) return;
-  bool v4 = c.want == PktinfoPlan::V4;
+  bool v4 = c.want == 4;
   size_t dataLen = v4 ? sizeof(Pktinfo4) : sizeof(Pktinfo6);
   // IP_PKTINFO and IPV6_PKTINFO share a number on Windows: the level tells them apart.
   check(v4 ? (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO)
@@ -148,13 +166,13 @@ static void run(const Case& c) {
   if (v4) {
     Pktinfo4 pi;
     std::memcpy(&pi, DATA(h), sizeof(pi));
-    inet_pton(AF_INET, c.wantAddr, want);
+    inet_pton(AF_INET, c.wantAddr.c_str(), want);
     check(std::memcmp(&SOURCE_V4(pi), want, 4) == 0, c.name, "IPv4 source in the field this OS reads");
     check(static_cast<uint32_t>(pi.ipi_ifindex) == c.wantIfindex, c.name, "interface index");
   } else {
     Pktinfo6 pi;
     std::memcpy(&pi, DATA(h), sizeof(pi));
-    inet_pton(AF_INET6, c.wantAddr, want);
+    inet_pton(AF_INET6, c.wantAddr.c_str(), want);
     check(std::memcmp(&pi.ipi6_addr, want, 16) == 0, c.name, "IPv6 source");
     check(pi.ipi6_ifindex == c.wantIfindex, c.name, "interface index");
   }
@@ -166,23 +184,20 @@ static void run(const Case& c) {
 }
 
 int main() {
-  const Case cases[] = {
-      {"udp4 source", SockKind::Udp4, "127.0.0.1", "127.0.0.2", 0, 0, PktinfoPlan::V4, "127.0.0.2", 0, 4, false},
-      {"udp4 interface only", SockKind::Udp4, "127.0.0.1", nullptr, 7, 0, PktinfoPlan::V4, "0.0.0.0", 7, 4, false},
-      {"udp4 no control", SockKind::Udp4, "127.0.0.1", nullptr, 0, 0, PktinfoPlan::None, nullptr, 0, 4, false},
-      {"udp6 source", SockKind::Udp6, "::1", "fd00::2", 3, 0, PktinfoPlan::V6, "fd00::2", 3, 6, false},
-      {"udp6 no control", SockKind::Udp6, "::1", nullptr, 0, 0, PktinfoPlan::None, nullptr, 0, 6, false},
-      {"dual stack v4 literal + v4 source", SockKind::Udp6, "127.0.0.1", "127.0.0.3", 0, 0, PktinfoPlan::V4, "127.0.0.3", 0, 6, true},
-      {"dual stack v4-mapped + v4-mapped source", SockKind::Udp6, "::ffff:127.0.0.1", "::ffff:127.0.0.2", 0, 0, PktinfoPlan::V4, "127.0.0.2", 0, 6, true},
-      {"dual stack v4-mapped + IPv6 source", SockKind::Udp6, "::ffff:127.0.0.1", "::1", 0, WSAEINVAL_, PktinfoPlan::None, nullptr, 0, 6, true},
-      {"IPv6 destination + IPv4 source", SockKind::Udp6, "::1", "127.0.0.1", 0, WSAEINVAL_, PktinfoPlan::None, nullptr, 0, 6, false},
-      {"scoped IPv6 source gives the interface", SockKind::Udp6, "fe80::1", "fe80::2%5", 0, 0, PktinfoPlan::V6, "fe80::2", 5, 6, false},
-      {"udp4 source + ECN", SockKind::Udp4, "127.0.0.1", "127.0.0.2", 0, 0, PktinfoPlan::V4, "127.0.0.2", 0, 4, false, 0x01},
-      {"udp6 source + ECN", SockKind::Udp6, "::1", "::1", 0, 0, PktinfoPlan::V6, "::1", 0, 6, false, 0x02},
-      {"dual stack v4-mapped, ECN alone", SockKind::Udp6, "::ffff:127.0.0.1", nullptr, 0, 0, PktinfoPlan::None, nullptr, 0, 6, true, 0x03},
-      {"udp6, ECN alone", SockKind::Udp6, "::1", nullptr, 0, 0, PktinfoPlan::None, nullptr, 0, 6, false, 0x01},
-  };
-  for (const Case& c : cases) run(c);
+  std::string line;
+  int cases = 0;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    Case c;
+    if (!parse_case(line, &c)) {
+      check(false, line.c_str(), "a case line the test can read");
+      continue;
+    }
+    run(c);
+    cases++;
+  }
+  check(cases > 0, "stdin", "at least one case");
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -1,13 +1,8 @@
-// IP literals to bytes and back, as inet_pton/inet_ntop do (the addon calls those; this
-// backend has no compiler to reach them cheaply, and one ffi call per address would cost
-// more than the send).
+// IP literals to bytes and back, as inet_pton/inet_ntop do: the one parser of address
+// literals (to, sourceAddress, bind, connect) for both implementations. The native side
+// only ever sees the bytes (native/plan.def), so no string crosses the boundary per send.
+// formatIp serves the ffi-rs backend's receive side (the addon formats with inet_ntop).
 
-/** @internal family 4 or 6; bytes: 4 or 16; scope: the IPv6 zone as an interface index. */
-export interface IpAddr {
-  family: 4 | 6;
-  bytes: Uint8Array;
-  scope: number;
-}
 
 function parseV4(text: string, out: Uint8Array, at: number): boolean {
   const parts = text.split('.');
@@ -61,28 +56,65 @@ function parseV6(text: string, out: Uint8Array): boolean {
 }
 
 /**
- * @internal An IP literal with an optional `%zone` (a number or an interface name, looked
- * up with `nameToIndex`); null if it is not one, or names no interface (a zone that does
- * not exist must not become scope 0, any interface).
+ * @internal An IP literal parsed once: what the planner and the boundary need of it. A
+ * repeated literal (a server answering the same clients, a sender's fixed destination)
+ * costs one Map lookup.
  */
-export function parseIp(text: string, nameToIndex: (name: string) => number): IpAddr | null {
+export interface IpLiteral {
+  readonly text: string;
+  readonly family: 4 | 6;
+  /** 4 or 16 bytes, network order. */
+  readonly bytes: Uint8Array;
+  /** The IPv6 zone as an interface index; -1 for a `%zone` that names no interface. */
+  readonly scope: number;
+  /** IPv4 or v4-mapped IPv6: the dual-stack rule's "v4" (it takes IN_PKTINFO and an IPv4 source). */
+  readonly v4: boolean;
+  /** 127.0.0.0/8, ::1, or v4-mapped 127.0.0.0/8. */
+  readonly loopback: boolean;
+}
+
+/**
+ * IP literal text to bytes, as inet_pton does, with an optional `%zone` (a number or an
+ * interface name, looked up with `nameToIndex`). null if it is not a literal. A zone that
+ * names no interface gives scope -1: it must not silently become scope 0 (any interface),
+ * and the planner refuses it (WSAEINVAL, as Winsock's and glibc's parsers do).
+ */
+export function parseIp(text: string, nameToIndex: (name: string) => number): IpLiteral | null {
+  if (text.length > 63) return null;
   const v4 = new Uint8Array(4);
-  if (parseV4(text, v4, 0)) return { family: 4, bytes: v4, scope: 0 };
+  if (parseV4(text, v4, 0)) return { text, family: 4, bytes: v4, scope: 0, v4: true, loopback: v4[0] === 127 };
   const pct = text.indexOf('%');
   const host = pct < 0 ? text : text.slice(0, pct);
   const bytes = new Uint8Array(16);
-  if (host.length >= 64 || !parseV6(host, bytes)) return null;
+  if (!parseV6(host, bytes)) return null;
   let scope = 0;
   if (pct >= 0) {
     const zone = text.slice(pct + 1);
     if (zone === '') return null;
     if (/^\d+$/.test(zone) && Number(zone) <= 0xffffffff) scope = Number(zone);
-    else {
-      scope = nameToIndex(zone);
-      if (scope === 0) return null;
-    }
+    else scope = nameToIndex(zone) || -1;
   }
-  return { family: 6, bytes, scope };
+  const a: IpLiteral = { text, family: 6, bytes, scope, v4: false, loopback: false };
+  const mapped = isV4Mapped(a);
+  const loop = mapped ? bytes[12] === 127 : bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+  return { text, family: 6, bytes, scope, v4: mapped, loopback: loop };
+}
+
+// Bounded, so that hostile input cannot grow it; a zone that names no interface is not
+// remembered (the interface may appear later).
+const known = new Map<string, IpLiteral | null>();
+const KNOWN_MAX = 4096;
+
+/** @internal {@link parseIp}, cached: null if `text` is not an IP literal. */
+export function ipLiteral(text: string, nameToIndex: (name: string) => number): IpLiteral | null {
+  let a = known.get(text);
+  if (a === undefined) {
+    a = parseIp(text, nameToIndex);
+    if (a?.scope === -1) return a;
+    if (known.size >= KNOWN_MAX) known.clear();
+    known.set(text, a);
+  }
+  return a;
 }
 
 /** @internal inet_ntop: dotted quad, or RFC 5952 text (with glibc's embedded-IPv4 forms). */
@@ -120,7 +152,7 @@ export function formatIp(family: 4 | 6, b: Uint8Array, at = 0): string {
 }
 
 /** @internal ::ffff:a.b.c.d */
-export function isV4Mapped(a: IpAddr): boolean {
+export function isV4Mapped(a: { family: 4 | 6; bytes: Uint8Array }): boolean {
   if (a.family !== 6) return false;
   for (let i = 0; i < 10; i++) if (a.bytes[i] !== 0) return false;
   return a.bytes[10] === 0xff && a.bytes[11] === 0xff;

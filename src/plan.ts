@@ -1,0 +1,169 @@
+// The one planner: every OS-free decision about a send is made here, once, in TypeScript:
+// which address literal means what (src/address.ts, cached), the dual-stack rule, the
+// transport limit, the flags and source addresses the shim refuses. The result is a plan
+// record of fixed layout (native/plan.def) that both implementations read; the addon and
+// the ffi-rs backend only turn it into msghdr / WSAMSG and say what the OS answered.
+import { type IpLiteral, ipLiteral } from './address';
+import { binding } from './binding';
+import { invalidArgType, invalidArgValue } from './errors';
+import { Kind } from './kind';
+import { PLAN_DONTROUTE, PLAN_HAS_TO, PLAN_SIZE, PLAN_SPLIT, PlanAt } from './plan.generated';
+import { WSA } from './wsa.generated';
+
+
+/** @internal `count` plan records over one ArrayBuffer of its own (never pooled, never on V8's heap). */
+export class PlanMemory {
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+  constructor(count: number) {
+    const ab = new ArrayBuffer(count * PLAN_SIZE);
+    this.u8 = new Uint8Array(ab);
+    this.u16 = new Uint16Array(ab);
+    this.u32 = new Uint32Array(ab);
+  }
+}
+
+/** @internal What a message asks for, as read once from the caller's object. */
+export interface PlanInput {
+  to: IpLiteral | null;
+  toPort: number;
+  source: IpLiteral | null;
+  ifindex: number;
+  flags: number;
+  /** -1: no traffic-class control message. */
+  tos: number;
+  /** 0: one datagram. */
+  segmentSize: number;
+  /** The kernel cannot cut this one: send its segments as a batch. */
+  split: boolean;
+}
+
+/** @internal Why the shim refuses a message before any I/O. */
+export interface Refusal {
+  wsa: number;
+  reason?: string;
+}
+
+const MSG_OOB = 0x1;
+const MSG_DONTROUTE = 0x4;
+const MSG_PARTIAL = 0x8000;
+
+// Flags POSIX code passes that have no Winsock meaning, with what to do instead.
+const POSIX_FLAGS: ReadonlyArray<[number, string, string]> = [
+  [0x40, 'MSG_DONTWAIT', 'open the socket with nonBlocking: true, or use sendMsg (overlapped)'],
+  [0x4000, 'MSG_NOSIGNAL', 'drop it: the shim never raises SIGPIPE'],
+  [0x800, 'MSG_CONFIRM', 'drop it'],
+];
+
+function flagRefusal(flags: number): Refusal | null {
+  const unknown = flags & ~(MSG_OOB | MSG_DONTROUTE | MSG_PARTIAL);
+  if (unknown) {
+    const named = POSIX_FLAGS.filter(([bit]) => (unknown & bit) !== 0).map(([, name, instead]) => `${name}: ${instead}`);
+    return {
+      wsa: WSA.EOPNOTSUPP,
+      reason: `flags 0x${(unknown >>> 0).toString(16)} are not WSASendMsg flags (MSG.DONTROUTE is the only one a datagram ` +
+        `socket takes)${named.length ? `; ${named.join('; ')}` : ''}`,
+    };
+  }
+  // WSASendMsg refuses both on a datagram socket; Linux would ignore OOB on IPv6.
+  if (flags & MSG_OOB) return { wsa: WSA.EOPNOTSUPP, reason: 'MSG.OOB is for stream sockets; nothing was sent' };
+  if (flags & MSG_PARTIAL) return { wsa: WSA.EOPNOTSUPP, reason: 'MSG.PARTIAL is not valid on a datagram socket (0x8000 is also ' +
+    "Linux's MSG_MORE: gather the pieces in one message, buffers: [...]); nothing was sent" };
+  return null;
+}
+
+const isUdp = (k: Kind): boolean => k === Kind.Udp4 || k === Kind.Udp6;
+
+/**
+ * @internal Plans one message into record `at` of `mem`: null, or what the shim refuses
+ * (nothing is written then). `peer`: the connected peer, for a message without `to`.
+ */
+export function planMessage(mem: PlanMemory, at: number, kind: Kind, peer: IpLiteral | null, m: PlanInput): Refusal | null {
+  const refused = flagRefusal(m.flags);
+  if (refused) return refused;
+  const socketV4 = kind === Kind.Udp4 || kind === Kind.Raw4;
+  const to = m.to;
+  // An IPv6 destination on an IPv4 socket: Linux says EAFNOSUPPORT, Winsock WSAEOPNOTSUPP;
+  // the shim answers for both.
+  if (to && socketV4 && to.family === 6) return { wsa: WSA.EAFNOSUPPORT };
+  if (to?.scope === -1 || m.source?.scope === -1) {
+    return { wsa: WSA.EINVAL, reason: `the zone of ${to?.scope === -1 ? to.text : m.source!.text} names no interface; nothing was sent` };
+  }
+  const dest = to ?? peer;
+  // The dual-stack rule (Windows'): a v4 or v4-mapped destination takes an IPv4 source.
+  const destV4 = dest ? dest.v4 : socketV4;
+  const source = m.source;
+  if (source && dest) {
+    if (source.v4 !== destV4) {
+      const [src, dst] = source.v4 ? ['IPv4', 'IPv6'] : ['IPv6', 'IPv4'];
+      return {
+        wsa: WSA.EINVAL,
+        reason: `source address ${source.text} is ${src} but the destination is ${dst}: the source must be of the destination's ` +
+          'family, v4-mapped counting as IPv4; nothing was sent',
+      };
+    }
+    // Linux refuses a loopback IPv4 source to elsewhere (EINVAL) but sends an IPv6 one,
+    // which would leave the host: the shim refuses both.
+    if (source.loopback && !dest.loopback) {
+      return { wsa: WSA.EINVAL, reason: `source address ${source.text} is a loopback address and the destination is not; nothing was sent` };
+    }
+  }
+  if (m.segmentSize && !isUdp(kind)) return { wsa: WSA.EINVAL, reason: 'segmentSize applies to UDP sockets only' };
+
+  const base = at * PLAN_SIZE;
+  const w = base >> 2;
+  mem.u32.fill(0, w, w + (PLAN_SIZE >> 2));
+  const u8 = mem.u8;
+  let flags = m.flags & MSG_DONTROUTE ? PLAN_DONTROUTE : 0;
+  if (m.split) flags |= PLAN_SPLIT;
+  if (to) {
+    flags |= PLAN_HAS_TO;
+    writeEndpoint(mem, base, to, m.toPort);
+  }
+  u8[base + PlanAt.FLAGS] = flags;
+  // The transport's limit for this destination, so that no byte leaves and both OSes agree.
+  mem.u32[(base + PlanAt.MAX_BYTES) >> 2] = isUdp(kind) ? (destV4 ? 65507 : 65527) : 0;
+  mem.u16[(base + PlanAt.SEGMENT) >> 1] = m.segmentSize;
+  if (m.tos >= 0) {
+    u8[base + PlanAt.TOS_KIND] = destV4 ? 4 : 6;
+    u8[base + PlanAt.TOS] = m.tos;
+  }
+  if (source || m.ifindex) {
+    let ifindex = m.ifindex;
+    if (source && source.scope > 0 && ifindex === 0) ifindex = source.scope;
+    u8[base + PlanAt.PKTINFO] = destV4 ? 4 : 6;
+    if (source) {
+      if (!destV4) u8.set(source.bytes, base + PlanAt.SOURCE);
+      else u8.set(source.family === 4 ? source.bytes : source.bytes.subarray(12, 16), base + PlanAt.SOURCE);
+    }
+    mem.u32[(base + PlanAt.IFINDEX) >> 2] = ifindex;
+  }
+  return null;
+}
+
+function writeEndpoint(mem: PlanMemory, base: number, a: IpLiteral, port: number): void {
+  mem.u8[base + PlanAt.TO_FAMILY] = a.family;
+  mem.u8.set(a.bytes, base + PlanAt.TO_ADDR);
+  mem.u32[(base + PlanAt.TO_SCOPE) >> 2] = a.scope > 0 ? a.scope : 0;
+  mem.u16[(base + PlanAt.TO_PORT) >> 1] = port;
+}
+
+/** @internal A bind or connect address as a record of its own (destination fields only). */
+export function endpointRecord(a: IpLiteral, port: number): Uint8Array {
+  const mem = new PlanMemory(1);
+  writeEndpoint(mem, 0, a, port);
+  return mem.u8;
+}
+
+/**
+ * An IP literal (IPv4, IPv6 with optional %scope, v4-mapped), parsed: host names are
+ * refused, since a per-datagram send must never wait on DNS.
+ * @internal
+ */
+export function validateIpLiteral(value: unknown, name: string): IpLiteral {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  const a = ipLiteral(value, binding.nameToIndex);
+  if (a === null) throw invalidArgValue(name, value, 'must be an IPv4 or IPv6 literal (resolve host names with dns.lookup first)');
+  return a;
+}
