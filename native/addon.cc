@@ -354,20 +354,27 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return r < 0 ? r : static_cast<long>(total);
   }
 
-  // sendBatch(plans: Uint8Array, n, views: ArrayBufferView[], overlapped, token): n plan
-  // records, message i taking the next NBUFS views of the flat list (which src/ built).
-  // -> n (all sent), kSendPending (one completion later), or a failure array whose
-  // failedIndex is the message that failed (none after it was sent).
+  // sendBatch(plans: Uint8Array, n, overlapped, token, ...views): n plan records, message i
+  // taking the next NBUFS views. The views come as direct arguments (reading an array's
+  // elements costs more than the rest of a message), or, past MAX_DIRECT_VIEWS (src/send.ts), as one
+  // array that src/ built. -> n (all sent), kSendPending (one completion later), or a
+  // failure array whose failedIndex is the message that failed (none after it was sent).
   Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
     if (!sock_ || !sock_is_open(sock_)) return Napi::Value(env, FailJs(env, WSAENOTSOCK_));
     Buf plans;
-    napi_value list = info[2];
     uint32_t n = info[1].As<Napi::Number>().Uint32Value();
-    bool overlapped = info[3].ToBoolean();
-    double token = info[4].As<Napi::Number>().DoubleValue();
+    bool overlapped = info[2].ToBoolean();
+    double token = info[3].As<Napi::Number>().DoubleValue();
     if (n > kMaxBatch || !read_view(env, info[0], &plans) || plans.len < n * plan::kSize)
       return Napi::Value(env, FailJs(env, WSAEFAULT_));
+    size_t direct = info.Length() > 4 ? info.Length() - 4 : 0;
+    napi_value list = nullptr;
+    bool isArray = false;
+    if (direct == 1 && napi_is_array(env, info[4], &isArray) == napi_ok && isArray) {
+      list = info[4];
+      direct = 0;
+    }
     if (batch_.size() < n) batch_.resize(n);  // no reallocation below: specs point into it
     if (specs_.size() < n) specs_.resize(n);
     uint32_t next = 0;
@@ -382,10 +389,11 @@ class Socket : public Napi::ObjectWrap<Socket> {
         v.heapBufs.resize(nbufs);
         v.bufs = v.heapBufs.data();
       }
-      for (uint32_t k = 0; k < nbufs; k++) {
-        napi_value el;
-        if (napi_get_element(env, list, next++, &el) != napi_ok || !read_view(env, el, &v.bufs[k]))
-          return Napi::Value(env, FailureToJs(env, 0, i, WSAEFAULT_));
+      for (uint32_t k = 0; k < nbufs; k++, next++) {
+        napi_value el = nullptr;
+        if (list ? napi_get_element(env, list, next, &el) != napi_ok : next >= direct) el = nullptr;
+        else if (!list) el = info[4 + next];
+        if (!el || !read_view(env, el, &v.bufs[k])) return Napi::Value(env, FailureToJs(env, 0, i, WSAEFAULT_));
         v.total += v.bufs[k].len;
       }
       v.n = nbufs;

@@ -104,9 +104,12 @@ export function parseIp(text: string, nameToIndex: (name: string) => number): Ip
 // remembered (the interface may appear later).
 const known = new Map<string, IpLiteral | null>();
 const KNOWN_MAX = 4096;
+let last: IpLiteral | null = null;
 
 /** @internal {@link parseIp}, cached: null if `text` is not an IP literal. */
 export function ipLiteral(text: string, nameToIndex: (name: string) => number): IpLiteral | null {
+  // Most sends repeat a literal of the send before (the same string object): no hashing then.
+  if (text === last?.text) return last;
   let a = known.get(text);
   if (a === undefined) {
     a = parseIp(text, nameToIndex);
@@ -114,6 +117,7 @@ export function ipLiteral(text: string, nameToIndex: (name: string) => number): 
     if (known.size >= KNOWN_MAX) known.clear();
     known.set(text, a);
   }
+  if (a) last = a;
   return a;
 }
 

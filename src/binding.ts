@@ -49,8 +49,11 @@ export interface NativeSocket {
   sendSync(...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
   /** The same, overlapped: bytes, SEND_PENDING (oncomplete later), or the failure. */
   sendAsync(token: number, ...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
-  /** n messages: plan records 0..n-1 of `plans`, each taking its NBUFS views from `views` in turn. */
-  sendBatch(plans: Uint8Array, n: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure;
+  /**
+   * n messages: plan records 0..n-1 of `plans`, each taking its NBUFS views in turn from the
+   * views that follow (direct arguments, or one array of them).
+   */
+  sendBatch(plans: Uint8Array, n: number, overlapped: boolean, token: number, ...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
   cancel(token: number): boolean;
   /** A plan record's destination fields. */
   connect(peer: Uint8Array): boolean | number;

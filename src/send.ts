@@ -8,7 +8,7 @@ import {
   type SocketState,
 } from './socket';
 import {
-  isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateKeys, validateObject,
+  isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateObject,
 } from './validate';
 
 /** `flags` values, as in Winsock (the same numbers as Linux for OOB and DONTROUTE). */
@@ -76,10 +76,60 @@ export interface Message {
 /** Completion callback of {@link sendMsg}: never called synchronously. */
 export type SendCallback = (err: WsaError | null, bytes: number) => void;
 
-const MSG_KEYS = new Set(['buffers', 'to', 'control', 'flags', 'signal', 'segmentSize']);
-// `family` too, so that a received message's `from` (a SocketAddress) can be answered as is.
-const TO_KEYS = new Set(['address', 'port', 'family']);
-const CONTROL_KEYS = new Set(['sourceAddress', 'interfaceIndex', 'tos', 'ecn']);
+// Unknown keys are refused: a misspelt `sourceAdress` would otherwise send from the wrong
+// address. A switch over the (internalized) key strings is what costs least per send.
+function unknownKey(value: Record<string, unknown>, key: string, name: string): void {
+  if (value[key] !== undefined) throw invalidArgValue(`${name}.${key}`, value[key], 'is not a known option');
+}
+
+function checkMessageKeys(msg: Record<string, unknown>, name: string): void {
+  for (const key in msg) {
+    switch (key) {
+      case 'buffers': case 'to': case 'control': case 'flags': case 'signal': case 'segmentSize': continue;
+      default: unknownKey(msg, key, name);
+    }
+  }
+}
+
+function checkTargetKeys(to: Record<string, unknown>, name: string): void {
+  for (const key in to) {
+    switch (key) {
+      // `family` too, so that a received message's `from` (a SocketAddress) can be answered as is.
+      case 'address': case 'port': case 'family': continue;
+      default: unknownKey(to, key, name);
+    }
+  }
+}
+
+function checkControlKeys(control: Record<string, unknown>, name: string): void {
+  for (const key in control) {
+    switch (key) {
+      case 'sourceAddress': case 'interfaceIndex': case 'tos': case 'ecn': continue;
+      default: unknownKey(control, key, name);
+    }
+  }
+}
+
+/** The names argument errors give, made once per message position rather than per send. */
+interface Names {
+  msg: string; buffers: string; to: string; toAddress: string; toPort: string; control: string; sourceAddress: string;
+  interfaceIndex: string; tos: string; ecn: string; flags: string; signal: string; segmentSize: string;
+}
+
+function makeNames(msg: string): Names {
+  return {
+    msg, buffers: `${msg}.buffers`, to: `${msg}.to`, toAddress: `${msg}.to.address`, toPort: `${msg}.to.port`,
+    control: `${msg}.control`, sourceAddress: `${msg}.control.sourceAddress`, interfaceIndex: `${msg}.control.interfaceIndex`,
+    tos: `${msg}.control.tos`, ecn: `${msg}.control.ecn`, flags: `${msg}.flags`, signal: `${msg}.signal`,
+    segmentSize: `${msg}.segmentSize`,
+  };
+}
+
+const MSG_NAMES = makeNames('msg');
+const batchNames: Names[] = [];
+function namesAt(i: number): Names {
+  return batchNames[i] ??= makeNames(`msgs[${i}]`);
+}
 
 /**
  * One message as read once from the caller's object: every field, each element of
@@ -94,8 +144,8 @@ interface Prepared extends PlanInput {
   signal: AbortSignal | undefined;
   /** `signal.aborted` as read with the rest of the message. */
   aborted: boolean;
-  /** The argument's name, for errors found after reading. */
-  name: string;
+  /** The argument's names, for errors found after reading. */
+  names: Names;
 }
 
 function socketState(sock: unknown): SocketState {
@@ -113,22 +163,22 @@ function notAMessage(msg: unknown, name: string): never {
 }
 
 /** Reads every field of a message once, with the checks that need nothing else. */
-function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
-  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg)) notAMessage(msg, name);
-  validateObject(msg, name);
-  validateKeys(msg, name, MSG_KEYS);
-  const views = readBuffers(msg.buffers, `${name}.buffers`);
+function readMessage(st: SocketState, msg: unknown, names: Names): Prepared {
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg)) notAMessage(msg, names.msg);
+  validateObject(msg, names.msg);
+  checkMessageKeys(msg, names.msg);
+  const views = readBuffers(msg.buffers, names.buffers);
   let to: IpLiteral | null = null;
   let toPort = 0;
   const target = msg.to;
   if (target !== undefined && target !== null) {
-    validateObject(target, `${name}.to`);
-    validateKeys(target, `${name}.to`, TO_KEYS);
+    validateObject(target, names.to);
+    checkTargetKeys(target, names.to);
     const address = target.address;
     const port = target.port;
-    to = validateIpLiteral(address, `${name}.to.address`);
+    to = validateIpLiteral(address, names.toAddress);
     if (!(st.isRaw && port === undefined)) {
-      validateInteger(port, `${name}.to.port`, st.isRaw ? 0 : 1, 65535);
+      validateInteger(port, names.toPort, st.isRaw ? 0 : 1, 65535);
       toPort = port;
     }
   }
@@ -137,36 +187,36 @@ function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
   let tos = -1;
   const control = msg.control;
   if (control !== undefined && control !== null) {
-    validateObject(control, `${name}.control`);
-    validateKeys(control, `${name}.control`, CONTROL_KEYS);
+    validateObject(control, names.control);
+    checkControlKeys(control, names.control);
     const sourceAddress = control.sourceAddress;
     const interfaceIndex = control.interfaceIndex;
-    if (sourceAddress !== undefined) source = validateIpLiteral(sourceAddress, `${name}.control.sourceAddress`);
+    if (sourceAddress !== undefined) source = validateIpLiteral(sourceAddress, names.sourceAddress);
     if (interfaceIndex !== undefined) {
-      validateInteger(interfaceIndex, `${name}.control.interfaceIndex`, 0, 0xffffffff);
+      validateInteger(interfaceIndex, names.interfaceIndex, 0, 0xffffffff);
       ifindex = interfaceIndex;
     }
     const tosByte = control.tos;
     const ecn = control.ecn;
-    if (tosByte !== undefined) validateInteger(tosByte, `${name}.control.tos`, 0, 255);
-    if (ecn !== undefined) validateInteger(ecn, `${name}.control.ecn`, 0, 3);
+    if (tosByte !== undefined) validateInteger(tosByte, names.tos, 0, 255);
+    if (ecn !== undefined) validateInteger(ecn, names.ecn, 0, 3);
     if (tosByte !== undefined || ecn !== undefined) tos = ((tosByte ?? 0) & ~3) | (ecn ?? ((tosByte ?? 0) & 3));
   }
   const flags = msg.flags ?? 0;
-  validateInteger(flags, `${name}.flags`, 0, 0xffffffff);
+  validateInteger(flags, names.flags, 0, 0xffffffff);
   const signal = msg.signal;
   let aborted = false;
   if (signal !== undefined) {
-    validateAbortSignal(signal, `${name}.signal`);
+    validateAbortSignal(signal, names.signal);
     aborted = signal.aborted === true;
   }
   let segmentSize = 0;
   const segment = msg.segmentSize;
   if (segment !== undefined) {
-    validateInteger(segment, `${name}.segmentSize`, 1, 65527);
+    validateInteger(segment, names.segmentSize, 1, 65527);
     segmentSize = segment;
   }
-  return { st, views, to, toPort, source, ifindex, flags, tos, segmentSize, split: false, totalBytes: -1, signal, aborted, name };
+  return { st, views, to, toPort, source, ifindex, flags, tos, segmentSize, split: false, totalBytes: -1, signal, aborted, names };
 }
 
 /**
@@ -176,11 +226,11 @@ function readMessage(st: SocketState, msg: unknown, name: string): Prepared {
  */
 function seal(p: Prepared, batch: boolean): void {
   if (!p.segmentSize) return;
-  p.totalBytes = measureBuffers(p.views, `${p.name}.buffers`);
+  p.totalBytes = measureBuffers(p.views, p.names.buffers);
   // Past what one batch can carry the pieces could not go as one call: an argument
   // error, thrown here like every other one, before anything is sent.
   if (p.totalBytes > p.segmentSize * MAX_BATCH) {
-    throw outOfRange(`${p.name}.buffers byte length`, `<= ${p.name}.segmentSize * ${MAX_BATCH} (${p.segmentSize * MAX_BATCH})`, p.totalBytes);
+    throw outOfRange(`${p.names.buffers} byte length`, `<= ${p.names.segmentSize} * ${MAX_BATCH} (${p.segmentSize * MAX_BATCH})`, p.totalBytes);
   }
   p.split = !batch && !(p.st.native.segmentationOffload && p.totalBytes <= OFFLOAD_MAX_BYTES &&
     Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS);
@@ -236,7 +286,7 @@ function throwIfDetached(p: Prepared): void {
   const views = Array.isArray(p.views) ? p.views : [p.views];
   for (let i = 0; i < views.length; i++) {
     if (isDetached(views[i]!)) {
-      throw invalidArgValue(Array.isArray(p.views) ? `${p.name}.buffers[${i}]` : `${p.name}.buffers`, views[i],
+      throw invalidArgValue(Array.isArray(p.views) ? `${p.names.buffers}[${i}]` : p.names.buffers, views[i],
         'must not be backed by a detached ArrayBuffer');
     }
   }
@@ -244,7 +294,7 @@ function throwIfDetached(p: Prepared): void {
 
 /** Bytes of the message, measured the first time something needs them (no user code runs). */
 function bytesOf(p: Prepared): number {
-  if (p.totalBytes < 0) p.totalBytes = measureBuffers(p.views, `${p.name}.buffers`);
+  if (p.totalBytes < 0) p.totalBytes = measureBuffers(p.views, p.names.buffers);
   return p.totalBytes;
 }
 
@@ -305,7 +355,7 @@ function callAsync(n: NativeSocket, token: number, v: ArrayBufferView | ArrayBuf
  */
 export function sendMsgSync(sock: Socket, msg: Message): number {
   const st = socketState(sock);
-  const p = readMessage(st, msg, 'msg');
+  const p = readMessage(st, msg, MSG_NAMES);
   // Nothing is queued that a signal could abort; accepting one would suggest otherwise.
   if (p.signal !== undefined) throw invalidArgValue('msg.signal', p.signal, 'is for sendMsg only (sendMsgSync never queues)');
   seal(p, false);
@@ -374,7 +424,7 @@ export function sendMsg(sock: Socket, msg: Message): Promise<number>;
 export function sendMsg(sock: Socket, msg: Message, callback: SendCallback): void;
 export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Promise<number> | void {
   const st = socketState(sock);
-  const p = readMessage(st, msg, 'msg');
+  const p = readMessage(st, msg, MSG_NAMES);
   if (callback !== undefined) validateFunction(callback, 'callback');
   const token = nextToken++;
   // The signal's listener goes on with the other reads, before the message is sealed; a
@@ -447,8 +497,8 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_BATCH) throw outOfRange('msgs.length', `an integer <= ${MAX_BATCH}`, n);
   const prepared: Prepared[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const p = readMessage(st, msgs[i], `msgs[${i}]`);
-    if (p.signal !== undefined) throw invalidArgValue(`msgs[${i}].signal`, p.signal, 'is not supported in a batch');
+    const p = readMessage(st, msgs[i], namesAt(i));
+    if (p.signal !== undefined) throw invalidArgValue(namesAt(i).signal, p.signal, 'is not supported in a batch');
     prepared[i] = p;
   }
   // Only now: a getter of a later message may have changed the buffers of an earlier one.
@@ -474,7 +524,9 @@ function planBatch(st: SocketState, prepared: readonly Prepared[]): ArrayBufferV
   for (let i = 0; i < prepared.length; i++) {
     const p = prepared[i]!;
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
-      batchPlans.u8.copyWithin(i * PLAN_SIZE, (i - 1) * PLAN_SIZE, i * PLAN_SIZE);
+      // The record of the message before (16 words; a loop costs less than copyWithin here).
+      const u32 = batchPlans.u32;
+      for (let w = (i * PLAN_SIZE) >> 2, end = w + (PLAN_SIZE >> 2); w < end; w++) u32[w] = u32[w - (PLAN_SIZE >> 2)]!;
     } else {
       let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
       if (!refused && p.segmentSize && Math.ceil(p.totalBytes / p.segmentSize) > OFFLOAD_MAX_SEGMENTS) {
@@ -501,11 +553,19 @@ function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFai
   return { sent: f[4], failedIndex, error: toWsaError(f[0], f[1], f[2], f[3], p ? where(p) : {}) };
 }
 
+/** Most views a batch passes as direct arguments; more go as one array (see addon.cc's SendBatch). */
+const MAX_DIRECT_VIEWS = 256;
+
+function callBatch(n: NativeSocket, count: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure {
+  return views.length <= MAX_DIRECT_VIEWS ? n.sendBatch(batchPlans.u8, count, overlapped, token, ...views)
+    : n.sendBatch(batchPlans.u8, count, overlapped, token, views);
+}
+
 function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
   if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
   const views = planBatch(st, prepared);
   if (!Array.isArray(views)) return views;
-  const r = st.native.sendBatch(batchPlans.u8, prepared.length, views, false, 0);
+  const r = callBatch(st.native, prepared.length, views, false, 0);
   return typeof r === 'number' ? { sent: r } : batchFailure(st, prepared, r);
 }
 
@@ -547,7 +607,7 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
     if (!hasRoom(st, prepared.length, bytes)) return Promise.resolve({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
   }
   const token = nextToken++;
-  const r = st.native.sendBatch(batchPlans.u8, prepared.length, views, true, token);
+  const r = callBatch(st.native, prepared.length, views, true, token);
   if (typeof r !== 'number') return Promise.resolve(batchFailure(st, prepared, r));
   if (r >= 0) return Promise.resolve({ sent: r });
   if (bytes === 0) for (const p of prepared) bytes += bytesOf(p);

@@ -549,7 +549,8 @@ export class FfiSocket implements NativeSocket {
     return this.park([e], 0, false, token, -1);
   }
 
-  sendBatch(plans: Uint8Array, n: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure {
+  sendBatch(plans: Uint8Array, n: number, overlapped: boolean, token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    const views = viewList(args, 0);
     if (n > MAX_BATCH || plans.byteLength < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
     const msgs: Encoded[] = [];
     let next = 0;
