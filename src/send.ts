@@ -502,7 +502,7 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
     prepared[i] = p;
   }
   // Only now: a getter of a later message may have changed the buffers of an earlier one.
-  for (const p of prepared) seal(p, true);
+  for (let i = 0; i < prepared.length; i++) seal(prepared[i]!, true);
   return { st, prepared };
 }
 
@@ -516,16 +516,25 @@ const sameInput = (a: PlanInput, b: PlanInput): boolean => a.to === b.to && a.to
 
 /**
  * Plans every message of a batch and lists their views in order: the first message the
- * shim refuses fails the batch before any I/O.
+ * shim refuses fails the batch before any I/O. The views are listed first and the records
+ * written last, with nothing of the caller's (no Array.prototype method, no iterator)
+ * between them and the native call: a caller's code that re-entered the shim there could
+ * otherwise overwrite records already written.
  */
 function planBatch(st: SocketState, prepared: readonly Prepared[]): ArrayBufferView[] | BatchResult {
   const views: ArrayBufferView[] = [];
+  let k = 0;
+  for (let i = 0; i < prepared.length; i++) {
+    const v = prepared[i]!.views;
+    if (Array.isArray(v)) for (let j = 0; j < v.length; j++) views[k++] = v[j]!;
+    else views[k++] = v;
+  }
   const u16 = batchPlans.u16;
+  const u32 = batchPlans.u32;
   for (let i = 0; i < prepared.length; i++) {
     const p = prepared[i]!;
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
       // The record of the message before (16 words; a loop costs less than copyWithin here).
-      const u32 = batchPlans.u32;
       for (let w = (i * PLAN_SIZE) >> 2, end = w + (PLAN_SIZE >> 2); w < end; w++) u32[w] = u32[w - (PLAN_SIZE >> 2)]!;
     } else {
       let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
@@ -534,14 +543,7 @@ function planBatch(st: SocketState, prepared: readonly Prepared[]): ArrayBufferV
       }
       if (refused) return { sent: 0, failedIndex: i, error: refusalError(p, refused) };
     }
-    const v = p.views;
-    if (Array.isArray(v)) {
-      for (let k = 0; k < v.length; k++) views.push(v[k]!);
-      u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = v.length;
-    } else {
-      views.push(v);
-      u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = 1;
-    }
+    u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = Array.isArray(p.views) ? p.views.length : 1;
   }
   return views;
 }
@@ -556,9 +558,15 @@ function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFai
 /** Most views a batch passes as direct arguments; more go as one array (see addon.cc's SendBatch). */
 const MAX_DIRECT_VIEWS = 256;
 
+// Taken at load: a spread would run Array.prototype[Symbol.iterator], and `.apply` may be
+// replaced; either would let a caller's code run between planning and the system call.
+const reflectApply = Reflect.apply;
+
 function callBatch(n: NativeSocket, count: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure {
-  return views.length <= MAX_DIRECT_VIEWS ? n.sendBatch(batchPlans.u8, count, overlapped, token, ...views)
-    : n.sendBatch(batchPlans.u8, count, overlapped, token, views);
+  if (views.length > MAX_DIRECT_VIEWS) return n.sendBatch(batchPlans.u8, count, overlapped, token, views);
+  const args: unknown[] = [batchPlans.u8, count, overlapped, token];
+  for (let i = 0; i < views.length; i++) args[i + 4] = views[i];
+  return reflectApply(n.sendBatch, n, args) as number | SendFailure;
 }
 
 function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {

@@ -1,0 +1,152 @@
+// The boundary of issue 13: one parser of address literals, one planner, one plan record per
+// message, reused while a sender repeats itself. What is checked here is what a stale or
+// shared record would get wrong: the right destination, port and source for every datagram
+// (node:dgram receivers witness rinfo.address), batches whose views go as direct arguments
+// or as one array, and caller code that tries to run between planning and the system call.
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { formatIp, parseIp } from '../src/address';
+import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Message } from '../src/index';
+import { catchSync, expectWsa } from './helpers/expect';
+import { receiver } from './helpers/receiver';
+import { useSockets } from './helpers/sockets';
+
+const noZones = () => 0;
+
+describe('the address parser (src/address.ts, the only one)', () => {
+  const literals = [
+    '0.0.0.0', '127.0.0.1', '255.255.255.255', '1.2.3.4', '::', '::1', '1::', 'fe80::1', '2001:db8::1', '2001:db8:0:0:0:0:2:1',
+    '::ffff:127.0.0.1', '::ffff:7f00:1', '::1.2.3.4', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:1.2.3.4', 'FE80::ABCD', '0:0:0:0:0:0:0:1',
+    'fe80::1%1', 'fe80::1%4294967295',
+  ];
+  const notLiterals = [
+    '', ' ', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.04', '256.1.1.1', '1.2.3.-1', '0x7f.0.0.1', 'localhost', 'example.com',
+    ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', 'g::1', '::1.2.3', '::1.2.3.256', '1.2.3.4%1', 'fe80::1%', '[::1]',
+    '::ffff:1.2.3.4.5', '1:2:3:4:5:6:7:1.2.3.4', `${'1:'.repeat(40)}1`,
+  ];
+
+  it('accepts exactly what inet_pton does (Node\'s net.isIP is the witness), and formats as inet_ntop', () => {
+    for (const text of literals) {
+      const a = parseIp(text, noZones);
+      expect(a, text).not.toBeNull();
+      const bare = text.split('%')[0]!;
+      expect(a!.family, text).toBe(net.isIP(bare));
+      expect(formatIp(a!.family, a!.bytes), text).toBe(new net.SocketAddress({ address: bare, family: a!.family === 4 ? 'ipv4' : 'ipv6' }).address);
+    }
+    for (const text of notLiterals) expect(parseIp(text, noZones), JSON.stringify(text)).toBeNull();
+  });
+
+  it('agrees with net.isIP on 20,000 mutations of literals', () => {
+    let seed = 13;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const alphabet = '0123456789abcdefABCDEF:.%x ';
+    for (let i = 0; i < 20_000; i++) {
+      const chars = [...literals[rnd(literals.length)]!.split('%')[0]!];
+      for (let m = 1 + rnd(3); m > 0; m--) {
+        const at = rnd(chars.length + 1);
+        const op = rnd(3);
+        if (op === 0) chars.splice(at, 1);
+        else if (op === 1) chars.splice(at, 0, alphabet[rnd(alphabet.length)]!);
+        else chars[at] = alphabet[rnd(alphabet.length)]!;
+      }
+      const text = chars.join('');
+      const a = parseIp(text, noZones);
+      const family = text.includes('%') ? (parseIp(text, () => 1) ? net.isIP(text.split('%')[0]!) : 0) : net.isIP(text);
+      expect(a === null ? 0 : a.family, JSON.stringify(text)).toBe(text.includes('%') && a === null ? 0 : family);
+    }
+  });
+
+  it('flags loopback and the dual-stack "v4" once, at parse time', () => {
+    const f = (t: string) => { const a = parseIp(t, noZones)!; return [a.v4, a.loopback]; };
+    expect(f('127.9.9.9')).toEqual([true, true]);
+    expect(f('::ffff:127.0.0.2')).toEqual([true, true]);
+    expect(f('::ffff:10.0.0.1')).toEqual([true, false]);
+    expect(f('::1')).toEqual([false, true]);
+    expect(f('::2')).toEqual([false, false]);
+    expect(parseIp('fe80::1%nosuchif0', noZones)!.scope).toBe(-1);
+  });
+});
+
+describe('one plan record per socket, reused only while nothing changed', () => {
+  const { track } = useSockets();
+  const trackAll = (...xs: Array<{ close(): unknown }>) => xs.forEach((x) => track(x));
+
+  it('the same message object sent with its port, address and source changed in between goes where each send said', async () => {
+    const [a, b] = [await receiver(), await receiver()];
+    trackAll(a, b);
+    const s = track(await openSocket({ type: 'udp4' }));
+    const to = { address: '127.0.0.1', port: a.port };
+    const control: { sourceAddress: string } = { sourceAddress: '127.0.0.2' };
+    const msg: Message = { buffers: Buffer.from('1'), to, control };
+    sendMsgSync(s, msg);
+    to.port = b.port;
+    msg.buffers = Buffer.from('2');
+    sendMsgSync(s, msg);
+    control.sourceAddress = '127.0.0.3';
+    msg.buffers = Buffer.from('3');
+    await sendMsg(s, msg);
+    to.address = '127.0.0.1';  // the same text again: the cached literal
+    to.port = a.port;
+    msg.buffers = Buffer.from('4');
+    expect(sendMsgBatchSync(s, [msg, { ...msg, buffers: Buffer.from('5'), to: { address: '127.0.0.1', port: b.port } }, msg])).toEqual({ sent: 3 });
+    const got = (r: typeof a, n: number) => r.waitFor(n).then((ms) => ms.map((m) => `${m.data}@${m.address}`));
+    expect(await got(a, 3)).toEqual(['1@127.0.0.2', '4@127.0.0.3', '4@127.0.0.3']);
+    expect(await got(b, 3)).toEqual(['2@127.0.0.2', '3@127.0.0.3', '5@127.0.0.3']);
+  });
+
+  it('connect() changes what a send without `to` is planned for', async () => {
+    const a = track(await receiver());
+    const r6 = track(await receiver('udp6'));
+    const s = track(await openSocket({ type: 'udp6', ipv6Only: false }));
+    const msg = { buffers: Buffer.from('x'), control: { sourceAddress: '::1' } };
+    s.connect('::1', r6.port);
+    expect(sendMsgSync(s, msg)).toBe(1);
+    // Now a v4-mapped peer: the same message's IPv6 source no longer fits the dual-stack rule.
+    s.connect('::ffff:127.0.0.1', a.port);
+    const e = expectWsa(catchSync(() => sendMsgSync(s, msg)), 'WSAEINVAL');
+    expect(e.message).toContain('::1');
+    expect(sendMsgSync(s, { buffers: Buffer.from('y'), control: { sourceAddress: '127.0.0.2' } })).toBe(1);
+    expect((await r6.waitFor(1)).map((m) => `${m.data}@${m.address}`)).toEqual(['x@::1']);
+    expect((await a.waitFor(1)).map((m) => `${m.data}@${m.address}`)).toEqual(['y@127.0.0.2']);
+  });
+
+  it('a batch whose views go as one array (more than 256) and one whose views go as arguments send the same', async () => {
+    const r = track(await receiver());
+    const s = track(await openSocket({ type: 'udp4' }));
+    const to = { address: '127.0.0.1', port: r.port };
+    const many: Message[] = Array.from({ length: 300 }, (_, i) => ({ buffers: [Buffer.from(`m${i}`), Buffer.from('.')], to }));
+    expect(sendMsgBatchSync(s, many)).toEqual({ sent: 300 });
+    expect(await sendMsgBatch(s, many.slice(0, 3))).toEqual({ sent: 3 });
+    const wide = Array.from({ length: 1024 }, (_, i) => Buffer.from([i & 0xff]));
+    expect(sendMsgBatchSync(s, [{ buffers: wide, to }])).toEqual({ sent: 1 });
+    const got = await r.waitFor(304);
+    expect(got.slice(0, 300).map((m) => m.data.toString())).toEqual(many.map((_, i) => `m${i}.`));
+    expect(got[303]!.data).toEqual(Buffer.from(wide.map((b) => b[0]!)));
+  });
+
+  it('caller code in Array.prototype[Symbol.iterator], push and Function.prototype.apply never runs between planning and the call', async () => {
+    const r = track(await receiver());
+    const s = track(await openSocket({ type: 'udp4' }));
+    const to = { address: '127.0.0.1', port: r.port };
+    const inner: Message[] = [{ buffers: Buffer.from('inner'), to: { address: '127.0.0.1', port: 9 } }];
+    const proto = Array.prototype as unknown as Record<PropertyKey, unknown>;
+    const saved = { iterator: proto[Symbol.iterator], push: proto.push, apply: Function.prototype.apply };
+    let reentered = 0;
+    const reenter = () => {
+      if (reentered++ < 3) sendMsgBatchSync(s, inner);
+    };
+    try {
+      proto[Symbol.iterator] = function (this: unknown[]) { reenter(); return (saved.iterator as () => Iterator<unknown>).call(this); };
+      proto.push = function (this: unknown[], ...items: unknown[]) { reenter(); return (saved.push as (...x: unknown[]) => number).apply(this, items); };
+      // eslint-disable-next-line no-extend-native
+      Function.prototype.apply = function (this: (...a: unknown[]) => unknown, self: unknown, args: unknown[]) { reenter(); return Reflect.apply(this, self, args ?? []); };
+      expect(sendMsgBatchSync(s, [{ buffers: Buffer.from('a'), to }, { buffers: [Buffer.from('b'), Buffer.from('!')], to }])).toEqual({ sent: 2 });
+    } finally {
+      proto[Symbol.iterator] = saved.iterator;
+      proto.push = saved.push;
+      Function.prototype.apply = saved.apply;
+    }
+    expect(reentered).toBeGreaterThan(0);  // the patches were live (while reading the messages, which may run caller code)
+    expect((await r.waitFor(2)).map((m) => m.data.toString())).toEqual(['a', 'b!']);
+  });
+});
