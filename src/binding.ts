@@ -1,5 +1,6 @@
 // Picks the backend: the native addon built by cmake-js (npm install runs it), or the
 // ffi-rs fallback that calls libc directly (Linux only, no compiler needed).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { coded } from './errors';
 import { loadFfiBinding } from './ffi/index';
@@ -102,13 +103,23 @@ function loadAddon(): Binding {
     const override = process.env.SENDMSG_SHIM_ADDON;
     const candidates = override ? [override] : [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
     let firstError: unknown;
+    // A file that is there but does not load (wrong architecture, a missing host symbol, a
+    // libc too old) is a different failure from no file at all, and says so.
+    let present: [string, unknown] | undefined;
     for (const file of candidates) {
       try {
         addon = require(file) as Binding;
         break;
       } catch (err) {
         firstError ??= err;
+        if (!present && existsSync(file)) present = [file, err];
       }
+    }
+    if (!addon && present) {
+      const reason = (present[1] as Error).message.split('\n')[0];
+      addon = coded(new Error(`sendmsg-shim: the native addon ${present[0]} is there but could not be loaded: ${reason}. ` +
+        'Run "npm rebuild sendmsg-shim" to build one for this system (needs cmake, a C++17 compiler and Node\'s headers).',
+      { cause: present[1] }), 'ERR_SENDMSG_SHIM_NO_ADDON');
     }
     addon ??= coded(new Error(`sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
       '(needs cmake, a C++17 compiler and Node\'s headers).', { cause: firstError }), 'ERR_SENDMSG_SHIM_NO_ADDON');

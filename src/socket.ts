@@ -6,7 +6,7 @@ import {
 import { messages, type ReceivedMessage } from './recv';
 import { WSA, WsaError, icmpReport, invalidArgValue, setDefaultSyscall } from './errors';
 import { Kind } from './kind';
-import { PlanMemory, endpointRecord, validateIpLiteral } from './plan';
+import { PlanMemory, endpointRecord, validateIpLiteral, type PlanInput } from './plan';
 import { validateBoolean, validateInteger, validateKeys, validateObject } from './validate';
 
 // Errors the shim raises itself name the backend's send call.
@@ -204,17 +204,9 @@ export interface SocketState {
   self: Socket;
 }
 
-/** @internal The inputs of the plan a socket's record holds. */
-export interface PlanKey {
+/** @internal The inputs of the plan a socket's record holds; `valid` false: none yet. */
+export interface PlanKey extends PlanInput {
   valid: boolean;
-  to: IpLiteral | null;
-  toPort: number;
-  source: IpLiteral | null;
-  ifindex: number;
-  flags: number;
-  tos: number;
-  segmentSize: number;
-  split: boolean;
 }
 
 /** Wakes close() callers once no send is in flight, and drained() callers once no send is queued. @internal */

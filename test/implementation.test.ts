@@ -3,7 +3,7 @@
 // and the clear errors when neither can run. Each case runs dist/ in a child process, since
 // the choice is made once per process.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,6 +58,13 @@ describe.skipIf(!linux)(`implementation choice${linux ? '' : ' (skipped: the ffi
     const noAddon = JSON.parse(node(show, { SENDMSG_SHIM_IMPLEMENTATION: 'addon', SENDMSG_SHIM_ADDON: MISSING }).stdout);
     expect(noAddon[0]).toBe('ERR_SENDMSG_SHIM_NO_ADDON');
     expect(noAddon[1]).toContain('npm rebuild sendmsg-shim');
+    // A file that is there but is no addon for this system: "could not be loaded", and why.
+    const notAnAddon = join(mkdtempSync(join(tmpdir(), 'sendmsg-shim-bad-')), 'sendmsg_shim.node');
+    writeFileSync(notAnAddon, 'not an ELF file');
+    const broken = JSON.parse(node(show, { SENDMSG_SHIM_IMPLEMENTATION: 'addon', SENDMSG_SHIM_ADDON: notAnAddon }).stdout);
+    expect(broken[0]).toBe('ERR_SENDMSG_SHIM_NO_ADDON');
+    expect(broken[1]).toContain(`${notAnAddon} is there but could not be loaded: `);
+    expect(broken[1]).not.toContain('not built');
     const bad = JSON.parse(node(show, { SENDMSG_SHIM_IMPLEMENTATION: 'fast' }).stdout);
     expect(bad).toEqual(['ERR_INVALID_ARG_VALUE', "sendmsg-shim: SENDMSG_SHIM_IMPLEMENTATION must be 'addon' or 'ffi', not 'fast'"]);
   });

@@ -86,6 +86,17 @@ interface Plan {
   segmentSize: number;
 }
 
+/**
+ * The first n plan records, copied before anything else runs: this backend is JavaScript, and
+ * a caller who replaced a builtin it uses could re-enter the shim and overwrite the shared
+ * records while they are read (the addon reads them before any JS can run).
+ */
+function records(plans: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n * PLAN_SIZE);
+  for (let i = 0; i < out.length; i++) out[i] = plans[i]!;
+  return out;
+}
+
 /** The views of a send call: direct arguments, or one array of them. */
 function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number): ArrayBufferView[] {
   const rest = args.slice(start) as unknown[];
@@ -523,7 +534,7 @@ export class FfiSocket implements NativeSocket {
 
   // --- send.cc -----------------------------------------------------------------------------
   sendSync(...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    const msgs = this.encode(this.plan, 0, viewList(args, 0));
+    const msgs = this.encode(records(this.plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
     const n = this.sendNow(msgs[0]!, true);
@@ -533,7 +544,7 @@ export class FfiSocket implements NativeSocket {
   }
 
   sendAsync(token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    const msgs = this.encode(this.plan, 0, viewList(args, 0));
+    const msgs = this.encode(records(this.plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
     const e = msgs[0]!;
@@ -550,8 +561,9 @@ export class FfiSocket implements NativeSocket {
   }
 
   sendBatch(plans: Uint8Array, n: number, overlapped: boolean, token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    if (n > MAX_BATCH || plans.length < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
+    plans = records(plans, n);
     const views = viewList(args, 0);
-    if (n > MAX_BATCH || plans.byteLength < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
     const msgs: Encoded[] = [];
     let next = 0;
     for (let i = 0; i < n; i++) {
