@@ -175,7 +175,7 @@ function choose(): [Implementation, Binding] {
     }
     const reason = (addonError as Error & { cause?: Error }).cause?.message.split('\n')[0] ?? (addonError as Error).message;
     process.emitWarning(`sendmsg-shim: the native addon could not be loaded (${reason}); using the ffi-rs backend ` +
-      '(libc through ffi-rs; about half as fast for single sends). Fix: npm rebuild sendmsg-shim (needs cmake, a C++17 compiler and ' +
+      '(libc through ffi-rs; about a third of the addon\'s rate for single sends). Fix: npm rebuild sendmsg-shim (needs cmake, a C++17 compiler and ' +
       "Node's headers), or set SENDMSG_SHIM_IMPLEMENTATION=ffi to choose ffi-rs and silence this warning.",
       { type: 'SendmsgShimWarning', code: 'SENDMSG_SHIM_FFI_FALLBACK' });
     return ['ffi', fallback];

@@ -78,7 +78,7 @@ export interface OpenSocketOptions {
   recvPktinfo?: boolean;
   /**
    * How this socket reaches the OS: `'addon'`, the compiled native addon, or `'ffi'`, libc
-   * called through ffi-rs (Linux x64/arm64 only; no compiler needed; about half as fast for single sends, see README's benchmark).
+   * called through ffi-rs (Linux x64/arm64 only; no compiler needed; about a third of the addon's rate for single sends, see README's benchmark).
    * Default: the process's {@link implementation} (the addon if it is built, else ffi-rs;
    * the `SENDMSG_SHIM_IMPLEMENTATION` environment variable forces one). Both give the same
    * results: the same bytes, the same WsaError codes.
