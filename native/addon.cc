@@ -121,8 +121,11 @@ bool read_view(napi_env env, napi_value v, Buf* b) {
   size_t length = 0;
   napi_typedarray_type type;
   if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) == napi_ok) {
-    static const size_t kSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
-    length *= type < sizeof(kSize) / sizeof(kSize[0]) ? kSize[type] : 1;
+    // Element sizes by napi_typedarray_type; 11 is napi_float16_array (newer Node). A type
+    // this table does not know is refused rather than measured wrong.
+    static const size_t kSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 2};
+    if (static_cast<size_t>(type) >= sizeof(kSize) / sizeof(kSize[0])) return false;
+    length *= kSize[type];
   } else if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) != napi_ok) {
     return false;
   }
@@ -300,6 +303,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
     void* data = nullptr;
     napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
     Socket* self = static_cast<Socket*>(data);
+    // argc is the count the caller passed, which may exceed what argv holds: src/ never does.
+    if (argc > kMaxArgs) return self->FailJs(env, WSAEFAULT_);
     size_t first = 0;
     double token = 0;
     if (mode == SendMode::Overlapped) {
@@ -401,7 +406,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
       bool split = false;
       // What the shim refuses fails the whole batch before anything is sent.
       int wsa = decode_plan(rec, &batch_[i].to, &specs_[i], &maxBytes, &split);
-      if (!wsa && (split || specs_[i].pktinfo.segmentSize)) wsa = WSAEFAULT_;  // src/ never batches those
+      if (!wsa && split) wsa = WSAEFAULT_;  // src/ never asks a batch to split a message
       if (!wsa && maxBytes && v.total > maxBytes) wsa = WSAEMSGSIZE_;
       if (wsa) return Napi::Value(env, FailureToJs(env, 0, i, wsa));
       specs_[i].bufs = v.bufs;

@@ -6,8 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1 -g"
+# cmake-js sets CMAKE_CXX_FLAGS itself (after ours), so the sanitizer flags go in the
+# build type's own variable; an addon without them would run the suite uninstrumented and
+# prove nothing, so the build is checked for ASan's report calls before anything runs.
 npx cmake-js compile --out build-asan --CDCMAKE_BUILD_TYPE=RelWithDebInfo \
-  "--CDCMAKE_CXX_FLAGS=$FLAGS" "--CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
+  "--CDCMAKE_CXX_FLAGS_RELWITHDEBINFO=$FLAGS" "--CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
+if ! nm -D --undefined-only build-asan/Release/sendmsg_shim.node | grep __asan_report >/dev/null; then
+  echo "build-asan/Release/sendmsg_shim.node is not instrumented (no __asan_report imports)" >&2
+  exit 1
+fi
 npm run build:ts --silent
 ASAN_LIB=$(g++ -print-file-name=libasan.so)
 LOG=$(mktemp -d)

@@ -100,8 +100,8 @@ export function parseIp(text: string, nameToIndex: (name: string) => number): Ip
   return { text, family: 6, bytes, scope, v4: mapped, loopback: loop };
 }
 
-// Bounded, so that hostile input cannot grow it; a zone that names no interface is not
-// remembered (the interface may appear later).
+// Bounded, so that hostile input cannot grow it; a literal with a zone name is not
+// remembered (the interface it names may appear, go or be renamed).
 const known = new Map<string, IpLiteral | null>();
 const KNOWN_MAX = 4096;
 let last: IpLiteral | null = null;
@@ -113,7 +113,8 @@ export function ipLiteral(text: string, nameToIndex: (name: string) => number): 
   let a = known.get(text);
   if (a === undefined) {
     a = parseIp(text, nameToIndex);
-    if (a?.scope === -1) return a;
+    // A zone name is looked up on every use: interfaces come, go and are renamed.
+    if (a !== null && a.family === 6 && /%.*[^0-9]/.test(text)) return a;
     if (known.size >= KNOWN_MAX) known.clear();
     known.set(text, a);
   }

@@ -111,9 +111,11 @@ export function planMessage(mem: PlanMemory, at: number, kind: Kind, peer: IpLit
   }
   if (m.segmentSize && !isUdp(kind)) return { wsa: WSA.EINVAL, reason: 'segmentSize applies to UDP sockets only' };
 
+  // From here to the end nothing calls a method the caller could have replaced (fill, set,
+  // subarray): plain index writes only, so no caller code runs while a record is half written.
   const base = at * PLAN_SIZE;
-  const w = base >> 2;
-  mem.u32.fill(0, w, w + (PLAN_SIZE >> 2));
+  const u32 = mem.u32;
+  for (let w = base >> 2, end = (base + PLAN_SIZE) >> 2; w < end; w++) u32[w] = 0;
   const u8 = mem.u8;
   let flags = m.flags & MSG_DONTROUTE ? PLAN_DONTROUTE : 0;
   if (m.split) flags |= PLAN_SPLIT;
@@ -134,8 +136,10 @@ export function planMessage(mem: PlanMemory, at: number, kind: Kind, peer: IpLit
     if (source && source.scope > 0 && ifindex === 0) ifindex = source.scope;
     u8[base + PlanAt.PKTINFO] = destV4 ? 4 : 6;
     if (source) {
-      if (!destV4) u8.set(source.bytes, base + PlanAt.SOURCE);
-      else u8.set(source.family === 4 ? source.bytes : source.bytes.subarray(12, 16), base + PlanAt.SOURCE);
+      // A v4 destination takes the IPv4 address: the last four bytes of a v4-mapped source.
+      const from = destV4 && source.family === 6 ? 12 : 0;
+      const b = source.bytes;
+      for (let i = from; i < b.length; i++) u8[base + PlanAt.SOURCE + i - from] = b[i]!;
     }
     mem.u32[(base + PlanAt.IFINDEX) >> 2] = ifindex;
   }
@@ -144,7 +148,8 @@ export function planMessage(mem: PlanMemory, at: number, kind: Kind, peer: IpLit
 
 function writeEndpoint(mem: PlanMemory, base: number, a: IpLiteral, port: number): void {
   mem.u8[base + PlanAt.TO_FAMILY] = a.family;
-  mem.u8.set(a.bytes, base + PlanAt.TO_ADDR);
+  const b = a.bytes;
+  for (let i = 0; i < b.length; i++) mem.u8[base + PlanAt.TO_ADDR + i] = b[i]!;
   mem.u32[(base + PlanAt.TO_SCOPE) >> 2] = a.scope > 0 ? a.scope : 0;
   mem.u16[(base + PlanAt.TO_PORT) >> 1] = port;
 }

@@ -432,8 +432,11 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   const link = p.signal ? listenForAbort(st, token, p.signal) : undefined;
   if (link && link.signal.aborted === true) link.fired = true;
   let refused: Refusal | null = null;
+  let full = false;
   try {
     seal(p, false);
+    // Measured before planning: nothing but the native call may follow a written record.
+    full = st.pending.size !== 0 && !hasRoom(st, datagrams(p), bytesOf(p));
     if (!st.closed) refused = planSingle(p);
   } catch (err) {
     unlisten(link);
@@ -442,7 +445,7 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   if (st.closed) return completed(callback, link, new WsaError(WSA.ENOTSOCK, where(p)), 0);
   if (refused) return completed(callback, link, refusalError(p, refused), 0);
   if (p.aborted || link?.fired) return completed(callback, link, new WsaError(WSA.OPERATION_ABORTED, where(p)), 0);
-  if (st.pending.size !== 0 && !hasRoom(st, datagrams(p), bytesOf(p))) return completed(callback, link, queueFull(st, where(p)), 0);
+  if (full) return completed(callback, link, queueFull(st, where(p)), 0);
   const r = callAsync(st.native, token, p.views);
   if (typeof r === 'number' && r >= 0) return completed(callback, link, null, r);
   if (typeof r !== 'number') {
@@ -515,37 +518,56 @@ const sameInput = (a: PlanInput, b: PlanInput): boolean => a.to === b.to && a.to
   a.ifindex === b.ifindex && a.flags === b.flags && a.tos === b.tos && a.segmentSize === b.segmentSize;
 
 /**
- * Plans every message of a batch and lists their views in order: the first message the
- * shim refuses fails the batch before any I/O. The views are listed first and the records
- * written last, with nothing of the caller's (no Array.prototype method, no iterator)
- * between them and the native call: a caller's code that re-entered the shim there could
- * otherwise overwrite records already written.
+ * Plans every message of a batch into the arguments of the native call: the first message
+ * the shim refuses fails the batch before any I/O. The argument list (with every view) is
+ * built first and the records written last, with nothing of the caller's between them and
+ * the call (no Array.prototype method, iterator or setter, no replaceable builtin): code of
+ * the caller's that re-entered the shim there could overwrite records already written.
  */
-function planBatch(st: SocketState, prepared: readonly Prepared[]): ArrayBufferView[] | BatchResult {
-  const views: ArrayBufferView[] = [];
-  let k = 0;
-  for (let i = 0; i < prepared.length; i++) {
+function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: boolean, token: number): unknown[] | BatchResult {
+  const n = prepared.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
     const v = prepared[i]!.views;
-    if (Array.isArray(v)) for (let j = 0; j < v.length; j++) views[k++] = v[j]!;
-    else views[k++] = v;
+    total += isArray(v) ? v.length : 1;
+  }
+  let args: unknown[];
+  if (total > MAX_DIRECT_VIEWS) {
+    const views: ArrayBufferView[] = [];
+    args = [batchPlans.u8, n, overlapped, token, views];
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const v = prepared[i]!.views;
+      if (isArray(v)) for (let j = 0; j < v.length; j++) views[k++] = v[j]!;
+      else views[k++] = v;
+    }
+  } else {
+    args = [batchPlans.u8, n, overlapped, token];
+    let k = 4;
+    for (let i = 0; i < n; i++) {
+      const v = prepared[i]!.views;
+      if (isArray(v)) for (let j = 0; j < v.length; j++) args[k++] = v[j]!;
+      else args[k++] = v;
+    }
   }
   const u16 = batchPlans.u16;
   const u32 = batchPlans.u32;
-  for (let i = 0; i < prepared.length; i++) {
+  for (let i = 0; i < n; i++) {
     const p = prepared[i]!;
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
       // The record of the message before (16 words; a loop costs less than copyWithin here).
       for (let w = (i * PLAN_SIZE) >> 2, end = w + (PLAN_SIZE >> 2); w < end; w++) u32[w] = u32[w - (PLAN_SIZE >> 2)]!;
     } else {
       let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
-      if (!refused && p.segmentSize && Math.ceil(p.totalBytes / p.segmentSize) > OFFLOAD_MAX_SEGMENTS) {
+      if (!refused && p.segmentSize && p.totalBytes > p.segmentSize * OFFLOAD_MAX_SEGMENTS) {
         refused = { wsa: WSA.EINVAL, reason: `a batch message carries at most ${OFFLOAD_MAX_SEGMENTS} segments; send it alone` };
       }
       if (refused) return { sent: 0, failedIndex: i, error: refusalError(p, refused) };
     }
-    u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = Array.isArray(p.views) ? p.views.length : 1;
+    const v = p.views;
+    u16[(i * PLAN_SIZE + PlanAt.NBUFS) >> 1] = isArray(v) ? v.length : 1;
   }
-  return views;
+  return args;
 }
 
 function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFailure): BatchResult {
@@ -558,22 +580,21 @@ function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFai
 /** Most views a batch passes as direct arguments; more go as one array (see addon.cc's SendBatch). */
 const MAX_DIRECT_VIEWS = 256;
 
-// Taken at load: a spread would run Array.prototype[Symbol.iterator], and `.apply` may be
-// replaced; either would let a caller's code run between planning and the system call.
+// Taken at load: a spread would run Array.prototype[Symbol.iterator], and `.apply` or
+// Array.isArray may be replaced; any of them would let a caller's code run between
+// planning and the system call.
 const reflectApply = Reflect.apply;
+const isArray = Array.isArray;
 
-function callBatch(n: NativeSocket, count: number, views: ArrayBufferView[], overlapped: boolean, token: number): number | SendFailure {
-  if (views.length > MAX_DIRECT_VIEWS) return n.sendBatch(batchPlans.u8, count, overlapped, token, views);
-  const args: unknown[] = [batchPlans.u8, count, overlapped, token];
-  for (let i = 0; i < views.length; i++) args[i + 4] = views[i];
+function callBatch(n: NativeSocket, args: unknown[]): number | SendFailure {
   return reflectApply(n.sendBatch, n, args) as number | SendFailure;
 }
 
 function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
   if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
-  const views = planBatch(st, prepared);
-  if (!Array.isArray(views)) return views;
-  const r = callBatch(st.native, prepared.length, views, false, 0);
+  const args = planBatch(st, prepared, false, 0);
+  if (!isArray(args)) return args;
+  const r = callBatch(st.native, args);
   return typeof r === 'number' ? { sent: r } : batchFailure(st, prepared, r);
 }
 
@@ -607,18 +628,19 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
   const first = prepared[0];
   const w = first ? where(first) : {};
   if (st.closed) return Promise.resolve({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
-  const views = planBatch(st, prepared);
-  if (!Array.isArray(views)) return Promise.resolve(views);
+  // Measured before planning: nothing but the native call may follow the written records.
   let bytes = 0;
   if (st.pending.size !== 0) {
-    for (const p of prepared) bytes += bytesOf(p);
+    for (let i = 0; i < prepared.length; i++) bytes += bytesOf(prepared[i]!);
     if (!hasRoom(st, prepared.length, bytes)) return Promise.resolve({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
   }
   const token = nextToken++;
-  const r = callBatch(st.native, prepared.length, views, true, token);
+  const args = planBatch(st, prepared, true, token);
+  if (!isArray(args)) return Promise.resolve(args);
+  const r = callBatch(st.native, args);
   if (typeof r !== 'number') return Promise.resolve(batchFailure(st, prepared, r));
   if (r >= 0) return Promise.resolve({ sent: r });
-  if (bytes === 0) for (const p of prepared) bytes += bytesOf(p);
+  if (bytes === 0) for (let i = 0; i < prepared.length; i++) bytes += bytesOf(prepared[i]!);
   return new Promise((resolve) => park(st, token, {
     ...w,
     // The completion knows the index: its error names that message's destination.

@@ -30,31 +30,37 @@ export function validateKeys(value: Record<string, unknown>, name: string, allow
 // A view's own properties can lie (`Object.defineProperty(view, 'byteLength', ...)`), and
 // getters run user code: lengths and buffers are read through the intrinsic getters, which
 // say what the native side will see.
+// Taken at load, as Node core's primordials are: a caller who later replaces
+// util.types.isDataView or Function.prototype.call cannot run code in here (which may run
+// after a send was planned, while its size is measured).
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const intrinsic = (proto: object, key: string) => Object.getOwnPropertyDescriptor(proto, key)!.get!;
-const taByteLength = intrinsic(typedArrayProto, 'byteLength') as (this: ArrayBufferView) => number;
-const taByteOffset = intrinsic(typedArrayProto, 'byteOffset') as (this: ArrayBufferView) => number;
-const taBuffer = intrinsic(typedArrayProto, 'buffer') as (this: ArrayBufferView) => ArrayBufferLike;
-const dvByteLength = intrinsic(DataView.prototype, 'byteLength') as (this: ArrayBufferView) => number;
-const dvByteOffset = intrinsic(DataView.prototype, 'byteOffset') as (this: ArrayBufferView) => number;
-const dvBuffer = intrinsic(DataView.prototype, 'buffer') as (this: ArrayBufferView) => ArrayBufferLike;
+const uncurry = <T>(fn: (this: ArrayBufferView) => T): ((view: ArrayBufferView) => T) =>
+  Function.prototype.call.bind(fn) as unknown as (view: ArrayBufferView) => T;
+const intrinsic = <T>(proto: object, key: string) => uncurry(Object.getOwnPropertyDescriptor(proto, key)!.get! as (this: ArrayBufferView) => T);
+const taByteLength = intrinsic<number>(typedArrayProto, 'byteLength');
+const taByteOffset = intrinsic<number>(typedArrayProto, 'byteOffset');
+const taBuffer = intrinsic<ArrayBufferLike>(typedArrayProto, 'buffer');
+const dvByteLength = intrinsic<number>(DataView.prototype, 'byteLength');
+const dvByteOffset = intrinsic<number>(DataView.prototype, 'byteOffset');
+const dvBuffer = intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer');
+const isDataView = types.isDataView;
 
 /** @internal The view's real byte length (0 once detached), whatever its own properties say. */
 export function viewByteLength(view: ArrayBufferView): number {
-  return types.isDataView(view) ? dvByteLength.call(view) : taByteLength.call(view);
+  return isDataView(view) ? dvByteLength(view) : taByteLength(view);
 }
 
 /** @internal The bytes a view really covers, as a Uint8Array over the same memory. */
 export function viewBytes(view: ArrayBufferView): Uint8Array {
-  return types.isDataView(view)
-    ? new Uint8Array(dvBuffer.call(view), dvByteOffset.call(view), dvByteLength.call(view))
-    : new Uint8Array(taBuffer.call(view), taByteOffset.call(view), taByteLength.call(view));
+  return isDataView(view)
+    ? new Uint8Array(dvBuffer(view), dvByteOffset(view), dvByteLength(view))
+    : new Uint8Array(taBuffer(view), taByteOffset(view), taByteLength(view));
 }
 
 /** @internal A view whose ArrayBuffer was transferred away (Node 20 has no `detached` property yet). */
 export function isDetached(view: ArrayBufferView): boolean {
   if (viewByteLength(view) !== 0) return false;
-  const buf = (types.isDataView(view) ? dvBuffer.call(view) : taBuffer.call(view)) as ArrayBuffer;
+  const buf = (isDataView(view) ? dvBuffer(view) : taBuffer(view)) as ArrayBuffer;
   try {
     new Uint8Array(buf);
     return false;
@@ -79,8 +85,8 @@ function validateView(value: unknown, name: string): number {
  */
 export function readBuffers(value: unknown, name: string): ArrayBufferView | ArrayBufferView[] {
   if (Array.isArray(value)) {
-    const n = value.length;
-    if (typeof n !== 'number' || n > MAX_BUFFERS) throw outOfRange(`${name}.length`, `<= ${MAX_BUFFERS}`, n);
+    const n: unknown = value.length;  // once: a Proxy may answer anything, each time
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_BUFFERS) throw outOfRange(`${name}.length`, `an integer <= ${MAX_BUFFERS}`, n);
     const views: ArrayBufferView[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const v: unknown = value[i];

@@ -8,7 +8,7 @@ export const WSA = {
   ECONNRESET: 10054,
   /** WSAEFAULT: bad address. */
   EFAULT: 10014,
-  /** WSAEINPROGRESS: a blocking operation is in progress (never raised on Linux). */
+  /** WSAEINPROGRESS: a blocking operation is in progress. */
   EINPROGRESS: 10036,
   /** WSAEINTR: interrupted function call. */
   EINTR: 10004,
@@ -96,7 +96,7 @@ export const WSA_TABLE: ReadonlyArray<readonly [WsaCode, number, string, boolean
   ['WSAEACCES', 10013, 'permission denied', true],
   ['WSAECONNRESET', 10054, 'connection reset by peer', true],
   ['WSAEFAULT', 10014, 'bad address', true],
-  ['WSAEINPROGRESS', 10036, 'a blocking operation is in progress', false],
+  ['WSAEINPROGRESS', 10036, 'a blocking operation is in progress', true],
   ['WSAEINTR', 10004, 'interrupted function call', true],
   ['WSAEINVAL', 10022, 'invalid argument', true],
   ['WSAEMSGSIZE', 10040, 'message too long', true],

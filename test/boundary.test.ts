@@ -5,8 +5,9 @@
 // or as one array, and caller code that tries to run between planning and the system call.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { formatIp, parseIp } from '../src/address';
+import { formatIp, ipLiteral, parseIp } from '../src/address';
 import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Message } from '../src/index';
+import { kState } from '../src/socket';
 import { catchSync, expectWsa } from './helpers/expect';
 import { receiver } from './helpers/receiver';
 import { useSockets } from './helpers/sockets';
@@ -64,6 +65,17 @@ describe('the address parser (src/address.ts, the only one)', () => {
     expect(f('::1')).toEqual([false, true]);
     expect(f('::2')).toEqual([false, false]);
     expect(parseIp('fe80::1%nosuchif0', noZones)!.scope).toBe(-1);
+  });
+
+  it('a zone name is looked up on every use (interfaces come, go and are renamed); numbers and plain literals are cached', () => {
+    let lookups = 0;
+    const lookup = () => { lookups++; return 7; };
+    expect(ipLiteral('fe80::1%zoneA', lookup)!.scope).toBe(7);
+    expect(ipLiteral('fe80::1%zoneA', lookup)!.scope).toBe(7);
+    expect(lookups).toBe(2);
+    const a = ipLiteral('fe80::1%3', lookup);
+    expect(ipLiteral('fe80::1%3', lookup)).toBe(a);
+    expect(lookups).toBe(2);
   });
 });
 
@@ -148,5 +160,95 @@ describe('one plan record per socket, reused only while nothing changed', () => 
     }
     expect(reentered).toBeGreaterThan(0);  // the patches were live (while reading the messages, which may run caller code)
     expect((await r.waitFor(2)).map((m) => m.data.toString())).toEqual(['a', 'b!']);
+  });
+
+  it('a batch message with segmentSize is offloaded as before (up to 64 segments), on every implementation', async () => {
+    const r = track(await receiver());
+    const s = track(await openSocket({ type: 'udp4' }));
+    const to = { address: '127.0.0.1', port: r.port };
+    const payload = Buffer.from('a'.repeat(100) + 'b'.repeat(100) + 'c'.repeat(50));
+    expect(sendMsgBatchSync(s, [{ buffers: payload, to, segmentSize: 100 }, { buffers: Buffer.from('z'), to }])).toEqual({ sent: 2 });
+    expect((await r.waitFor(4)).map((m) => m.data.toString())).toEqual(['a'.repeat(100), 'b'.repeat(100), 'c'.repeat(50), 'z']);
+  });
+
+  it('a buffers array whose length is not a small integer is an argument error with a code', async () => {
+    const s = track(await openSocket({ type: 'udp4' }));
+    for (const length of [-1, 1.5, NaN, 2 ** 32, '2']) {
+      const buffers = new Proxy([Buffer.from('x')], { get: (t, k) => (k === 'length' ? length : Reflect.get(t, k)) });
+      const e = catchSync(() => sendMsgSync(s, { buffers, to: { address: '127.0.0.1', port: 9 } })) as { code?: string };
+      expect(e.code, String(length)).toBe('ERR_OUT_OF_RANGE');
+    }
+  });
+
+  it('a caller\'s TypedArray fill/set/subarray that re-enters sendMsgSync cannot leave its plan in the outer send\'s record', async () => {
+    const [r, other] = [await receiver(), await receiver()];
+    trackAll(r, other);
+    const s = track(await openSocket({ type: 'udp4' }));
+    const to = { address: '127.0.0.1', port: r.port };
+    const ta = Object.getPrototypeOf(Uint8Array.prototype) as Record<string, unknown>;
+    const saved = { fill: ta.fill, set: ta.set, subarray: ta.subarray };
+    let inside = false;
+    const innerErrors: unknown[] = [];
+    const hook = (name: 'fill' | 'set' | 'subarray') => function (this: unknown, ...args: unknown[]) {
+      if (!inside) {
+        inside = true;
+        // The addon sends it (no JS runs while it builds a message); ffi-rs, which is JS and
+        // builds messages in a shared arena, refuses a call from inside another.
+        try { sendMsgSync(s, { buffers: Buffer.from('inner'), to: { address: '127.0.0.1', port: other.port }, control: { sourceAddress: '127.0.0.9' } }); }
+        catch (err) { innerErrors.push((err as { code?: string }).code); }
+        finally { inside = false; }
+      }
+      return (saved[name] as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    try {
+      ta.fill = hook('fill');
+      ta.set = hook('set');
+      ta.subarray = hook('subarray');
+      sendMsgSync(s, { buffers: Buffer.from('outer'), to });
+    } finally {
+      Object.assign(ta, saved);
+    }
+    sendMsgSync(s, { buffers: Buffer.from('after'), to });
+    expect((await r.waitFor(2)).map((m) => `${m.data}@${m.address}`)).toEqual(['outer@127.0.0.1', 'after@127.0.0.1']);
+    if (s.implementation === 'ffi') expect(innerErrors.filter((c) => c !== 'WSAEINPROGRESS')).toEqual([]);
+    else expect(innerErrors).toEqual([]);
+  });
+
+  it('an Array.prototype index setter that re-enters the shim while a batch\'s arguments are built cannot redirect it', async () => {
+    const [r, other] = [await receiver(), await receiver()];
+    trackAll(r, other);
+    const s = track(await openSocket({ type: 'udp4' }));
+    const s2 = track(await openSocket({ type: 'udp4' }));
+    let fired = 0;
+    for (const index of ['4', '5']) {
+      Object.defineProperty(Array.prototype, index, {
+        configurable: true,
+        set(v) {
+          Object.defineProperty(this, index, { value: v, writable: true, enumerable: true, configurable: true });
+          if (fired++ > 0) return;  // once: the inner batch builds arguments too
+          sendMsgBatchSync(s2, [{ buffers: Buffer.from('other'), to: { address: '127.0.0.1', port: other.port }, control: { sourceAddress: '127.0.0.9' } }]);
+        },
+      });
+    }
+    try {
+      expect(sendMsgBatchSync(s, [{ buffers: Buffer.from('mine'), to: { address: '127.0.0.1', port: r.port } }])).toEqual({ sent: 1 });
+    } finally {
+      delete (Array.prototype as unknown as Record<string, unknown>)['4'];
+      delete (Array.prototype as unknown as Record<string, unknown>)['5'];
+    }
+    expect(fired).toBeGreaterThan(0);
+    expect((await r.waitFor(1)).map((m) => `${m.data}@${m.address}`)).toEqual(['mine@127.0.0.1']);
+  });
+
+  it('more views than the addon takes as arguments, passed past src/, fail cleanly', async () => {
+    const r0 = track(await receiver());
+    const s = track(await openSocket({ type: 'udp4' }));
+    sendMsgSync(s, { buffers: Buffer.from('planned'), to: { address: '127.0.0.1', port: r0.port } });
+    const views = Array.from({ length: 12 }, () => Buffer.from('x'));
+    const r = (s[kState].native.sendSync as (...v: unknown[]) => unknown)(...views);
+    // The addon takes at most 4 views as arguments: WSAEFAULT, nothing read past them. ffi-rs
+    // takes any number (it is JavaScript), all sent as one datagram.
+    if (s.implementation === 'addon') expect(Array.isArray(r) && r[0]).toBe(10014);
+    else expect(r).toBe(12);
   });
 });

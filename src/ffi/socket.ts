@@ -47,6 +47,9 @@ const SEND_PENDING = -2;
 /** @internal */
 export const MAX_BATCH = 1024;
 
+/** A send or receive is building its message in the arena (see FfiSocket.sendSync). */
+let arenaBusy = false;
+
 /** @internal Objects alive in this thread (the addon counts process-wide). */
 export const live = { sockets: 0, pollHandles: 0, queuedSends: 0 };
 
@@ -206,15 +209,21 @@ function isView(v: unknown): v is ArrayBufferView {
 function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
   mem.fill(0, hdr, hdr + A['sizeof msghdr']);
   let end = data;
-  for (const v of e.views) {
+  // Never more than the slot measured for it (e.total), whatever a view says now: a view
+  // that grew since encode() must not write past its slot, and the iovec covers exactly the
+  // bytes copied, so a view that shrank cannot send the arena's stale bytes of an earlier
+  // datagram.
+  const views = e.views;
+  for (let i = 0; i < views.length; i++) {
     // Intrinsic buffer/offset/length: a view's own properties may lie.
-    const bytes = viewBytes(v);
-    mem.set(bytes, end);
-    end += bytes.byteLength;
+    const bytes = viewBytes(views[i]!);
+    const take = Math.min(bytes.byteLength, data + e.total - end);
+    if (take > 0) mem.set(take === bytes.byteLength ? bytes : bytes.subarray(0, take), end);
+    end += take;
   }
   const iov = RECORDS + rec * RECORD;
   setPtr(iov, base + data);
-  setPtr(iov + A['iovec.iov_len'], e.total);
+  setPtr(iov + A['iovec.iov_len'], end - data);
   setPtr(hdr + A['msghdr.msg_iov'], base + iov);
   setPtr(hdr + A['msghdr.msg_iovlen'], 1);
   if (e.name) {
@@ -533,7 +542,43 @@ export class FfiSocket implements NativeSocket {
   }
 
   // --- send.cc -----------------------------------------------------------------------------
+  // The arena is the thread's, shared by all its sockets, and this backend is JavaScript: a
+  // caller who replaced a builtin it uses (TypedArray set, DataView setters, ...) could
+  // re-enter a send or receive while another one has half built its message there, and one
+  // would go out with the other's bytes. A call made from inside another fails instead, with
+  // Winsock's answer for a call made while a blocking call is in progress (nothing is sent).
+  // The addon never runs JS while it builds a message, so it never says this.
   sendSync(...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    if (arenaBusy) return this.failure(this.fail(WSA.EINPROGRESS, 'sendmsg'));
+    arenaBusy = true;
+    try {
+      return this.sendSyncInArena(args);
+    } finally {
+      arenaBusy = false;
+    }
+  }
+
+  sendAsync(token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    if (arenaBusy) return this.failure(this.fail(WSA.EINPROGRESS, 'sendmsg'));
+    arenaBusy = true;
+    try {
+      return this.sendAsyncInArena(token, args);
+    } finally {
+      arenaBusy = false;
+    }
+  }
+
+  sendBatch(plans: Uint8Array, n: number, overlapped: boolean, token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+    if (arenaBusy) return this.failure(this.fail(WSA.EINPROGRESS, 'sendmsg'));
+    arenaBusy = true;
+    try {
+      return this.sendBatchInArena(plans, n, overlapped, token, args);
+    } finally {
+      arenaBusy = false;
+    }
+  }
+
+  private sendSyncInArena(args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
     const msgs = this.encode(records(this.plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
@@ -543,7 +588,7 @@ export class FfiSocket implements NativeSocket {
     return this.failure(n);
   }
 
-  sendAsync(token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+  private sendAsyncInArena(token: number, args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
     const msgs = this.encode(records(this.plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
@@ -560,7 +605,8 @@ export class FfiSocket implements NativeSocket {
     return this.park([e], 0, false, token, -1);
   }
 
-  sendBatch(plans: Uint8Array, n: number, overlapped: boolean, token: number, ...args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
+  private sendBatchInArena(plans: Uint8Array, n: number, overlapped: boolean, token: number,
+    args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
     if (n > MAX_BATCH || plans.length < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
     plans = records(plans, n);
     const views = viewList(args, 0);
@@ -893,6 +939,16 @@ export class FfiSocket implements NativeSocket {
 
   // --- recv.cc -----------------------------------------------------------------------------
   recv(buffer: Uint8Array, token: number): RawReceived | number {
+    if (arenaBusy) return this.fail(WSA.EINPROGRESS, 'recvmsg');  // see sendSync
+    arenaBusy = true;
+    try {
+      return this.recvInArena(buffer, token);
+    } finally {
+      arenaBusy = false;
+    }
+  }
+
+  private recvInArena(buffer: Uint8Array, token: number): RawReceived | number {
     if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'recvmsg');
     if (!isView(buffer)) return this.fail(WSA.EFAULT, 'recvmsg');
     if (this.recvQueue.length === 0) {
