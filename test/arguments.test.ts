@@ -1,6 +1,6 @@
 // Bad input is refused with Node-style coded errors, before any I/O: nothing is sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BUFFERS, openSocket, sendMsg, sendMsgSync, type Message, type Socket } from '../src/index';
+import { MAX_BUFFERS, Socket, openSocket, sendMsg, sendMsgSync, type Message } from '../src/index';
 import { catchSync } from './helpers/expect';
 import { receiver, type Receiver } from './helpers/receiver';
 
@@ -101,5 +101,33 @@ describe('argument errors are Node-style and send nothing', () => {
     expect(catchSync(() => s.connect('localhost', 9))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     expect(catchSync(() => s.connect('127.0.0.1', 0))).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
     expect(catchSync(() => s.shutdown('both' as 'send'))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+});
+
+describe('errors that say what to write instead', () => {
+  it('a payload passed where the message belongs names `buffers`', () => {
+    for (const msg of [Buffer.from('x'), [Buffer.from('x')]]) {
+      const e = catchSync(() => sendMsgSync(s, msg as unknown as Message)) as TypeError & { code: string };
+      expect(e.code).toBe('ERR_INVALID_ARG_TYPE');
+      expect(e.message).toContain('{ buffers: payload, to: { address, port } }');
+    }
+  });
+
+  it('flags carried over from POSIX code are refused with the bits named and what to do instead; nothing is sent', async () => {
+    const cases: Array<[number, string]> = [[0x4000, 'MSG_NOSIGNAL'], [0x40, 'MSG_DONTWAIT'], [0x800, 'MSG_CONFIRM'], [0x8000, "Linux's MSG_MORE"]];
+    for (const [flags, name] of cases) {
+      const e = catchSync(() => sendMsgSync(s, { buffers: Buffer.from('no'), to, flags })) as Error & { code: string };
+      expect(e.code).toBe('WSAEOPNOTSUPP');
+      expect(e.message).toContain(name);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(r.messages.filter((m) => m.data.toString() === 'no')).toEqual([]);
+  });
+
+  it('Socket cannot be constructed directly: a coded TypeError, not a property of undefined', () => {
+    const e = catchSync(() => new (Socket as unknown as new () => unknown)()) as TypeError & { code: string };
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.code).toBe('ERR_ILLEGAL_CONSTRUCTOR');
+    expect(e.message).toContain('openSocket');
   });
 });
