@@ -517,6 +517,9 @@ const batchPlans = new PlanMemory(MAX_BATCH);
 const sameInput = (a: PlanInput, b: PlanInput): boolean => a.to === b.to && a.toPort === b.toPort && a.source === b.source &&
   a.ifindex === b.ifindex && a.flags === b.flags && a.tos === b.tos && a.segmentSize === b.segmentSize;
 
+/** Most views a batch passes as direct arguments; more go as one array (see addon.cc's SendBatch). */
+const MAX_DIRECT_VIEWS = 256;
+
 /**
  * Plans every message of a batch into the arguments of the native call: the first message
  * the shim refuses fails the batch before any I/O. The argument list (with every view) is
@@ -577,8 +580,6 @@ function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFai
   return { sent: f[4], failedIndex, error: toWsaError(f[0], f[1], f[2], f[3], p ? where(p) : {}) };
 }
 
-/** Most views a batch passes as direct arguments; more go as one array (see addon.cc's SendBatch). */
-const MAX_DIRECT_VIEWS = 256;
 
 // Taken at load: a spread would run Array.prototype[Symbol.iterator], and `.apply` or
 // Array.isArray may be replaced; any of them would let a caller's code run between
