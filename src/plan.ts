@@ -3,6 +3,7 @@
 // transport limit, the flags and source addresses the shim refuses. The result is a plan
 // record of fixed layout (native/plan.def) that both implementations read; the addon and
 // the ffi-rs backend only turn it into msghdr / WSAMSG and say what the OS answered.
+import { markAsUntransferable } from 'node:worker_threads';
 import { type IpLiteral, ipLiteral } from './address';
 import { binding } from './binding';
 import { invalidArgType, invalidArgValue } from './errors';
@@ -18,6 +19,10 @@ export class PlanMemory {
   readonly u32: Uint32Array;
   constructor(count: number) {
     const ab = new ArrayBuffer(count * PLAN_SIZE);
+    // The addon keeps a pointer to a socket's record, and the record is reachable (through
+    // the socket's state symbol): a transfer must copy it rather than detach it, or the
+    // addon would read memory the caller moved away (and, once collected, freed).
+    markAsUntransferable(ab);
     this.u8 = new Uint8Array(ab);
     this.u16 = new Uint16Array(ab);
     this.u32 = new Uint32Array(ab);

@@ -258,4 +258,19 @@ describe('one plan record per socket, reused only while nothing changed', () => 
     if (s.implementation === 'addon') expect(Array.isArray(r) && r[0]).toBe(10014);
     else expect(r).toBe(12);
   });
+
+  it('a socket\'s plan record cannot be moved away by a transfer: the native side never reads memory the caller took', async () => {
+    const [r, other] = [await receiver(), await receiver()];
+    trackAll(r, other);
+    const s = track(await openSocket({ type: 'udp4' }));
+    sendMsgSync(s, { buffers: Buffer.from('1'), to: { address: '127.0.0.1', port: r.port } });
+    const ab = s[kState].plan.u8.buffer as ArrayBuffer;
+    const moved = new Uint16Array(structuredClone(ab, { transfer: [ab] }));
+    expect(ab.byteLength).toBe(64);  // copied, not detached
+    moved.fill(other.port);  // scribbling on the copy changes nothing that is sent
+    sendMsgSync(s, { buffers: Buffer.from('2'), to: { address: '127.0.0.1', port: r.port } });
+    sendMsgSync(s, { buffers: Buffer.from('3'), to: { address: '127.0.0.1', port: r.port } });
+    expect((await r.waitFor(3)).map((m) => `${m.data}`)).toEqual(['1', '2', '3']);
+    expect(other.messages).toEqual([]);
+  });
 });
