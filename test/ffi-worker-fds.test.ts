@@ -10,8 +10,19 @@ const root = join(__dirname, '..');
 
 describe.skipIf(process.platform !== 'linux')('ffi-rs sockets of worker threads (Linux: the only place ffi-rs runs)', () => {
   it('20 terminated workers (one with a receive waiting), and workers that end or exit, leave no fd behind', () => {
-    const r = spawnSync(process.execPath, [join(__dirname, 'netns', 'ffi-worker-fds.cjs'), JSON.stringify({ terminated: 20, ended: 3, exited: 3 })],
+    // ffi-rs 1.3.7 itself crashes (SIGSEGV inside its call wrapper) when a worker is
+    // terminated in the middle of one of its calls: README's known limit. Measured with this
+    // script: 13 of 40 runs on 05e6296 (before issue 13) and 8-9 of 40 now. That crash is not
+    // what this test is about (fds), so a run it kills is run again, at most twice more and
+    // said on stderr; three crashes in a row still fail, and every count is checked on a run
+    // that finished.
+    const run = () => spawnSync(process.execPath, [join(__dirname, 'netns', 'ffi-worker-fds.cjs'), JSON.stringify({ terminated: 20, ended: 3, exited: 3 })],
       { encoding: 'utf8', env: { ...process.env, SHIM_ROOT: root }, timeout: 60_000 });
+    let r = run();
+    for (let again = 0; again < 2 && (r.signal === 'SIGSEGV' || r.signal === 'SIGABRT'); again++) {
+      console.warn(`ffi-worker-fds: the run died of ${r.signal} (ffi-rs's known crash on worker.terminate()); running it again`);
+      r = run();
+    }
     expect(r.signal).toBe(null);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
