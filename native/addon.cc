@@ -207,6 +207,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                        {
                            InstanceMethod<&Socket::Open>("open"),
                            InstanceMethod<&Socket::SendBatch>("sendBatch"),
+                           InstanceMethod<&Socket::SendEach>("sendEach"),
                            InstanceMethod<&Socket::Cancel>("cancel"),
                            InstanceMethod<&Socket::Recv>("recv"),
                            InstanceMethod<&Socket::CancelRecv>("cancelRecv"),
@@ -224,10 +225,11 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // new NativeSocket(oncomplete, plan): oncomplete(token, bytes, wsa, sysErrno, syscall,
   // count, icmp); plan: this socket's plan record (a Uint8Array over its own ArrayBuffer of
   // plan::kSize bytes), which src/plan.ts writes before each single send.
-  // Both are kept as properties of this object, not in C++ persistents: the callback closes
+  // The callback is kept as a property of this object, not in a C++ persistent: it closes
   // over the JS Socket, which holds this object, and a strong persistent in that cycle
-  // would make every socket immortal. The single sends are functions of their own whose
-  // data is this object, so that a call needs no unwrap.
+  // would make every socket immortal. The record refers to nothing, so a persistent holds
+  // it. The single sends are functions of their own whose data is this object, so that a
+  // call needs no unwrap.
   explicit Socket(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<Socket>(info),
         context_(info.Env(), "sendmsg-shim:send"),
@@ -238,7 +240,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Buf plan{nullptr, 0};
     if (read_view(env, info[1], &plan) && plan.len >= plan::kSize) {
       plan_ = plan.data;
-      self.Set("plan", info[1]);
+      // Held here, not as a property: nothing a caller can reach may lead to the record,
+      // or ArrayBuffer.prototype.transfer() could free it under plan_.
+      planRef_ = Napi::Persistent(info[1]);
     }
     napi_value fn;
     napi_create_function(env, "sendSync", NAPI_AUTO_LENGTH, &Socket::SendSyncFn, this, &fn);
@@ -418,6 +422,85 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (r == kSendPending) Hold();
     if (r == kSendFailed) return Napi::Value(env, FailureToJs(env, sent, sent));
     return Napi::Number::New(env, static_cast<double>(r));
+  }
+
+  // sendEach(plans, n, staged, offsets, token0, results): the sendMsg calls of one tick,
+  // coalesced by src/send.ts: message i is plan record i with the payload
+  // staged[offsets[i], offsets[i + 1]) (src/'s own copy), sent as an overlapped send with
+  // the token token0 + i. results (a Float64Array) receives each message's bytes,
+  // kSendPending or kSendFailed. -> null, or [[index, wsa, sysErrno, syscall, icmp], ...]
+  // for the messages that failed; a failure fails only its own message.
+  Napi::Value SendEach(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    Buf plans, staged, offsetsBuf, resultsBuf;
+    uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+    double token0 = info[4].As<Napi::Number>().DoubleValue();
+    if (n > kMaxBatch || !read_view(env, info[0], &plans) || plans.len < n * plan::kSize ||
+        !read_view(env, info[2], &staged) || !read_view(env, info[3], &offsetsBuf) ||
+        offsetsBuf.len < (n + 1) * sizeof(uint32_t) || !read_view(env, info[5], &resultsBuf) ||
+        resultsBuf.len < n * sizeof(double))
+      return Napi::Value(env, FailJs(env, WSAEFAULT_));
+    const auto* offsets = reinterpret_cast<const uint32_t*>(offsetsBuf.data);
+    auto* results = reinterpret_cast<double*>(const_cast<uint8_t*>(resultsBuf.data));
+    if (batch_.size() < n) batch_.resize(n);
+    if (specs_.size() < n) specs_.resize(n);
+    if (eachResults_.size() < n) eachResults_.resize(n);
+    if (eachErrs_.size() < n) eachErrs_.resize(n);
+    // Messages the record refuses fail alone; the runs between them go out in order.
+    size_t runStart = 0;
+    bool pending = false;
+    auto flushRun = [&](size_t end) {
+      if (end > runStart && sock_) {
+        send_each(sock_, specs_.data() + runStart, end - runStart, token0 + static_cast<double>(runStart), &Socket::Deliver,
+                  this, eachResults_.data() + runStart, eachErrs_.data() + runStart);
+      }
+      for (size_t i = runStart; i < end; i++) {
+        if (!sock_) {
+          eachResults_[i] = kSendFailed;
+          eachErrs_[i] = OsError{WSAENOTSOCK_, 0, kSendSyscall, false, {}};
+        }
+        pending = pending || eachResults_[i] == kSendPending;
+      }
+      runStart = end + 1;
+    };
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t maxBytes = 0;
+      bool split = false;
+      int wsa = 0;
+      if (offsets[i] > offsets[i + 1] || offsets[i + 1] > staged.len) {
+        wsa = WSAEFAULT_;
+      } else {
+        Buf& b = batch_[i].views.inlineBufs[0];
+        b = Buf{staged.data + offsets[i], offsets[i + 1] - offsets[i]};
+        wsa = decode_plan(plans.data + i * plan::kSize, &batch_[i].to, &specs_[i], &maxBytes, &split);
+        if (!wsa && (split || specs_[i].pktinfo.segmentSize)) wsa = WSAEFAULT_;  // src/ never coalesces these
+        if (!wsa && maxBytes && b.len > maxBytes) wsa = WSAEMSGSIZE_;
+        specs_[i].bufs = &b;
+        specs_[i].nbufs = 1;
+      }
+      if (wsa) {
+        flushRun(i);
+        eachResults_[i] = kSendFailed;
+        eachErrs_[i] = OsError{wsa, 0, kSendSyscall, false, {}};
+      }
+    }
+    flushRun(n);
+    if (pending) Hold();
+    napi_value failures = nullptr;
+    uint32_t nf = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      results[i] = static_cast<double>(eachResults_[i]);
+      if (eachResults_[i] != kSendFailed) continue;
+      if (!failures) napi_create_array(env, &failures);
+      napi_value row, idx, e[4];
+      napi_create_array_with_length(env, 5, &row);
+      napi_create_double(env, i, &idx);
+      napi_set_element(env, row, 0, idx);
+      ErrorArgs(Napi::Env(env), eachErrs_[i], e);
+      for (uint32_t k = 0; k < 4; k++) napi_set_element(env, row, k + 1, e[k]);
+      napi_set_element(env, failures, nf++, row);
+    }
+    return failures ? Napi::Value(env, failures) : Napi::Env(env).Null();
   }
 
   // recv(buffer: Uint8Array, token) -> a result array at once (see ReceivedToJs), -1
@@ -677,10 +760,13 @@ class Socket : public Napi::ObjectWrap<Socket> {
   };
 
   PlatformSocket* sock_ = nullptr;
-  const uint8_t* plan_ = nullptr;  // the "plan" property's bytes: one record
+  const uint8_t* plan_ = nullptr;  // the record's bytes (planRef_ keeps them alive)
+  Napi::Reference<Napi::Value> planRef_;
   bool held_ = false;
   std::vector<BatchItem> batch_;  // reused by every sendBatch on this socket
   std::vector<SendSpec> specs_;
+  std::vector<long> eachResults_;  // sendEach's, reused
+  std::vector<OsError> eachErrs_;
   size_t lastSent_ = 0;           // segments sent before a split send failed
   std::unordered_map<double, double> splitBytes_;  // token -> bytes, for pending split sends
   OsError err_;

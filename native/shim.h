@@ -178,6 +178,15 @@ long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, Comp
 long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mode, double token,
                 CompletionSink sink, void* ctx, size_t* sent, OsError* err);
 constexpr size_t kMaxBatch = 1024;
+// n messages as n overlapped sends with the tokens token0, token0 + 1, ..., in order, in as
+// few system calls as the OS allows: what a caller gets from n send_overlapped calls, for
+// the cost of one. posix: sendmmsg until the send buffer is full, then each of the rest
+// parks as send_overlapped does; win32: one loop of overlapped WSASendMsg. A failure fails
+// its own message only (the ones after it still go, as separate sends would). results[i]:
+// the bytes, kSendPending (completes through the sink under its token) or kSendFailed
+// (errs[i] says why).
+void send_each(PlatformSocket* s, const SendSpec* specs, size_t n, double token0, CompletionSink sink,
+               void* ctx, long* results, OsError* errs);
 
 // --- implemented by platform/<os>/recv.cc ---
 // Receives one datagram into data[0..len): fills *out and returns its size at once, or

@@ -32,6 +32,9 @@ export const ICMP_OFF = 2;
  */
 export type SendFailure = [number, number, string, RawIcmp | null, number, number];
 
+/** @internal One message of a sendEach that failed: [index, wsa, sysErrno, syscall, icmp]. */
+export type EachFailure = [number, number, number, string, RawIcmp | null];
+
 /**
  * @internal The per-socket object both implementations provide: the TypeScript twin of the
  * boundary in native/shim.h and native/addon.cc. Sends see only plan records (native/plan.def,
@@ -55,6 +58,14 @@ export interface NativeSocket {
    * views that follow (direct arguments, or one array of them).
    */
   sendBatch(plans: Uint8Array, n: number, overlapped: boolean, token: number, ...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
+  /**
+   * The sendMsg calls of one turn of the event loop (src/send.ts's coalescing): message i is
+   * plan record i of `plans` with the payload staged[offsets[i], offsets[i + 1]), sent as the
+   * overlapped send with token token0 + i. `results[i]` receives its bytes, SEND_PENDING
+   * (oncomplete later, under its token) or SEND_FAILED; the failed ones are returned.
+   */
+  sendEach(plans: Uint8Array, n: number, staged: Uint8Array, offsets: Uint32Array, token0: number,
+    results: Float64Array): EachFailure[] | null;
   cancel(token: number): boolean;
   /** A plan record's destination fields. */
   connect(peer: Uint8Array): boolean | number;

@@ -1,14 +1,14 @@
 import { type IpLiteral } from './address';
-import { binding, type NativeSocket, type SendFailure } from './binding';
+import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { PlanMemory, planMessage, validateIpLiteral, type PlanInput, type Refusal } from './plan';
 import { PLAN_SIZE, PlanAt } from './plan.generated';
 import {
-  Socket, addPending, hasRoom, kState, listen, notifyIfDrained, takePending, toWsaError, unlisten, type Listener, type PendingEntry,
-  type SocketState,
+  Socket, addPending, flushStaged, hasRoom, kState, listen, notifyIfDrained, takePending, toWsaError, unlisten, type Listener,
+  type PendingEntry, type SocketState, type StagedSends,
 } from './socket';
 import {
-  isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateObject,
+  copyView, isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateObject,
 } from './validate';
 
 /** `flags` values, as in Winsock (the same numbers as Linux for OOB and DONTROUTE). */
@@ -252,7 +252,7 @@ function planSingle(p: Prepared): Refusal | null {
   if (k.valid && k.to === p.to && k.toPort === p.toPort && k.source === p.source && k.ifindex === p.ifindex &&
     k.flags === p.flags && k.tos === p.tos && k.segmentSize === p.segmentSize && k.split === p.split) return null;
   k.valid = false;
-  const refused = planMessage(st.plan, 0, st.kind, st.peer, p);
+  const refused = st.writePlan(p);
   if (refused) return refused;
   k.to = p.to; k.toPort = p.toPort; k.source = p.source; k.ifindex = p.ifindex; k.flags = p.flags; k.tos = p.tos;
   k.segmentSize = p.segmentSize; k.split = p.split; k.valid = true;
@@ -362,6 +362,7 @@ export function sendMsgSync(sock: Socket, msg: Message): number {
   if (st.closed) throw new WsaError(WSA.ENOTSOCK, where(p));
   const refused = planSingle(p);
   if (refused) throw refusalError(p, refused);
+  flushStaged(st);  // the sendMsg calls made before it go first
   const r = callSync(st.native, p.views);
   if (typeof r === 'number') return r;
   throw sendError(p, r);
@@ -426,6 +427,11 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   const st = socketState(sock);
   const p = readMessage(st, msg, MSG_NAMES);
   if (callback !== undefined) validateFunction(callback, 'callback');
+  // The common case, a plain datagram while nothing waits for room: coalesced with this
+  // turn's other sendMsg calls on the socket.
+  if (p.signal === undefined && p.segmentSize === 0 && !st.closed && st.pending.size === 0) return stage(st, p, callback);
+  // Anything else goes after the calls coalesced before it.
+  flushStaged(st);
   const token = nextToken++;
   // The signal's listener goes on with the other reads, before the message is sealed; a
   // getter read after `signal` may have aborted it already, which no listener would see.
@@ -472,6 +478,171 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     settle = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
   park(st, token, { done: settle, ...where(p), datagrams: datagrams(p), bytes: bytesOf(p) }, link);
+  return promise;
+}
+
+// --- Coalescing ---------------------------------------------------------------------
+// The sendMsg calls a socket gets in one turn of the event loop go to the OS together, at
+// the end of the turn (a microtask), as one sendEach: one sendmmsg on Linux, one native
+// loop of overlapped WSASendMsg on Windows. Each call keeps its own result (a failure fails
+// only its message; the ones after it still go), the submission order, and the overlapped
+// semantics: what does not fit the send buffer waits, message by message, as lone sends
+// would. What each call sends is copied when it is made (the caller may reuse its buffers
+// at once). Anything else on the socket (sendMsgSync, a batch, a sendMsg with a signal or
+// segmentSize, connect, shutdown, close, drained) hands the staged calls to the OS first,
+// and so does process.exit(). bench/'s `shim sendMsg` row measures what it pays.
+
+/** Bytes a socket's staging area starts with; it grows to the largest message staged. */
+const STAGE_BYTES = 64 * 1024;
+
+/**
+ * The sendMsg calls of this turn on one socket, copied and planned (StagedSends). Its
+ * memory is in private fields: a caller who reaches this object (through the socket's
+ * state) cannot detach or resize what the native side reads.
+ */
+class Staged implements StagedSends {
+  n = 0;
+  scheduled = false;
+  #used = 0;
+  readonly #st: SocketState;
+  readonly #plans = new PlanMemory(MAX_BATCH);
+  #staged = new Uint8Array(STAGE_BYTES);
+  readonly #offsets = new Uint32Array(MAX_BATCH + 1);
+  readonly #results = new Float64Array(MAX_BATCH);
+  readonly #prepared: Array<Prepared | undefined> = [];
+  readonly #resolves: Array<((bytes: number) => void) | undefined> = [];
+  readonly #rejects: Array<((err: WsaError) => void) | undefined> = [];
+  readonly #callbacks: Array<SendCallback | undefined> = [];
+
+  constructor(st: SocketState) {
+    this.#st = st;
+  }
+
+  /** Copies and plans one call; a refused one completes at once, after the calls before it. */
+  add(p: Prepared, callback: SendCallback | undefined): Promise<number> | undefined {
+    const st = this.#st;
+    const bytes = bytesOf(p);  // throws for a detached view, as a lone send does
+    if (this.n === MAX_BATCH || this.#used + bytes > this.#staged.length) {
+      this.flush();
+      if (bytes > this.#staged.length) this.#staged = new Uint8Array(Math.max(bytes, 2 * this.#staged.length));
+    }
+    const i = this.n;
+    const prev = i > 0 ? this.#prepared[i - 1]! : undefined;
+    if (prev !== undefined && sameInput(p, prev)) {
+      const u32 = this.#plans.u32;
+      for (let w = (i * PLAN_SIZE) >> 2, end = w + (PLAN_SIZE >> 2); w < end; w++) u32[w] = u32[w - (PLAN_SIZE >> 2)]!;
+    } else {
+      const refused = planMessage(this.#plans, i, st.kind, st.peer, p);
+      if (refused) {
+        this.flush();  // its error comes after the results of the calls before it
+        return completed(callback, undefined, refusalError(p, refused), 0);
+      }
+    }
+    let at = this.#used;
+    const v = p.views;
+    if (isArray(v)) for (let k = 0; k < v.length; k++) at = copyView(this.#staged, v[k]!, at);
+    else at = copyView(this.#staged, v, at);
+    this.#used = at;
+    this.#offsets[i + 1] = at;
+    this.#prepared[i] = p;
+    this.n = i + 1;
+    if (callback) {
+      this.#callbacks[i] = callback;
+      return undefined;
+    }
+    const promise = new Promise<number>(lend);
+    this.#resolves[i] = lentResolve;
+    this.#rejects[i] = lentReject;
+    // Not kept: a settled promise holds its error, whose stack holds the socket.
+    lentResolve = lentReject = undefined;
+    return promise;
+  }
+
+  flush(): void {
+    const n = this.n;
+    if (n === 0) return;
+    const st = this.#st;
+    this.n = 0;
+    this.#used = 0;
+    const token0 = nextToken;
+    nextToken += n;
+    const results = this.#results;
+    const offsets = this.#offsets;
+    const failed = st.native.sendEach(this.#plans.u8, n, this.#staged, offsets, token0, results);
+    // The call itself refused its arguments (it never does for what this class passes):
+    // every message fails with that.
+    const all = failed !== null && !isArray(failed[0]) ? (failed as unknown as SendFailure) : null;
+    let fi = 0;
+    for (let i = 0; i < n; i++) {
+      const p = this.#prepared[i]!;
+      const resolve = this.#resolves[i];
+      const reject = this.#rejects[i];
+      const callback = this.#callbacks[i];
+      this.#prepared[i] = this.#resolves[i] = this.#rejects[i] = this.#callbacks[i] = undefined;
+      const r = all ? -1 : results[i]!;
+      if (r >= 0) {
+        if (callback) process.nextTick(callback, null, r);
+        else resolve!(r);
+      } else if (r === SEND_PENDING) {
+        const settle = callback
+          // Deferred even from the event loop, as a lone sendMsg's (see there).
+          ? (err: WsaError | null, bytes: number) => process.nextTick(callback, err, bytes)
+          : (err: WsaError | null, bytes: number) => (err ? reject!(err) : resolve!(bytes));
+        park(st, token0 + i, { done: settle, ...where(p), datagrams: 1, bytes: offsets[i + 1]! - offsets[i]! }, undefined);
+      } else {
+        let f: EachFailure | undefined;
+        if (!all) while (fi < failed!.length && (f = failed![fi])![0] < i) fi++;
+        const err = all ? toWsaError(all[0], all[1], all[2], all[3], where(p))
+          : f && f[0] === i ? toWsaError(f[1], f[2], f[3], f[4], where(p)) : new WsaError(WSA.EFAULT, where(p));
+        if (callback) process.nextTick(callback, err, 0);
+        else reject!(err);
+      }
+    }
+  }
+}
+
+/** Sockets with calls staged this turn, and whether the microtask that flushes them is queued. */
+let waiting: Staged[] = [];
+let flushQueued = false;
+let exitHooked = false;
+
+function flushWaiting(): void {
+  flushQueued = false;
+  const list = waiting;
+  waiting = [];
+  for (let i = 0; i < list.length; i++) {
+    list[i]!.scheduled = false;
+    list[i]!.flush();
+  }
+}
+
+// A Promise executor that lends its functions out, so that a staged call allocates no closure.
+let lentResolve: ((bytes: number) => void) | undefined;
+let lentReject: ((err: WsaError) => void) | undefined;
+function lend(resolve: (bytes: number) => void, reject: (err: WsaError) => void): void {
+  lentResolve = resolve;
+  lentReject = reject;
+}
+
+/** Stages one sendMsg call in this turn's batch of its socket, to go at the end of the turn. */
+function stage(st: SocketState, p: Prepared, callback: SendCallback | undefined): Promise<number> | undefined {
+  let s = st.staged as Staged | null;
+  if (s === null) st.staged = s = new Staged(st);
+  const promise = s.add(p, callback);
+  if (!s.scheduled && s.n !== 0) {
+    s.scheduled = true;
+    waiting.push(s);
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flushWaiting);
+    }
+    if (!exitHooked) {
+      // sendMsg(); process.exit(): a lone send would have gone out already. First among the
+      // 'exit' listeners: the ffi-rs backend closes its sockets in one of its own.
+      exitHooked = true;
+      process.prependListener('exit', flushWaiting);
+    }
+  }
   return promise;
 }
 
@@ -595,6 +766,7 @@ function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
   if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
   const args = planBatch(st, prepared, false, 0);
   if (!isArray(args)) return args;
+  flushStaged(st);
   const r = callBatch(st.native, args);
   return typeof r === 'number' ? { sent: r } : batchFailure(st, prepared, r);
 }
@@ -638,6 +810,7 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
   const token = nextToken++;
   const args = planBatch(st, prepared, true, token);
   if (!isArray(args)) return Promise.resolve(args);
+  flushStaged(st);
   const r = callBatch(st.native, args);
   if (typeof r !== 'number') return Promise.resolve(batchFailure(st, prepared, r));
   if (r >= 0) return Promise.resolve({ sent: r });

@@ -6,7 +6,7 @@ import {
 import { messages, type ReceivedMessage } from './recv';
 import { WSA, WsaError, icmpReport, invalidArgValue, setDefaultSyscall } from './errors';
 import { Kind } from './kind';
-import { PlanMemory, endpointRecord, validateIpLiteral, type PlanInput } from './plan';
+import { PlanMemory, endpointRecord, planMessage, validateIpLiteral, type PlanInput, type Refusal } from './plan';
 import { validateBoolean, validateInteger, validateKeys, validateObject } from './validate';
 
 // Errors the shim raises itself name the backend's send call.
@@ -175,6 +175,24 @@ export function unlisten(link: Listener | undefined): void {
 /** @internal [bytes, truncated, fromAddress, fromPort, destination | null, ifindex, tos] */
 export type RawReceived = [number, boolean, string, number, string | null, number, number];
 
+/**
+ * @internal The sendMsg calls this socket got in the current turn of the event loop, copied
+ * and planned but not yet handed to the OS (src/send.ts coalesces them into one call).
+ */
+export interface StagedSends {
+  readonly n: number;
+  /** Hands them to the OS now; each call's promise or callback settles as a lone send's would. */
+  flush(): void;
+}
+
+/**
+ * @internal Whatever happens next on the socket (another kind of send, connect, shutdown,
+ * close) must come after the sendMsg calls made before it: they go to the OS first.
+ */
+export function flushStaged(st: SocketState): void {
+  if (st.staged !== null && st.staged.n !== 0) st.staged.flush();
+}
+
 /** @internal */
 export interface SocketState {
   native: NativeSocket;
@@ -185,8 +203,13 @@ export interface SocketState {
   kind: Kind;
   /** The connected peer, for the plan of a send without `to`. */
   peer: IpLiteral | null;
-  /** The socket's own plan record, which the native side reads on every single send. */
-  plan: PlanMemory;
+  /**
+   * Plans a single send into the socket's own record, which the native side reads on every
+   * single send. The record itself is reachable from nothing a caller can touch (only this
+   * closure and the native side hold it): a caller could otherwise detach it
+   * (ArrayBuffer.prototype.transfer) under the addon's pointer.
+   */
+  writePlan: (m: PlanInput) => Refusal | null;
   /** What `plan` holds now (src/send.ts's planSingle): a repeated message is not planned again. */
   planKey: PlanKey;
   pending: Map<number, PendingEntry>;
@@ -202,6 +225,8 @@ export interface SocketState {
   roomWaiters: Array<() => void>;
   /** The public object, for code that starts from the state. */
   self: Socket;
+  /** This turn's coalesced sendMsg calls (made on first use). */
+  staged: StagedSends | null;
 }
 
 /** @internal The inputs of the plan a socket's record holds; `valid` false: none yet. */
@@ -290,12 +315,13 @@ export class Socket {
     }
     this.type = type;
     this.implementation = implementation;
-    this[kState] = {
-      native, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null, kind: KIND[type], plan,
+    const st: SocketState = this[kState] = {
+      native, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null, kind: KIND[type],
+      writePlan: (m) => planMessage(plan, 0, st.kind, st.peer, m),
       planKey: { valid: false, to: null, toPort: 0, source: null, ifindex: 0, flags: 0, tos: 0, segmentSize: 0, split: false },
       pending: new Map(), receiving: new Map(), drained: [],
       pendingDatagrams: 0, pendingBytes: 0, maxPendingSends: limits.maxPendingSends, maxPendingBytes: limits.maxPendingBytes,
-      roomWaiters: [], self: this,
+      roomWaiters: [], self: this, staged: null,
     };
   }
 
@@ -327,6 +353,7 @@ export class Socket {
     const st = this[kState];
     if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'connect', address, port });
     if (peer.scope === -1) throw new WsaError(WSA.EINVAL, { syscall: 'connect', address, port, reason: `the zone of ${address} names no interface` });
+    flushStaged(st);  // they were addressed before the connect
     if (st.native.connect(endpointRecord(peer, port)) !== true) throw lastError(st.native, address, port);
     st.bound = true;
     st.peer = peer;
@@ -339,6 +366,7 @@ export class Socket {
     if (how !== 'send') throw invalidArgValue('how', how, "must be 'send'");
     const st = this[kState];
     if (st.closed) throw new WsaError(WSA.ENOTSOCK, { syscall: 'shutdown' });
+    flushStaged(st);
     if (st.native.shutdownSend() !== true) throw lastError(st.native);
   }
 
@@ -351,6 +379,8 @@ export class Socket {
   close(): Promise<void> {
     const st = this[kState];
     if (!st.closed) {
+      // A sendMsg made before close() goes out, as it would have without coalescing.
+      flushStaged(st);
       st.closed = true;
       st.native.close();
       notifyIfDrained(st);
@@ -361,7 +391,8 @@ export class Socket {
 
   /** Sends accepted by `sendMsg` that the OS has not taken yet (waiting for send-buffer room). */
   get pendingSends(): number {
-    return this[kState].pending.size;
+    const st = this[kState];
+    return st.pending.size + (st.staged === null ? 0 : st.staged.n);
   }
 
   /**
@@ -379,6 +410,7 @@ export class Socket {
    */
   drained(): Promise<void> {
     const st = this[kState];
+    flushStaged(st);
     if (st.closed || st.pending.size === 0) return Promise.resolve();
     return new Promise((resolve) => st.roomWaiters.push(resolve));
   }

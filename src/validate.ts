@@ -44,6 +44,9 @@ const dvByteLength = intrinsic<number>(DataView.prototype, 'byteLength');
 const dvByteOffset = intrinsic<number>(DataView.prototype, 'byteOffset');
 const dvBuffer = intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer');
 const isDataView = types.isDataView;
+const isUint8Array = types.isUint8Array;
+const taSet = Function.prototype.call.bind((typedArrayProto as Uint8Array).set) as unknown as
+  (target: Uint8Array, source: Uint8Array, offset: number) => void;
 
 /** @internal The view's real byte length (0 once detached), whatever its own properties say. */
 export function viewByteLength(view: ArrayBufferView): number {
@@ -55,6 +58,17 @@ export function viewBytes(view: ArrayBufferView): Uint8Array {
   return isDataView(view)
     ? new Uint8Array(dvBuffer(view), dvByteOffset(view), dvByteLength(view))
     : new Uint8Array(taBuffer(view), taByteOffset(view), taByteLength(view));
+}
+
+/**
+ * @internal Copies a view's bytes into `into` at `at` and returns where they end: by the
+ * intrinsic getters and TypedArray.prototype.set as they were at load (no user code runs).
+ */
+export function copyView(into: Uint8Array, view: ArrayBufferView, at: number): number {
+  // set() converts element by element between types: only bytes onto bytes is a copy.
+  const bytes = isUint8Array(view) ? view : viewBytes(view);
+  taSet(into, bytes, at);
+  return at + taByteLength(bytes);
 }
 
 /** @internal A view whose ArrayBuffer was transferred away (Node 20 has no `detached` property yet). */

@@ -341,6 +341,32 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   return result;
 }
 
+void send_each(PlatformSocket* s, const SendSpec* specs, size_t n, double token0, CompletionSink sink,
+               void* ctx, long* results, OsError* errs) {
+  size_t next = 0;
+  if (s->fd >= 0 && s->queue.empty()) {
+    if (s->scratch.size() < n) s->scratch.resize(n);
+    std::vector<EncodedMsg> msgs;
+    msgs.swap(s->scratch);
+    msgs.resize(n);
+    for (size_t i = 0; i < n; i++) encode_one(s, specs[i], &msgs[i]);
+    while (next < n) {
+      size_t from = next;
+      long firstBytes = 0;
+      int e = send_msgs(s, msgs, &next, &firstBytes);
+      // sendmmsg wrote each sent message's size into its header.
+      for (size_t i = from; i < next; i++) results[i] = static_cast<long>(s->hdrs[i].msg_len);
+      if (e == 0) break;
+      set_os_error(&errs[next], e, "sendmsg", s, ErrContext::Send);
+      classify_icmp_error(s, &errs[next]);
+      if (e == EAGAIN && errs[next].wsa == WSAEWOULDBLOCK_) break;  // the rest wait, each as its own send
+      results[next++] = kSendFailed;
+    }
+    msgs.swap(s->scratch);
+  }
+  for (; next < n; next++) results[next] = send_overlapped(s, specs[next], token0 + static_cast<double>(next), sink, ctx, &errs[next]);
+}
+
 bool send_cancel(PlatformSocket* s, double token) {
   for (auto it = s->queue.begin(); it != s->queue.end(); ++it) {
     if (it->token == token) {

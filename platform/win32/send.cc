@@ -275,6 +275,13 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   return kSendFailed;
 }
 
+// Overlapped WSASendMsg has no many-message form: the loop is here, in one native call, with
+// what each send_overlapped does (an immediate result, or a completion under its token).
+void send_each(PlatformSocket* s, const SendSpec* specs, size_t n, double token0, CompletionSink sink,
+               void* ctx, long* results, OsError* errs) {
+  for (size_t i = 0; i < n; i++) results[i] = send_overlapped(s, specs[i], token0 + static_cast<double>(i), sink, ctx, &errs[i]);
+}
+
 bool send_cancel(PlatformSocket* s, double token) {
   cancel_in_flight(s->sock, s->inFlight, token);
   return false;

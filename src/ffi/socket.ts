@@ -4,7 +4,7 @@
 // sendmsg/sendmmsg/recvmsg; parked operations wait for readiness in poll(2) on a libuv
 // threadpool thread, so the event loop never blocks.
 import { formatIp, isV4Mapped } from '../address';
-import { ICMP_OFF, ICMP_ON, type NativeSocket, type RawIcmp, type SendFailure } from '../binding';
+import { ICMP_OFF, ICMP_ON, type EachFailure, type NativeSocket, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
@@ -410,11 +410,12 @@ export class FfiSocket implements NativeSocket {
   /** Messages sent before the one that failed, of the last list that failed. */
   private batch = 0;
   /** The socket's plan record (src/plan.ts writes it before each single send). */
-  private readonly plan: Uint8Array;
+  // A true private field: nothing a caller can reach leads to the record (see SocketState.writePlan).
+  readonly #plan: Uint8Array;
 
   constructor(oncomplete: FfiSocket['oncomplete'], plan: Uint8Array) {
     this.oncomplete = oncomplete;
-    this.plan = plan;
+    this.#plan = plan;
   }
 
   get fd(): number {
@@ -579,7 +580,7 @@ export class FfiSocket implements NativeSocket {
   }
 
   private sendSyncInArena(args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    const msgs = this.encode(records(this.plan, 1), 0, viewList(args, 0));
+    const msgs = this.encode(records(this.#plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
     const n = this.sendNow(msgs[0]!, true);
@@ -589,20 +590,88 @@ export class FfiSocket implements NativeSocket {
   }
 
   private sendAsyncInArena(token: number, args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    const msgs = this.encode(records(this.plan, 1), 0, viewList(args, 0));
+    const msgs = this.encode(records(this.#plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
     const e = msgs[0]!;
+    const n = this.overlapped(e, token);
+    if (n === SEND_FAILED && this.refusedOffload(e)) return this.sendSplit(this.cut(e), true, token);
+    return n === SEND_FAILED ? this.failure(n) : n;
+  }
+
+  /** send.cc's send_overlapped: at once (bytes or SEND_FAILED), or parked (SEND_PENDING). */
+  private overlapped(e: Encoded, token: number): number {
     if (this.queue.length === 0) {
       const n = this.sendNow(e, false);
-      if (n < 0 && this.refusedOffload(e)) return this.sendSplit(this.cut(e), true, token);
       // Only a plain would-block waits; every other result is the completion.
-      if (n >= 0) return n;
-      if (this.err[1] !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK) return this.failure(n);
+      if (n >= 0 || this.err[1] !== EAGAIN || this.err[0] !== WSA.EWOULDBLOCK || this.refusedOffload(e)) return n;
     } else if (this.fd < 0) {
-      return this.failure(this.fail(WSA.ENOTSOCK, 'sendmsg'));
+      return this.fail(WSA.ENOTSOCK, 'sendmsg');
     }
     return this.park([e], 0, false, token, -1);
+  }
+
+  sendEach(plans: Uint8Array, n: number, staged: Uint8Array, offsets: Uint32Array, token0: number,
+    results: Float64Array): EachFailure[] | null {
+    if (arenaBusy) return this.failure(this.fail(WSA.EINPROGRESS, 'sendmsg')) as unknown as EachFailure[];
+    arenaBusy = true;
+    try {
+      return this.sendEachInArena(plans, n, staged, offsets, token0, results);
+    } finally {
+      arenaBusy = false;
+    }
+  }
+
+  /** send.cc's send_each: sendmmsg while the buffer has room, then each as its own overlapped send. */
+  private sendEachInArena(plans: Uint8Array, n: number, staged: Uint8Array, offsets: Uint32Array, token0: number,
+    results: Float64Array): EachFailure[] | null {
+    if (n > MAX_BATCH || plans.length < n * PLAN_SIZE || offsets.length < n + 1 || results.length < n) {
+      return this.failure(this.fail(WSA.EFAULT, 'sendmsg')) as unknown as EachFailure[];
+    }
+    plans = records(plans, n);
+    const errs: LastError[] = [];
+    const failed = (i: number): void => {
+      results[i] = SEND_FAILED;
+      errs[i] = this.err;
+    };
+    const msgs: Encoded[] = [];
+    const index: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const e = offsets[i]! <= offsets[i + 1]! && offsets[i + 1]! <= staged.length
+        ? this.encode(plans, i * PLAN_SIZE, [staged.subarray(offsets[i], offsets[i + 1])]) : WSA.EFAULT;
+      // src/ never coalesces a segmented message.
+      if (typeof e === 'number' || e.length !== 1 || e[0]!.split || e[0]!.segment) {
+        this.fail(typeof e === 'number' ? e : WSA.EFAULT, 'sendmsg');
+        failed(i);
+        continue;
+      }
+      msgs.push(e[0]!);
+      index.push(i);
+    }
+    const state = { next: 0, firstBytes: 0 };
+    if (this.fd >= 0 && this.queue.length === 0) {
+      while (state.next < msgs.length) {
+        const from = state.next;
+        const e = this.sendMsgs(msgs, state);
+        for (let k = from; k < state.next; k++) results[index[k]!] = msgs[k]!.total;
+        if (e === 0) break;
+        this.osError(e, 'sendmsg', 'send');
+        if (e === EAGAIN && this.err[0] === WSA.EWOULDBLOCK) break;  // the rest wait, each as its own send
+        failed(index[state.next++]!);
+      }
+    }
+    for (let k = state.next; k < msgs.length; k++) {
+      const r = this.overlapped(msgs[k]!, token0 + index[k]!);
+      if (r === SEND_FAILED) failed(index[k]!);
+      else results[index[k]!] = r;
+    }
+    // By index: src/ reads them in order.
+    let failures: EachFailure[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const e = errs[i];
+      if (e !== undefined) (failures ??= [])[failures.length] = [i, e[0], e[1], e[2], e[3]];
+    }
+    return failures;
   }
 
   private sendBatchInArena(plans: Uint8Array, n: number, overlapped: boolean, token: number,

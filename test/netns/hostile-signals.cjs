@@ -13,7 +13,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function parkOne(sock) {
   const bg = [];
-  while (sock.pendingSends === 0) bg.push(sendMsg(sock, { buffers: Buffer.alloc(200), to: dest }).catch((e) => e.code));
+  // pendingSends counts this turn's sendMsg calls too, until they go to the OS at the end
+  // of the turn: look once they went.
+  do {
+    for (let i = 0; i < 20; i++) bg.push(sendMsg(sock, { buffers: Buffer.alloc(200), to: dest }).catch((e) => e.code));
+    await null;
+  } while (sock.pendingSends === 0);
   return bg;
 }
 
