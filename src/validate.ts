@@ -83,11 +83,15 @@ export function isDetached(view: ArrayBufferView): boolean {
   }
 }
 
-/** A view and its real length; 0-length views are checked for detachment (a detached view has length 0 too). */
-function validateView(value: unknown, name: string): number {
-  if (!ArrayBuffer.isView(value)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', value);
+/**
+ * A view and its real length; 0-length views are checked for detachment (a detached view
+ * has length 0 too). `index`: the element of `name` it is, named only in an error (a name
+ * built per view costs more than measuring it).
+ */
+function validateView(value: unknown, name: string, index = -1): number {
+  if (!ArrayBuffer.isView(value)) throw invalidArgType(index < 0 ? name : `${name}[${index}]`, 'an instance of Buffer, TypedArray, or DataView', value);
   const length = viewByteLength(value);
-  if (length === 0 && isDetached(value)) throw invalidArgValue(name, value, 'must not be backed by a detached ArrayBuffer');
+  if (length === 0 && isDetached(value)) throw invalidArgValue(index < 0 ? name : `${name}[${index}]`, value, 'must not be backed by a detached ArrayBuffer');
   return length;
 }
 
@@ -117,7 +121,7 @@ export function readBuffers(value: unknown, name: string): ArrayBufferView | Arr
 export function measureBuffers(views: ArrayBufferView | readonly ArrayBufferView[], name: string): number {
   if (!Array.isArray(views)) return validateView(views, name);
   let total = 0;
-  for (let i = 0; i < views.length; i++) total += validateView(views[i], `${name}[${i}]`);
+  for (let i = 0; i < views.length; i++) total += validateView(views[i], name, i);
   return total;
 }
 
