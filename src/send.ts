@@ -427,9 +427,13 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   const st = socketState(sock);
   const p = readMessage(st, msg, MSG_NAMES);
   if (callback !== undefined) validateFunction(callback, 'callback');
-  // The common case, a plain datagram while nothing waits for room: coalesced with this
-  // turn's other sendMsg calls on the socket.
-  if (p.signal === undefined && p.segmentSize === 0 && !st.closed && st.pending.size === 0) return stage(st, p, callback);
+  // The common case, a plain datagram while nothing waits for room: the first of a turn
+  // goes at once (a sender that awaits each call has nothing to coalesce, and pays nothing
+  // for it); the socket's later calls in the same turn are coalesced.
+  if (p.signal === undefined && p.segmentSize === 0 && !st.closed && st.pending.size === 0) {
+    if (st.sentThisTurn) return stage(st, p, callback);
+    markTurn(st);
+  }
   // Anything else goes after the calls coalesced before it.
   flushStaged(st);
   const token = nextToken++;
@@ -598,6 +602,26 @@ class Staged implements StagedSends {
         else reject!(err);
       }
     }
+  }
+}
+
+/** Sockets that sent at once in this turn (their later calls coalesce), and the microtask that forgets them. */
+let sentThisTurn: SocketState[] = [];
+let turnEndQueued = false;
+
+function endTurn(): void {
+  turnEndQueued = false;
+  const list = sentThisTurn;
+  sentThisTurn = [];
+  for (let i = 0; i < list.length; i++) list[i]!.sentThisTurn = false;
+}
+
+function markTurn(st: SocketState): void {
+  st.sentThisTurn = true;
+  sentThisTurn.push(st);
+  if (!turnEndQueued) {
+    turnEndQueued = true;
+    queueMicrotask(endTurn);
   }
 }
 

@@ -227,6 +227,8 @@ export interface SocketState {
   self: Socket;
   /** This turn's coalesced sendMsg calls (made on first use). */
   staged: StagedSends | null;
+  /** A sendMsg went at once in this turn: the turn's later ones are coalesced (src/send.ts). */
+  sentThisTurn: boolean;
 }
 
 /** @internal The inputs of the plan a socket's record holds; `valid` false: none yet. */
@@ -321,7 +323,7 @@ export class Socket {
       planKey: { valid: false, to: null, toPort: 0, source: null, ifindex: 0, flags: 0, tos: 0, segmentSize: 0, split: false },
       pending: new Map(), receiving: new Map(), drained: [],
       pendingDatagrams: 0, pendingBytes: 0, maxPendingSends: limits.maxPendingSends, maxPendingBytes: limits.maxPendingBytes,
-      roomWaiters: [], self: this, staged: null,
+      roomWaiters: [], self: this, staged: null, sentThisTurn: false,
     };
   }
 

@@ -23,12 +23,25 @@ async function pair(): Promise<{ s: Socket; to: { address: string; port: number 
 }
 
 describe('sendMsg calls of one turn, coalesced', () => {
+  it('the first call of a turn goes at once; a sender that awaits each call never waits for a turn to end', async () => {
+    const { s, r, to } = await pair();
+    for (let i = 0; i < 3; i++) {
+      const sent = sendMsg(s, { buffers: b(`at once ${i}`), to });
+      expect(s.pendingSends).toBe(0);  // not staged: it went to the OS in the call
+      expect(await sent).toBe(9);
+    }
+    const first = sendMsg(s, { buffers: b('first'), to });
+    const second = sendMsg(s, { buffers: b('second'), to });
+    expect(s.pendingSends).toBe(1);  // the second waits for the end of the turn
+    expect(await Promise.all([first, second])).toEqual([5, 6]);
+    expect(texts(await r.waitFor(5))).toEqual(['at once 0', 'at once 1', 'at once 2', 'first', 'second']);
+  });
+
   it('each call keeps its own result, in the order made; they wait for the end of the turn, counted in pendingSends', async () => {
     const { s, r, to } = await pair();
     const calls = Array.from({ length: 200 }, (_, i) => sendMsg(s, { buffers: [b(`m${i}`), b('.'.repeat(i % 7))], to }));
-    // Nothing has gone yet: all 200 wait for the end of this turn.
-    expect(s.pendingSends).toBe(200);
-    expect(r.messages).toEqual([]);
+    // The first went at once; the other 199 wait for the end of this turn.
+    expect(s.pendingSends).toBe(199);
     const bytes = await Promise.all(calls);
     expect(bytes).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`.length + (i % 7)));
     expect(s.pendingSends).toBe(0);
@@ -62,16 +75,18 @@ describe('sendMsg calls of one turn, coalesced', () => {
     const shrunk = new Uint8Array(resizable);
     shrunk.set(b('shrunk'));
     const calls = [
+      sendMsg(s, { buffers: b('lead'), to }),  // the first of the turn goes at once: the others are staged
       sendMsg(s, { buffers: changed, to }),
       sendMsg(s, { buffers: [detached], to }),
       sendMsg(s, { buffers: shrunk, to }),
     ];
+    expect(s.pendingSends).toBe(3);
     changed.fill(0x21);
     structuredClone(detached.buffer, { transfer: [detached.buffer] });
     expect(detached.byteLength).toBe(0);
     resizable.resize(0);
-    expect(await Promise.all(calls)).toEqual([8, 8, 6]);
-    expect(texts(await r.waitFor(3))).toEqual(['original', 'detached', 'shrunk']);
+    expect(await Promise.all(calls)).toEqual([4, 8, 8, 6]);
+    expect(texts(await r.waitFor(4))).toEqual(['lead', 'original', 'detached', 'shrunk']);
   });
 
   it('every other kind of send goes after the sendMsg calls made before it', async () => {
