@@ -59,7 +59,8 @@ function cell(row, kind) {
   if (wine.encoderOnly) return 'proven at the encoder level (mingw WSA_CMSG_* macros, under Wine)';
   if (wine.passedIn.length) return 'proven under Wine';
   if (row.windows === 'n/a') return 'does not apply';
-  return `not yet proven${wine.skips.length ? `: ${wine.skips.join('; ')}` : ''}`;
+  const ranOnWindows = lanes.some((l) => kindOf(l) !== 'linux' && l.tests.some((t) => matches(row, t)));
+  return `not yet proven: ${wine.skips.length ? wine.skips.join('; ') : ranOnWindows ? 'skipped' : 'its tests need Linux (network namespaces, a python witness) and do not run under Wine'}`;
 }
 
 const problems = [];

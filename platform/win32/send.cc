@@ -9,6 +9,8 @@
 
 #include "win32.h"
 
+#include <iphlpapi.h>
+
 namespace shim {
 
 const char* const kSendSyscall = "WSASendMsg";
@@ -36,12 +38,74 @@ static bool check_sendable(PlatformSocket* s, const SendSpec& spec, OsError* err
   return true;
 }
 
+// IN_PKTINFO / IN6_PKTINFO that names an interface but no address makes Windows send from
+// 0.0.0.0 (bltavares/multicast-socket #5), where Linux picks an address of that interface.
+// So an interface-only send takes its source from the interface here: its first address of
+// the destination's family (IPv6: one that is not link-local first). No such interface is
+// WSAENETDOWN, as Linux's ENODEV maps; an interface without an address of that family,
+// WSAEADDRNOTAVAIL.
+static bool interface_only(const PktinfoPlan& p) {
+  if (p.kind == PktinfoPlan::None || p.ifindex == 0) return false;
+  for (size_t i = 0; i < (p.kind == PktinfoPlan::V4 ? 4u : 16u); i++) {
+    if (p.addr[i]) return false;
+  }
+  return true;
+}
+
+static bool fill_interface_source(PktinfoPlan* p, OsError* err) {
+  NET_LUID luid;
+  if (ConvertInterfaceIndexToLuid(p->ifindex, &luid) != NO_ERROR) {
+    set_shim_error(err, WSAENETDOWN_, "WSASendMsg");
+    return false;
+  }
+  ADDRESS_FAMILY family = p->kind == PktinfoPlan::V4 ? AF_INET : AF_INET6;
+  PMIB_UNICASTIPADDRESS_TABLE table = nullptr;
+  DWORD r = GetUnicastIpAddressTable(family, &table);
+  if (r != NO_ERROR) {
+    set_os_error(err, static_cast<int>(r), "GetUnicastIpAddressTable", nullptr, ErrContext::Plain);
+    return false;
+  }
+  int best = 0;  // 2: a usable address; 1: an IPv6 link-local one
+  for (ULONG i = 0; i < table->NumEntries && best < 2; i++) {
+    const MIB_UNICASTIPADDRESS_ROW& row = table->Table[i];
+    if (row.InterfaceIndex != p->ifindex || row.Address.si_family != family) continue;
+    if (family == AF_INET) {
+      std::memcpy(p->addr, &row.Address.Ipv4.sin_addr, 4);
+      best = 2;
+    } else {
+      int rank = IN6_IS_ADDR_LINKLOCAL(&row.Address.Ipv6.sin6_addr) ? 1 : 2;
+      if (rank > best) {
+        std::memcpy(p->addr, &row.Address.Ipv6.sin6_addr, 16);
+        best = rank;
+      }
+    }
+  }
+  FreeMibTable(table);
+  if (best == 0) {
+    set_shim_error(err, WSAEADDRNOTAVAIL_, "WSASendMsg");
+    return false;
+  }
+  return true;
+}
+
+// What a send goes out as: spec itself, or (interface-only) *own with the source filled in;
+// nullptr with err set if it cannot go.
+static const SendSpec* sendable(PlatformSocket* s, const SendSpec& spec, SendSpec* own, OsError* err) {
+  if (!check_sendable(s, spec, err)) return nullptr;
+  if (!interface_only(spec.pktinfo)) return &spec;
+  *own = spec;
+  return fill_interface_source(&own->pktinfo, err) ? own : nullptr;
+}
+
 static DWORD os_flags(uint32_t flags) { return (flags & kMsgDontRoute) ? MSG_DONTROUTE : 0; }
 
 constexpr size_t kInlineBufs = 16;
 
-long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* err) {
-  if (!check_sendable(s, spec, err)) return kSendFailed;
+long send_now(PlatformSocket* s, const SendSpec& given, SendMode mode, OsError* err) {
+  SendSpec own;
+  const SendSpec* ready = sendable(s, given, &own, err);
+  if (!ready) return kSendFailed;
+  const SendSpec& spec = *ready;
   (void)mode;  // blocking vs nonBlocking and SO_SNDTIMEO are the socket's own (FIONBIO)
   WSABUF inlineBufs[kInlineBufs];
   std::vector<WSABUF> heapBufs;
@@ -188,9 +252,12 @@ static void own_payload(PendingSend* p) {
   p->msg.dwBufferCount = 1;
 }
 
-long send_overlapped(PlatformSocket* s, const SendSpec& spec, double token, CompletionSink sink,
+long send_overlapped(PlatformSocket* s, const SendSpec& given, double token, CompletionSink sink,
                      void* ctx, OsError* err) {
-  if (!check_sendable(s, spec, err)) return kSendFailed;
+  SendSpec own;
+  const SendSpec* ready = sendable(s, given, &own, err);
+  if (!ready) return kSendFailed;
+  const SendSpec& spec = *ready;
   auto* p = new PendingSend();
   p->s = s;
   p->dispatcher = s->dispatcher;
@@ -233,7 +300,9 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   group->token = token;
   group->total = n;
   for (size_t i = 0; i < n; i++) {
-    if (!check_sendable(s, specs[i], &group->err)) {
+    SendSpec own;
+    const SendSpec* spec = sendable(s, specs[i], &own, &group->err);
+    if (!spec) {
       group->failedAt = i;
       break;
     }
@@ -243,11 +312,11 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
     p->token = token;
     p->group = group;
     p->index = i;
-    p->bufs.resize(specs[i].nbufs);
-    encode_msg(s->kind, specs[i], &p->msg, p->bufs.data(), &p->to, p->control);
+    p->bufs.resize(spec->nbufs);
+    encode_msg(s->kind, *spec, &p->msg, p->bufs.data(), &p->to, p->control);
     own_payload(p);
     DWORD bytes = 0;
-    if (s->wsaSendMsg(s->sock, &p->msg, os_flags(specs[i].flags), &bytes, &p->head.ov, nullptr) == 0) {
+    if (s->wsaSendMsg(s->sock, &p->msg, os_flags(spec->flags), &bytes, &p->head.ov, nullptr) == 0) {
       delete p;
       group->sent++;
       continue;
