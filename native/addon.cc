@@ -218,6 +218,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceMethod<&Socket::LastError>("lastError"),
                            InstanceAccessor<&Socket::PendingCount>("pendingCount"),
                            InstanceAccessor<&Socket::SegmentationOffload>("segmentationOffload"),
+                           InstanceAccessor<&Socket::PerDatagramTos>("perDatagramTos"),
                            InstanceAccessor<&Socket::Fd>("fd"),
                        });
   }
@@ -620,6 +621,10 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return Napi::Boolean::New(info.Env(), sock_ && sock_is_open(sock_) && sock_segmentation_offload(sock_));
   }
 
+  Napi::Value PerDatagramTos(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), sock_ && sock_per_datagram_tos(sock_));
+  }
+
   Napi::Value Fd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), sock_ && sock_is_open(sock_) ? static_cast<double>(sock_handle(sock_)) : -1);
   }
@@ -849,6 +854,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("wineVersion", wine ? Napi::Value(Napi::String::New(env, wine)) : env.Null());
   exports.Set("maxBuffers", Napi::Number::New(env, kMaxBuffers));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
+  exports.Set("maxOffloadSegments", Napi::Number::New(env, kMaxSegments));
   exports.Set("sendSyscall", Napi::String::New(env, kSendSyscall));
   return exports;
 }

@@ -78,10 +78,17 @@ struct PktinfoPlan {
   Kind tosKind = None;    // V4: IP_TOS (Windows IP_ECN), V6: IPV6_TCLASS (Windows IPV6_ECN)
   uint8_t tos = 0;        // the whole byte; its low two bits are the ECN codepoint
   uint16_t segmentSize = 0;  // UDP_SEGMENT (Windows UDP_SEND_MSG_SIZE); 0 = one datagram
+  bool tosWhole = false;  // win32: the whole byte as IP_TOS / IPV6_TCLASS (the stack takes it), else only ECN
 };
 
-// Most segments one offloaded send may carry (the kernel's UDP_MAX_SEGMENTS).
+// Most segments one offloaded send may carry: Linux's UDP_MAX_SEGMENTS; on Windows what USO
+// takes (512 on Windows 11, as quinn-udp measured; a stack that refuses more makes the shim
+// cut the send into a batch, and stop offloading on that socket).
+#ifdef _WIN32
+constexpr size_t kMaxSegments = 512;
+#else
 constexpr size_t kMaxSegments = 64;
+#endif
 
 struct SendSpec {
   const Buf* bufs;
@@ -154,6 +161,9 @@ bool sock_is_open(const PlatformSocket* s);
 // Whether sends with a segmentSize go to the kernel in one call (UDP GSO / USO). It turns
 // false for good when the kernel refuses one (the shim then sends the segments as a batch).
 bool sock_segmentation_offload(const PlatformSocket* s);
+// Whether the whole TOS / traffic-class byte (DSCP and ECN) can be set per datagram: Linux
+// always; Windows where the stack takes an IP_TOS control message (a probe says), else ECN only.
+bool sock_per_datagram_tos(const PlatformSocket* s);
 SockKind sock_kind(const PlatformSocket* s);
 // Family of the connected peer: 0 = not connected, 4 = IPv4 or v4-mapped, 6 = IPv6.
 int sock_peer_family(const PlatformSocket* s);

@@ -76,6 +76,8 @@ export interface NativeSocket {
   lastError(): [number, number, string, RawIcmp | null];
   readonly pendingCount: number;
   readonly segmentationOffload: boolean;
+  /** The whole TOS byte per datagram (Linux; Windows where a probe says the stack takes IP_TOS), else ECN only. */
+  readonly perDatagramTos: boolean;
   readonly fd: number;
 }
 
@@ -92,6 +94,8 @@ export interface Binding {
   platform: 'posix' | 'win32';
   maxBuffers: number;
   maxBatch: number;
+  /** Most segments one offloaded send carries (shim.h kMaxSegments): 64 on Linux, 512 on Windows. */
+  maxOffloadSegments: number;
   /** 'sendmsg' or 'WSASendMsg': the call errors of a send name. */
   sendSyscall: string;
   /** Wine's version when running under Wine, else null. */

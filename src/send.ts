@@ -238,8 +238,8 @@ function seal(p: Prepared, batch: boolean): void {
 
 /** The largest payload one offloaded send may carry (one IPv4 packet; also safe for IPv6). */
 const OFFLOAD_MAX_BYTES = 65507;
-/** Most segments one offloaded send may carry (the kernel's UDP_MAX_SEGMENTS). */
-const OFFLOAD_MAX_SEGMENTS = 64;
+/** Most segments one offloaded send may carry: per OS (shim.h kMaxSegments). */
+const OFFLOAD_MAX_SEGMENTS: number = binding.maxOffloadSegments;
 
 /**
  * Plans a single send into the socket's own record, unless the record already holds the

@@ -92,8 +92,18 @@ export interface SocketCapabilities {
   segmentationOffload: boolean;
   /** How a batch reaches the OS: `sendmmsg` (Linux) or a native loop of overlapped WSASendMsg (Windows). */
   batchSend: 'sendmmsg' | 'WSASendMsg loop';
-  /** The whole TOS byte per datagram (Linux); false: ECN bits only (Windows). */
+  /**
+   * The whole TOS byte (DSCP and ECN) per datagram: Linux always; Windows where the stack
+   * takes an IP_TOS control message (probed once per process). false: only the ECN bits,
+   * and DSCP bits are WSAEOPNOTSUPP.
+   */
   perDatagramTos: boolean;
+  /**
+   * Most segments one offloaded `segmentSize` send carries before the shim cuts it into a
+   * batch instead: 64 on Linux (UDP_MAX_SEGMENTS), 512 on Windows (what USO accepts on
+   * Windows 11, as quinn-udp measured).
+   */
+  maxOffloadSegments: number;
   /** `control.sourceAddress` is honoured (both OSes; Wine drops it, see docs/windows-notes.md). */
   sourceAddress: boolean;
 }
@@ -426,8 +436,8 @@ export class Socket {
    * What this socket can do on this OS, as data: `segmentationOffload` is true while sends
    * with `segmentSize` go to the kernel in one call (UDP_SEGMENT / UDP_SEND_MSG_SIZE); it
    * turns false for good if the kernel refuses one, and the shim then sends the segments
-   * as a batch. `perDatagramTos`: the whole TOS byte can be set per datagram (Linux), or
-   * only ECN (Windows).
+   * as a batch. `perDatagramTos`: the whole TOS byte can be set per datagram (Linux, and
+   * Windows stacks that take IP_TOS), or only ECN.
    */
   capabilities(): SocketCapabilities {
     const st = this[kState];
@@ -435,7 +445,8 @@ export class Socket {
     return {
       segmentationOffload: st.native.segmentationOffload,
       batchSend: win ? 'WSASendMsg loop' : 'sendmmsg',
-      perDatagramTos: !win,
+      perDatagramTos: st.native.perDatagramTos,
+      maxOffloadSegments: binding.maxOffloadSegments,
       sourceAddress: true,
     };
   }

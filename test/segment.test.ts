@@ -42,6 +42,8 @@ describe('segmentSize', () => {
     expect(caps.segmentationOffload).toBe(isPosix);  // Linux >= 4.18: yes; under Wine: never
     expect(caps.batchSend).toBe(isPosix ? 'sendmmsg' : 'WSASendMsg loop');
     if (wine) expect(caps.segmentationOffload).toBe(false);
+    // Per OS: Linux's UDP_MAX_SEGMENTS, and what Windows 11's USO takes.
+    expect(caps.maxOffloadSegments).toBe(isPosix ? 64 : 512);
   });
 
   it('30001 bytes in 1200-byte segments, promise: 26 datagrams, the last of 1 byte', () => roundTrip(30001, 1200, false));

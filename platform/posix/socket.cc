@@ -170,6 +170,8 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 
 bool sock_is_open(const PlatformSocket* s) { return s->fd >= 0; }
 bool sock_segmentation_offload(const PlatformSocket* s) { return s->gso; }
+
+bool sock_per_datagram_tos(const PlatformSocket*) { return true; }
 SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return s->fd; }

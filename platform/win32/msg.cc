@@ -65,14 +65,16 @@ void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, so
     c = WSA_CMSG_NXTHDR(m, c);
   }
   if (plan.tosKind != PktinfoPlan::None) {
-    // Windows sets only the ECN bits per datagram (IP_ECN / IPV6_ECN); send.cc refuses
-    // the DSCP bits rather than drop them silently.
-    INT ecn = plan.tos & 3;
-    c->cmsg_level = plan.tosKind == PktinfoPlan::V4 ? IPPROTO_IP : IPPROTO_IPV6;
-    c->cmsg_type = plan.tosKind == PktinfoPlan::V4 ? IP_ECN : IPV6_ECN;
-    c->cmsg_len = WSA_CMSG_LEN(sizeof(ecn));
-    std::memcpy(WSA_CMSG_DATA(c), &ecn, sizeof(ecn));
-    used += WSA_CMSG_SPACE(sizeof(ecn));
+    // ECN alone goes as IP_ECN / IPV6_ECN, which every stack with per-datagram ECN takes; a
+    // byte with DSCP bits as IP_TOS / IPV6_TCLASS, which send.cc lets through only where the
+    // stack takes it (a probe), and otherwise refuses rather than drop the bits silently.
+    bool v4 = plan.tosKind == PktinfoPlan::V4;
+    INT value = plan.tosWhole ? plan.tos : (plan.tos & 3);
+    c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+    c->cmsg_type = plan.tosWhole ? (v4 ? IP_TOS : IPV6_TCLASS) : (v4 ? IP_ECN : IPV6_ECN);
+    c->cmsg_len = WSA_CMSG_LEN(sizeof(value));
+    std::memcpy(WSA_CMSG_DATA(c), &value, sizeof(value));
+    used += WSA_CMSG_SPACE(sizeof(value));
     c = WSA_CMSG_NXTHDR(m, c);
   }
   if (plan.segmentSize) {

@@ -30,8 +30,9 @@ static bool check_sendable(PlatformSocket* s, const SendSpec& spec, OsError* err
     set_shim_error(err, WSAEOPNOTSUPP_, "WSASendMsg");
     return false;
   }
-  // Winsock has no per-datagram DSCP; only the ECN bits can be sent (IP_ECN).
-  if (spec.pktinfo.tosKind != PktinfoPlan::None && (spec.pktinfo.tos & ~3)) {
+  // DSCP bits go as IP_TOS where the stack takes it (a probe, once per process); an older
+  // stack takes only the ECN bits (IP_ECN), and the DSCP bits are refused, not dropped.
+  if (spec.pktinfo.tosKind != PktinfoPlan::None && (spec.pktinfo.tos & ~3) && !whole_tos_supported()) {
     set_shim_error(err, WSAEOPNOTSUPP_, "WSASendMsg");
     return false;
   }
@@ -92,9 +93,12 @@ static bool fill_interface_source(PktinfoPlan* p, OsError* err) {
 // nullptr with err set if it cannot go.
 static const SendSpec* sendable(PlatformSocket* s, const SendSpec& spec, SendSpec* own, OsError* err) {
   if (!check_sendable(s, spec, err)) return nullptr;
-  if (!interface_only(spec.pktinfo)) return &spec;
+  bool dscp = spec.pktinfo.tosKind != PktinfoPlan::None && (spec.pktinfo.tos & ~3);
+  bool fill = interface_only(spec.pktinfo);
+  if (!dscp && !fill) return &spec;
   *own = spec;
-  return fill_interface_source(&own->pktinfo, err) ? own : nullptr;
+  own->pktinfo.tosWhole = dscp;  // check_sendable let DSCP bits through: the stack takes IP_TOS
+  return !fill || fill_interface_source(&own->pktinfo, err) ? own : nullptr;
 }
 
 static DWORD os_flags(uint32_t flags) { return (flags & kMsgDontRoute) ? MSG_DONTROUTE : 0; }

@@ -2,6 +2,7 @@
 // WSAIoctl, the socket attached to the process's completion port with
 // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS so that sends that complete at once cost no
 // round trip through the port.
+#include <cstring>
 #include <mutex>
 
 #include "win32.h"
@@ -224,6 +225,56 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 
 bool sock_is_open(const PlatformSocket* s) { return s->sock != INVALID_SOCKET; }
 bool sock_segmentation_offload(const PlatformSocket* s) { return s->uso; }
+
+// Whether WSASendMsg takes the whole TOS byte as an IP_TOS control message: newer Windows
+// stacks do, older ones only IP_ECN (msquic sends DSCP the same way where a probe succeeds).
+// Asked once per process: a zero-length datagram from a loopback socket to itself, so
+// nothing leaves the host, and no socket of the caller's is bound or used by it.
+static bool probe_whole_tos() {
+  SOCKET fd = WSASocketW(AF_INET, SOCK_DGRAM, IPPROTO_UDP, nullptr, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  if (fd == INVALID_SOCKET) return false;
+  bool ok = false;
+  sockaddr_in self{};
+  self.sin_family = AF_INET;
+  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int len = sizeof(self);
+  LPFN_WSASENDMSG sendMsg = nullptr;
+  GUID guid = WSAID_WSASENDMSG;
+  DWORD ret = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof(self)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0 &&
+      WSAIoctl(fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &sendMsg, sizeof(sendMsg), &ret, nullptr,
+               nullptr) == 0) {
+    alignas(WSACMSGHDR) unsigned char control[WSA_CMSG_SPACE(sizeof(INT))] = {};
+    WSAMSG m{};
+    WSABUF none{0, nullptr};
+    m.name = reinterpret_cast<LPSOCKADDR>(&self);
+    m.namelen = sizeof(self);
+    m.lpBuffers = &none;
+    m.dwBufferCount = 1;
+    m.Control.buf = reinterpret_cast<CHAR*>(control);
+    m.Control.len = sizeof(control);
+    WSACMSGHDR* c = WSA_CMSG_FIRSTHDR(&m);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_TOS;
+    c->cmsg_len = WSA_CMSG_LEN(sizeof(INT));
+    INT tos = 0x20;  // CS1: a DSCP value, so that an ECN-only stack refuses it
+    std::memcpy(WSA_CMSG_DATA(c), &tos, sizeof(tos));
+    DWORD sent = 0;
+    ok = sendMsg(fd, &m, 0, &sent, nullptr, nullptr) == 0;
+  }
+  closesocket(fd);
+  return ok;
+}
+
+bool whole_tos_supported() {
+  static std::once_flag once;
+  static bool supported = false;
+  std::call_once(once, [] { supported = probe_whole_tos(); });
+  return supported;
+}
+
+bool sock_per_datagram_tos(const PlatformSocket*) { return whole_tos_supported(); }
 SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return static_cast<intptr_t>(s->sock); }

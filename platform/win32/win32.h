@@ -20,6 +20,9 @@
 
 namespace shim {
 
+// The process-wide answer of the IP_TOS probe (socket.cc): DSCP can go per datagram.
+bool whole_tos_supported();
+
 // Room for the larger pktinfo message and an ECN one.
 constexpr size_t kCmsgSpace =
     WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) + WSA_CMSG_SPACE(sizeof(INT)) + WSA_CMSG_SPACE(sizeof(DWORD));

@@ -31,6 +31,7 @@ export function loadFfiBinding(addonLayout: Record<string, number> | null): Bind
     platform: 'posix',
     maxBuffers: MAX_BUFFERS,
     maxBatch: MAX_BATCH,
+    maxOffloadSegments: 64,  // UDP_MAX_SEGMENTS
     sendSyscall: 'sendmsg',
     wineVersion: null,
   };

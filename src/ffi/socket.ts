@@ -515,6 +515,11 @@ export class FfiSocket implements NativeSocket {
     return readSockaddr(SCRATCH);
   }
 
+  /** Linux takes the whole TOS byte per datagram. */
+  get perDatagramTos(): boolean {
+    return true;
+  }
+
   get segmentationOffload(): boolean {
     return this.fd >= 0 && this.gso;
   }

@@ -30,9 +30,11 @@ using Iov = WSABUF;
 #define IP_ECN 50
 #define IPV6_ECN 50
 #endif
-#define TOS_TYPE_V4 IP_ECN  // only the ECN bits go per datagram on Windows
-#define TOS_TYPE_V6 IPV6_ECN
-#define TOS_VALUE(t) ((t) & 3)
+// ECN alone goes as IP_ECN / IPV6_ECN; the whole byte (tosWhole: the stack takes DSCP, a
+// probe said) as IP_TOS / IPV6_TCLASS.
+#define TOS_TYPE_V4(whole) ((whole) ? IP_TOS : IP_ECN)
+#define TOS_TYPE_V6(whole) ((whole) ? IPV6_TCLASS : IPV6_ECN)
+#define TOS_VALUE(t, whole) ((whole) ? (t) : ((t) & 3))
 using Pktinfo4 = IN_PKTINFO;
 using Pktinfo6 = IN6_PKTINFO;
 #else
@@ -50,9 +52,9 @@ using Iov = iovec;
 #define IOV_BASE(m, i) ((const void*)(m).msg_iov[i].iov_base)
 #define NAME(m) ((const sockaddr*)(m).msg_name)
 #define SOURCE_V4(pi) ((pi).ipi_spec_dst)  // Linux reads the source from ipi_spec_dst
-#define TOS_TYPE_V4 IP_TOS
-#define TOS_TYPE_V6 IPV6_TCLASS
-#define TOS_VALUE(t) (t)
+#define TOS_TYPE_V4(whole) ((void)(whole), IP_TOS)  // Linux always takes the whole byte
+#define TOS_TYPE_V6(whole) IPV6_TCLASS
+#define TOS_VALUE(t, whole) (t)
 using Pktinfo4 = in_pktinfo;
 using Pktinfo6 = in6_pktinfo;
 #endif
@@ -101,20 +103,22 @@ static bool parse_case(const std::string& line, Case* c) {
 
 // The traffic-class message: IP_TOS / IPV6_TCLASS (Linux) or IP_ECN / IPV6_ECN (Windows),
 // for the destination's family, and nothing after it.
-static void check_tos(const Case& c, Msg* m, Cmsg* t, bool v4) {
+static void check_tos(const Case& c, Msg* m, Cmsg* t, bool v4, bool whole) {
   check(t != nullptr, c.name, "traffic-class message present");
   if (!t) return;
-  check(v4 ? (t->cmsg_level == IPPROTO_IP && t->cmsg_type == TOS_TYPE_V4)
-           : (t->cmsg_level == IPPROTO_IPV6 && t->cmsg_type == TOS_TYPE_V6),
+  check(v4 ? (t->cmsg_level == IPPROTO_IP && t->cmsg_type == TOS_TYPE_V4(whole))
+           : (t->cmsg_level == IPPROTO_IPV6 && t->cmsg_type == TOS_TYPE_V6(whole)),
         c.name, "traffic-class level and type follow the destination family");
   int value = -1;
   check(t->cmsg_len == LEN(sizeof(int)), c.name.c_str(), "traffic-class cmsg_len");
   std::memcpy(&value, DATA(t), sizeof(int));
-  check(value == TOS_VALUE(c.tos), c.name, "traffic-class value");
+  check(value == TOS_VALUE(c.tos, whole), c.name, "traffic-class value");
   check(NXTHDR(m, t) == nullptr, c.name, "nothing after the traffic-class message");
 }
 
-static void run(const Case& c) {
+static void run(const Case& given, bool whole) {
+  Case c = given;
+  if (whole) c.name += " (whole TOS byte)";
   Endpoint dest;
   static const uint8_t a[] = {'h', 'e', 'l'}, b[] = {'l', 'o'};
   Buf bufs[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
@@ -127,6 +131,7 @@ static void run(const Case& c) {
   check(maxBytes == (c.wantToFamily == 4 || c.wantToMapped ? 65507u : 65527u), c.name, "the transport limit of the destination's family");
   spec.bufs = bufs;
   spec.nbufs = 2;
+  spec.pktinfo.tosWhole = whole;
   Msg m;
   Iov iov[2];
   sockaddr_storage name;
@@ -150,7 +155,7 @@ static void run(const Case& c) {
   }
   Cmsg* h = FIRSTHDR(&m);
   if (c.want == 0) {
-    check_tos(c, &m, h, c.wantToFamily == 4 || c.wantToMapped);
+    check_tos(c, &m, h, c.wantToFamily == 4 || c.wantToMapped, whole);
     return;
   }
   check(h != nullptr, c.name, "FIRSTHDR finds the control message");
@@ -177,7 +182,7 @@ static void run(const Case& c) {
     check(pi.ipi6_ifindex == c.wantIfindex, c.name, "interface index");
   }
   if (c.tos >= 0) {
-    check_tos(c, &m, NXTHDR(&m, h), v4);
+    check_tos(c, &m, NXTHDR(&m, h), v4, whole);
   } else {
     check(NXTHDR(&m, h) == nullptr, c.name, "exactly one control message");
   }
@@ -194,7 +199,8 @@ int main() {
       check(false, line.c_str(), "a case line the test can read");
       continue;
     }
-    run(c);
+    run(c, false);
+    if (c.tos >= 0) run(c, true);
     cases++;
   }
   check(cases > 0, "stdin", "at least one case");
