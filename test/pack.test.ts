@@ -39,11 +39,12 @@ const MAIN = `
       });`;
 
 // npm run as node + npm-cli.js, so that PATH can hold nothing but node.
-const npmCli = process.env.npm_execpath?.endsWith('.js') ? process.env.npm_execpath
-  : realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+let npmCli: string | undefined;
 function npm(cwd: string, args: string[], env: Record<string, string | undefined> = {}): SpawnSyncReturns<string> {
   const e: Record<string, string | undefined> = { ...process.env, SENDMSG_SHIM_ADDON: undefined, SENDMSG_SHIM_IMPLEMENTATION: undefined, ...env };
   for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
+  npmCli ??= process.env.npm_execpath?.endsWith('.js') ? process.env.npm_execpath
+    : realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
   return spawnSync(process.execPath, [npmCli, ...args, '--no-audit', '--no-fund'], { cwd, env: e, encoding: 'utf8', timeout: 300_000 });
 }
 function run(app: string, env: Record<string, string | undefined> = {}) {
