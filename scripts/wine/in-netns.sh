@@ -3,7 +3,7 @@
 # behind a slow tbf qdisc (10.99.0.99), so that overlapped sends really go pending and
 # complete through the I/O completion port. Nothing here can reach another machine.
 set -uo pipefail
-STAGE=$1 NODE_EXE=$2 SHIM_DLL=$3
+STAGE=$1 NODE_EXE=$2 SHIM_DLL=$3 CONSUMER=${4:-}
 TIMEFORMAT='   (%R s)'
 ip link set lo up
 ip route add default dev lo   # so a broadcast reaches the SO_BROADCAST check, as on a real host
@@ -23,10 +23,20 @@ cp "$SHIM_DLL" "$WINEPREFIX/drive_c/windows/system32/"
 
 # node.exe cannot write to a Unix pipe (libuv EBADF): output goes to a file, then here.
 LOG=$(mktemp)
+rc=0
+if [ -n "$CONSUMER" ]; then
+  # The installed tarball, as a Windows user has it: must run on its prebuilt addon.
+  echo "== consumer: $(basename "$NODE_EXE") consumer.cjs"
+  ( cd "$CONSUMER" && wine "$NODE_EXE" consumer.cjs >"$LOG" 2>&1 ) || rc=$?
+  sed -e 's/\r$//' "$LOG"
+  grep -q '"host":"sendmsg-host.exe","implementation":"addon","addonFile":"[^"]*prebuilds\\\\win32-x64\\\\node.napi.node"' "$LOG" ||
+    { echo "consumer: the installed package did not run on its prebuilt addon in sendmsg-host.exe" >&2; rc=1; }
+fi
 cd "$STAGE"
 export SHIM_SLOW_SINK=10.99.0.99
-time wine "$NODE_EXE" node_modules/vitest/vitest.mjs run >"$LOG" 2>&1
-rc=$?
+# lane.test.ts: the suite must run on the prebuilt addon, not a local build.
+export SENDMSG_SHIM_TEST_ADDON=prebuild
+time wine "$NODE_EXE" node_modules/vitest/vitest.mjs run >"$LOG" 2>&1 || rc=$?
 sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' -e 's/\r$//' "$LOG"
 wineserver -k 2>/dev/null || true
 rm -f "$LOG"
