@@ -78,6 +78,8 @@ cd "$STAGE"
 SKIP='^(?!.*multihomed echo server over IPv6).*$'
 export FUZZ_N=${FUZZ_N:-20000}
 step "in-process suite on the arm64 addon"
-time SENDMSG_SHIM_TEST_IMPLEMENTATION=addon SENDMSG_SHIM_TEST_ADDON=prebuild node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
+time SENDMSG_SHIM_LANE=linux-arm64-addon SENDMSG_SHIM_TEST_IMPLEMENTATION=addon SENDMSG_SHIM_TEST_ADDON=prebuild node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
 step "in-process suite on the arm64 ffi-rs backend"
-time SENDMSG_SHIM_IMPLEMENTATION=ffi SENDMSG_SHIM_TEST_IMPLEMENTATION=ffi node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
+time SENDMSG_SHIM_LANE=linux-arm64-ffi SENDMSG_SHIM_IMPLEMENTATION=ffi SENDMSG_SHIM_TEST_IMPLEMENTATION=ffi node_arm64 node_modules/vitest/vitest.mjs run --pool=threads -t "$SKIP" "${FILES[@]}"
+# The lane reports, for npm run matrix.
+mkdir -p "$ROOT/reports" && cp reports/lane-linux-arm64-*.json "$ROOT/reports/"

@@ -72,4 +72,4 @@ time {
 }
 
 step "run the consumer check and the shared suite in sendmsg-host.exe (node.exe renamed) under Wine, in a private network namespace"
-exec unshare --net -- bash "$ROOT/scripts/wine/in-netns.sh" "$STAGE" "$HOST_EXE" "$LANE/bcryptprimitives.dll" "$CONSUMER"
+REPORTS="$ROOT/reports" exec unshare --net -- bash "$ROOT/scripts/wine/in-netns.sh" "$STAGE" "$HOST_EXE" "$LANE/bcryptprimitives.dll" "$CONSUMER"

@@ -36,8 +36,12 @@ cd "$STAGE"
 export SHIM_SLOW_SINK=10.99.0.99
 # lane.test.ts: the suite must run on the prebuilt addon, not a local build.
 export SENDMSG_SHIM_TEST_ADDON=prebuild
+# The lane report (reports/lane-windows-x64-wine.json), for npm run matrix: Wine passes
+# this variable into node.exe's environment.
+export SENDMSG_SHIM_LANE=windows-x64-wine
 time wine "$NODE_EXE" node_modules/vitest/vitest.mjs run >"$LOG" 2>&1 || rc=$?
 sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' -e 's/\r$//' "$LOG"
+if [ -n "${REPORTS:-}" ]; then mkdir -p "$REPORTS" && cp reports/lane-*.json "$REPORTS/" 2>/dev/null; fi
 wineserver -k 2>/dev/null || true
 rm -f "$LOG"
 exit $rc
