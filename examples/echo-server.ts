@@ -23,6 +23,8 @@ export async function startEchoServer(options: { port?: number; type?: 'udp4' | 
   const loop = (async () => {
     for await (const m of messages(socket)) {
       // Answer from the address the client asked, whatever the routing table would pick.
+      // Where the OS did not say it (Windows, for some local traffic), no source is given
+      // and the OS sends from the socket's bound address.
       await sendMsg(socket, { buffers: m.buffer, to: m.from, control: { sourceAddress: m.control.destinationAddress } })
         .catch(() => {});  // one unreachable client must not stop the server
     }

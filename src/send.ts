@@ -44,7 +44,7 @@ export interface SendControl {
   /**
    * The TOS / traffic-class byte of this datagram, 0–255 (DSCP in the high six bits, ECN in
    * the low two). Linux: IP_TOS or IPV6_TCLASS, by the destination's family (the dual-stack
-   * rule). Windows sets only ECN per datagram: DSCP bits there are WSAEOPNOTSUPP.
+   * rule). Windows: ECN alone as IP_ECN; DSCP bits as IP_TOS where the stack takes them (`capabilities().perDatagramTos`), else WSAEOPNOTSUPP.
    */
   tos?: number;
   /** The ECN codepoint, 0–3 (e.g. 1 = ECT(1), 2 = ECT(0)); replaces the low two bits of `tos`. Windows: IP_ECN / IPV6_ECN. */

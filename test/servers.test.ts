@@ -2,7 +2,8 @@
 // other one, an address() that answers as Windows does, and errors of the main feature
 // (the source address) that say so.
 import { describe, expect, it } from 'vitest';
-import { sendMsg, sendMsgSync, WsaError } from '../src/index';
+import { sendMsg, sendMsgSync, WSA, WsaError } from '../src/index';
+import { toWsaError } from '../src/socket';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
 import { isPosix, itControlData } from './helpers/platform';
 import { receiver } from './helpers/receiver';
@@ -52,5 +53,17 @@ describe('servers: small things that must not surprise', () => {
     expect(e).toBeInstanceOf(WsaError);
     expect(e.sourceAddress).toBe('192.0.2.55');
     expect(e.message).toContain('source address 192.0.2.55 is not local, or cannot reach this destination');
+  });
+
+  // What real Windows answers where Wine does not: WSAEADDRNOTAVAIL for some v4-mapped
+  // destinations (moq #1375) and WSAEINVAL for a reply carrying IN_PKTINFO (Sunshine #5443).
+  // Each keeps its documented code and names the source it was sent from.
+  it('the Windows refusals of a source address (WSAEADDRNOTAVAIL, WSAEINVAL) keep their code and name the source', () => {
+    for (const [wsa, code] of [[WSA.EADDRNOTAVAIL, 'WSAEADDRNOTAVAIL'], [WSA.EINVAL, 'WSAEINVAL']] as const) {
+      const e = toWsaError(wsa, wsa, 'WSASendMsg', null, { address: '::ffff:192.0.2.9', port: 443, sourceAddress: '198.51.100.7' });
+      expectWsa(e, code);
+      expect(e).toMatchObject({ syscall: 'WSASendMsg', address: '::ffff:192.0.2.9', port: 443, sourceAddress: '198.51.100.7' });
+      expect(e.message).toContain('source address 198.51.100.7 is not local, or cannot reach this destination');
+    }
   });
 });
