@@ -740,7 +740,10 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
       else views[k++] = v;
     }
   } else {
+    // Sized once (appending grew it three times a batch), without the global Array, which
+    // a caller may have replaced.
     args = [batchPlans.u8, n, overlapped, token];
+    args.length = 4 + total;
     let k = 4;
     for (let i = 0; i < n; i++) {
       const v = prepared[i]!.views;
