@@ -2,7 +2,7 @@
 // exact local address it arrived on. A wildcard-bound node:dgram server cannot: its
 // replies leave from whatever address routing picks, and clients that asked another
 // address of a multihomed host drop them.
-import { messages, openSocket, sendMsg, type Socket } from 'sendmsg-shim';
+import { messages, openSocket, replyTo, sendMsg, type Socket } from 'sendmsg-shim';
 
 export interface EchoServer {
   port: number;
@@ -23,9 +23,9 @@ export async function startEchoServer(options: { port?: number; type?: 'udp4' | 
   const loop = (async () => {
     for await (const m of messages(socket)) {
       // Answer from the address the client asked, whatever the routing table would pick.
-      // Where the OS did not say it (Windows, for some local traffic), no source is given
-      // and the OS sends from the socket's bound address.
-      await sendMsg(socket, { buffers: m.buffer, to: m.from, control: { sourceAddress: m.control.destinationAddress } })
+      // Where the OS did not say it (Windows, for some local traffic), replyTo gives no
+      // source and the OS sends from the socket's bound address.
+      await sendMsg(socket, { buffers: m.buffer, ...replyTo(m) })
         .catch(() => {});  // one unreachable client must not stop the server
     }
   })();

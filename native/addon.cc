@@ -265,7 +265,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
  private:
   // open(kind, protocol, ipv6Only, broadcast, nonBlocking, sendTimeoutMs, sendBufferSize,
-  //      bind: plan record | null, icmpErrors, ttl, dontFragment, recvPktinfo) -> boolean
+  //      bind: plan record | null, icmpErrors, ttl, dontFragment, recvPktinfo, reusePort) -> boolean
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     OpenSpec spec{};
@@ -286,6 +286,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     spec.ttl = info[9].As<Napi::Number>().Int32Value();
     spec.dontFragment = info[10].ToBoolean();
     spec.recvPktinfo = info[11].ToBoolean();
+    spec.reusePort = info[12].ToBoolean();
     sock_ = sock_open(spec, env.GetInstanceData<AddonData>()->loop, &err_);
     return Napi::Boolean::New(env, sock_ != nullptr);
   }

@@ -42,6 +42,7 @@ struct OpenSpec {
   int protocol;         // raw only
   bool ipv6Only;        // udp6 only
   bool broadcast;
+  bool reusePort;       // udp: SO_REUSEPORT (Linux); win32 refuses it (WSAEOPNOTSUPP)
   bool nonBlocking;
   uint32_t sendTimeoutMs;  // 0 = wait forever
   int sendBufferSize;      // 0 = leave the OS default

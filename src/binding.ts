@@ -44,7 +44,7 @@ export type EachFailure = [number, number, number, string, RawIcmp | null];
 export interface NativeSocket {
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bind: Uint8Array | null,
-    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number;
+    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean, reusePort: boolean): boolean | number;
   recv(buffer: Uint8Array, token: number): [number, boolean, string, number, string | null, number, number] | number;
   cancelRecv(token: number): boolean;
   onreceive?: (token: number, result: [number, boolean, string, number, string | null, number, number] | null,

@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
-import { backend, messages, openSocket, recvMsg, sendMsg, WsaError, type Socket } from './index';
+import { backend, messages, openSocket, recvMsg, replyTo, sendMsg, WsaError, type Socket } from './index';
 
 const LIMITS = {
   count: [1, 1_000_000],
@@ -298,7 +298,7 @@ async function serve(plan: ReturnType<typeof servePlan>, json: boolean, echo: bo
     if (json) console.log(JSON.stringify({ from: m.from, to, bytes: m.bytes, truncated: m.truncated }));
     else console.log(`${m.from.address}:${m.from.port} -> ${to ?? '?'}  ${m.bytes} bytes${m.truncated ? ' (truncated)' : ''}`);
     if (echo) {
-      await sendMsg(sock, { buffers: m.buffer, to: m.from, control: to ? { sourceAddress: to } : undefined }).catch((err) => {
+      await sendMsg(sock, { buffers: m.buffer, ...replyTo(m) }).catch((err) => {
         if (!json) console.error(`  reply failed: ${(err as Error).message}`);
       });
     }

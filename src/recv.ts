@@ -61,6 +61,52 @@ function toMessage(buffer: Buffer, r: RawReceived): ReceivedMessage {
   };
 }
 
+/** What {@link replyTo} gives: spread it into a message (`{ buffers, ...replyTo(m) }`). */
+export interface ReplyTarget {
+  /** The sender of the received datagram. */
+  to: SocketAddress;
+  /** The address (and interface) the datagram arrived on; absent where the OS did not say. */
+  control?: ReplyControl;
+}
+
+/** The control data of a {@link ReplyTarget}. */
+export interface ReplyControl {
+  /** The address the datagram was sent to: the reply's source. */
+  sourceAddress: string;
+  /** The interface it arrived on. */
+  interfaceIndex?: number;
+}
+
+/**
+ * The destination and control data that answer a received datagram from the address it was
+ * sent to, the reason this package exists: `sendMsg(sock, { buffers, ...replyTo(m) })`. The
+ * source is the datagram's destination address (the socket needs `recvPktinfo: true`) and
+ * the interface it arrived on. Where the OS gave no destination (no `recvPktinfo`; Windows,
+ * for some traffic from the local machine), no control data is given, and the OS sends from
+ * the socket's bound address, the best answer left.
+ *
+ * @example
+ * ```ts
+ * for await (const m of sock.messages()) await sendMsg(sock, { buffers: m.buffer, ...replyTo(m) });
+ * ```
+ */
+export function replyTo(received: ReceivedMessage): ReplyTarget {
+  validateObject(received, 'received');
+  const from = received.from;
+  validateObject(from, 'received.from');
+  const to: SocketAddress = { address: from.address, family: from.family, port: from.port };
+  const control = received.control;
+  if (control === undefined || control === null) return { to };
+  validateObject(control, 'received.control');
+  const source = control.destinationAddress;
+  if (source === undefined) return { to };
+  if (typeof source !== 'string') throw invalidArgType('received.control.destinationAddress', 'of type string', source);
+  const interfaceIndex = control.interfaceIndex;
+  if (interfaceIndex === undefined) return { to, control: { sourceAddress: source } };
+  validateInteger(interfaceIndex, 'received.control.interfaceIndex', 0, 0xffffffff);
+  return { to, control: { sourceAddress: source, interfaceIndex } };
+}
+
 /**
  * Receives one datagram, with the address it was sent to when the socket was opened with
  * `recvPktinfo: true` (recvmsg with IP_PKTINFO / IPV6_PKTINFO on Linux). Receives on one

@@ -32,6 +32,13 @@ export interface OpenSocketOptions {
   ipv6Only?: boolean;
   /** SO_BROADCAST: without it a send to a broadcast address fails with WSAEACCES. */
   broadcast?: boolean;
+  /**
+   * UDP, Linux: SO_REUSEPORT, so that several sockets (one per worker thread, say) bind the
+   * same address and port and the kernel spreads the datagrams over them. Windows has no
+   * such option (SO_REUSEADDR means something else there: any socket could take the port),
+   * so there it fails at open with WSAEOPNOTSUPP.
+   */
+  reusePort?: boolean;
   /** Milliseconds a blocking `sendMsgSync` may wait for send-buffer room before WSAETIMEDOUT (SO_SNDTIMEO semantics). 0 or absent: wait as long as it takes. */
   sendTimeout?: number;
   /** `sendMsgSync` then fails with WSAEWOULDBLOCK instead of waiting. `sendMsg` is overlapped either way. */
@@ -119,7 +126,7 @@ export interface SocketAddress {
 }
 
 const KIND: Record<SocketType, Kind> = { udp4: Kind.Udp4, udp6: Kind.Udp6, raw4: Kind.Raw4, raw6: Kind.Raw6 };
-const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
+const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'reusePort', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
   'icmpErrors', 'ttl', 'dontFragment', 'recvPktinfo', 'implementation', 'maxPendingSends', 'maxPendingBytes']);
 /** openSocket's defaults for the bound on queued overlapped sends. */
 const DEFAULT_MAX_PENDING_SENDS = 1024;
@@ -493,6 +500,10 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
     if (type !== 'udp6') throw invalidArgValue('options.ipv6Only', options.ipv6Only, 'applies to udp6 only');
   }
   if (options.broadcast !== undefined) validateBoolean(options.broadcast, 'options.broadcast');
+  if (options.reusePort !== undefined) {
+    validateBoolean(options.reusePort, 'options.reusePort');
+    if (isRaw) throw invalidArgValue('options.reusePort', options.reusePort, 'applies to UDP sockets only');
+  }
   if (options.nonBlocking !== undefined) validateBoolean(options.nonBlocking, 'options.nonBlocking');
   if (options.sendTimeout !== undefined) validateInteger(options.sendTimeout, 'options.sendTimeout', 0, 2 ** 31 - 1);
   if (options.sendBufferSize !== undefined) validateInteger(options.sendBufferSize, 'options.sendBufferSize', 1, 2 ** 31 - 1);
@@ -554,7 +565,7 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   }
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
     options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindTo && endpointRecord(bindTo, bindPort),
-    icmpMode, options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false);
+    icmpMode, options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false, options.reusePort ?? false);
   native.onreceive = (token, result, wsa, sysErrno, syscall, icmp) => {
     const st = sock![kState];
     const entry = st.receiving.get(token);

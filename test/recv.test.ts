@@ -3,9 +3,9 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEchoServer } from '../examples/echo-server';
-import { openSocket, recvMsg, type Socket } from '../src/index';
-import { catchAsync, expectWsa } from './helpers/expect';
-import { isPosix, itControlData } from './helpers/platform';
+import { openSocket, recvMsg, replyTo, sendMsg, type Socket } from '../src/index';
+import { catchAsync, catchSync, expectWsa } from './helpers/expect';
+import { isPosix, itControlData, wine } from './helpers/platform';
 import { NetnsLab, netnsAvailable, netnsSkipReason } from './helpers/netns';
 
 const open: Array<{ close(): unknown }> = [];
@@ -87,6 +87,35 @@ describe('recvMsg', () => {
     await loop;  // the iterator ended instead of hanging
     expect(seen).toEqual([]);
     expectWsa(await catchAsync(recvMsg(s)), 'WSAENOTSOCK');
+  });
+});
+
+describe('replyTo', () => {
+  it('answers from the address a datagram was sent to, on its interface; without a destination, from the bound address', async () => {
+    const s = await shim({ type: 'udp4', bind: { address: '0.0.0.0' }, recvPktinfo: true });
+    const { c, port, replies } = await client();
+    c.send('to .3', s.address().port, '127.0.0.3');
+    const m = await recvMsg(s);
+    expect(replyTo(m)).toEqual({ to: { address: '127.0.0.1', family: 'IPv4', port }, control: { sourceAddress: '127.0.0.3', interfaceIndex: 1 } });
+    await sendMsg(s, { buffers: Buffer.from('from .3'), ...replyTo(m) });
+    await until(() => replies.length === 1);
+    // Wine drops send-side control data: there the reply leaves from the routing choice.
+    expect(replies).toEqual([['from .3', wine ? replies[0]![1] : '127.0.0.3']]);
+    // No recvPktinfo: no destination, so no control data; the OS sends from the bound address.
+    const bound = await shim({ type: 'udp4', bind: { address: '127.0.0.2' } });
+    c.send('to .2', bound.address().port, '127.0.0.2');
+    const n = await recvMsg(bound);
+    expect(replyTo(n)).toEqual({ to: { address: '127.0.0.1', family: 'IPv4', port } });
+    await sendMsg(bound, { buffers: Buffer.from('from .2'), ...replyTo(n) });
+    await until(() => replies.length === 2);
+    expect(replies[1]).toEqual(['from .2', '127.0.0.2']);
+  });
+
+  it('refuses what is not a received message, with a code', () => {
+    expect(catchSync(() => replyTo(null as never))).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(catchSync(() => replyTo({ from: 'x' } as never))).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(catchSync(() => replyTo({ from: { address: '::1', port: 1 }, control: { destinationAddress: 7 } } as never)))
+      .toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
   });
 });
 

@@ -51,6 +51,7 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   if (spec.kind == SockKind::Udp6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
     return false;
   if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
+  if (spec.reusePort && !set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1, err)) return false;
   bool v6 = is_v6(spec.kind);
   bool v4traffic = !v6 || (spec.kind == SockKind::Udp6 && !spec.ipv6Only);
   if (spec.icmpErrors == IcmpMode::On) {

@@ -77,6 +77,12 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
   if (spec.kind == SockKind::Udp6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6Only ? 1 : 0, err))
     return false;
   if (spec.broadcast && !set_int_opt(fd, SOL_SOCKET, SO_BROADCAST, 1, err)) return false;
+  // No SO_REUSEPORT on Windows; SO_REUSEADDR there lets any socket take the port (and
+  // SO_EXCLUSIVEADDRUSE is the opposite): refused rather than approximated.
+  if (spec.reusePort) {
+    set_shim_error(err, WSAEOPNOTSUPP_, "setsockopt");
+    return false;
+  }
   if (spec.sendBufferSize > 0 && !set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize, err))
     return false;
   bool v6 = is_v6(spec.kind);

@@ -425,7 +425,7 @@ export class FfiSocket implements NativeSocket {
   // --- socket.cc ---------------------------------------------------------------------------
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bind: Uint8Array | null,
-    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean): boolean | number {
+    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean, reusePort: boolean): boolean | number {
     if (ended) return this.fail(WSA.SYSCALLFAILURE, 'socket');
     const bindTo = bind && endpointOf(bind);
     if (bind && !bindTo) return this.fail(WSA.EFAULT, 'bind');
@@ -454,6 +454,7 @@ export class FfiSocket implements NativeSocket {
       // Windows' default is v6-only and Linux's dual stack: always set it explicitly.
       if (k === Kind.Udp6 && !opt(A.IPPROTO_IPV6, A.IPV6_V6ONLY, ipv6Only ? 1 : 0)) return false;
       if (broadcast && !opt(A.SOL_SOCKET, A.SO_BROADCAST, 1)) return false;
+      if (reusePort && !opt(A.SOL_SOCKET, A.SO_REUSEPORT, 1)) return false;
       if (icmpErrors === ICMP_ON) {
         // Soft ICMP errors fail the next send, as on Windows (see socket.cc).
         if (v6 && !opt(A.IPPROTO_IPV6, A.IPV6_RECVERR, 1)) return false;
