@@ -36,7 +36,8 @@ function statusOn(row, kinds) {
       } else if (test.state === 'failed') {
         failed = true;
       } else {
-        const why = /\[(unverified on real Windows: [^\]]*)\]/.exec(test.name)?.[1] ?? /\(skipped: ([^)]*)\)/.exec(test.name)?.[1] ?? 'skipped';
+        const why = /\[(unverified on real Windows: [^\]]*)\]/.exec(test.name)?.[1] ??
+          `skipped there (${/\(skipped: ([^)]*)\)/.exec(test.name)?.[1] ?? 'no reason given'})`;
         skips.add(why);
       }
     }
@@ -57,7 +58,7 @@ function cell(row, kind) {
   const wine = statusOn(row, ['wine']);
   if (wine.failed) return 'FAILING under Wine';
   if (wine.encoderOnly) return 'proven at the encoder level (mingw WSA_CMSG_* macros, under Wine)';
-  if (wine.passedIn.length) return 'proven under Wine';
+  if (wine.passedIn.length) return `proven under Wine${row.wineNote ? ` (${row.wineNote})` : ''}`;
   if (row.windows === 'n/a') return 'does not apply';
   const ranOnWindows = lanes.some((l) => kindOf(l) !== 'linux' && l.tests.some((t) => matches(row, t)));
   return `not yet proven: ${wine.skips.length ? wine.skips.join('; ') : ranOnWindows ? 'skipped' : 'its tests need Linux (network namespaces, a python witness) and do not run under Wine'}`;
