@@ -49,6 +49,7 @@ function cell(row, kind) {
   if (kind === 'linux') {
     const s = statusOn(row, ['linux']);
     if (s.failed) return 'FAILING';
+    if (row.linux) return `${row.linux}${s.passedIn.length ? ` (${s.passedIn.join(', ')})` : ''}`;
     if (s.passedIn.length) return `proven on Linux (${s.passedIn.join(', ')})`;
     return `not yet proven${s.skips.length ? `: ${s.skips.join('; ')}` : ''}`;
   }
@@ -57,9 +58,11 @@ function cell(row, kind) {
   if (real.passedIn.length) return `proven on Windows (${real.passedIn.join(', ')})`;
   const wine = statusOn(row, ['wine']);
   if (wine.failed) return 'FAILING under Wine';
+  // A row whose answer on Windows is "never" or "does not apply" says so, with its evidence.
+  if (row.windows === 'n/a') return 'does not apply';
+  if (row.windows) return `${row.windows}${wine.passedIn.length ? ' (its test passed under Wine)' : ''}`;
   if (wine.encoderOnly) return 'proven at the encoder level (mingw WSA_CMSG_* macros, under Wine)';
   if (wine.passedIn.length) return `proven under Wine${row.wineNote ? ` (${row.wineNote})` : ''}`;
-  if (row.windows === 'n/a') return 'does not apply';
   const ranOnWindows = lanes.some((l) => kindOf(l) !== 'linux' && l.tests.some((t) => matches(row, t)));
   return `not yet proven: ${wine.skips.length ? wine.skips.join('; ') : ranOnWindows ? 'skipped' : 'its tests need Linux (network namespaces, a python witness) and do not run under Wine'}`;
 }
