@@ -37,7 +37,7 @@ try {
   cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 } catch {
   notBuilt(`${why}, and cmake-js is not installed, so the addon cannot be built here. To build it: ` +
-    'npm install --save-dev cmake-js@8.0.0 node-addon-api@8.9.2, then npm rebuild sendmsg-shim --build-from-source ' +
+    'npm install cmake-js@8.0.0 node-addon-api@8.9.2 (dependencies of this package that the install left out), then npm rebuild sendmsg-shim --build-from-source ' +
     '(needs cmake, a C++17 compiler and Node\'s headers)', 1);
 }
 console.log(`sendmsg-shim: ${why}; building the native addon with cmake-js`);
