@@ -11,6 +11,12 @@ import {
   copyView, isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateObject,
 } from './validate';
 
+// Taken at load: a caller who replaces the global Promise would otherwise run code between a
+// send being handed to the OS (or staged) and its bookkeeping, and could leave it unsettled.
+const NativePromise: PromiseConstructor = Promise;
+const resolved: <T>(value: T) => Promise<T> = Promise.resolve.bind(Promise);
+const rejected: (reason: unknown) => Promise<never> = Promise.reject.bind(Promise);
+
 /** `flags` values, as in Winsock (the same numbers as Linux for OOB and DONTROUTE). */
 export const MSG = {
   /** Out-of-band data: stream sockets only, so always WSAEOPNOTSUPP here (as on Windows). */
@@ -403,7 +409,7 @@ function completed(callback: SendCallback | undefined, link: Listener | undefine
     process.nextTick(callback, err, bytes);
     return undefined;
   }
-  return err ? Promise.reject(err) : Promise.resolve(bytes);
+  return err ? rejected(err) : resolved(bytes);
 }
 
 /**
@@ -478,7 +484,7 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   } else {
     let resolve!: (n: number) => void;
     let reject!: (e: WsaError) => void;
-    promise = new Promise<number>((res, rej) => { resolve = res; reject = rej; });
+    promise = new NativePromise<number>((res, rej) => { resolve = res; reject = rej; });
     settle = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
   park(st, token, { done: settle, ...where(p), datagrams: datagrams(p), bytes: bytesOf(p) }, link);
@@ -554,7 +560,7 @@ class Staged implements StagedSends {
       this.#callbacks[i] = callback;
       return undefined;
     }
-    const promise = new Promise<number>(lend);
+    const promise = new NativePromise<number>(lend);
     this.#resolves[i] = lentResolve;
     this.#rejects[i] = lentReject;
     // Not kept: a settled promise holds its error, whose stack holds the socket.
@@ -827,22 +833,22 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
   const { st, prepared } = prepareBatch(sock, msgs);
   const first = prepared[0];
   const w = first ? where(first) : {};
-  if (st.closed) return Promise.resolve({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
+  if (st.closed) return resolved({ sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) });
   // Measured before planning: nothing but the native call may follow the written records.
   let bytes = 0;
   if (st.pending.size !== 0) {
     for (let i = 0; i < prepared.length; i++) bytes += bytesOf(prepared[i]!);
-    if (!hasRoom(st, prepared.length, bytes)) return Promise.resolve({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
+    if (!hasRoom(st, prepared.length, bytes)) return resolved({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
   }
   const token = nextToken++;
   const args = planBatch(st, prepared, true, token);
-  if (!isArray(args)) return Promise.resolve(args);
+  if (!isArray(args)) return resolved(args);
   flushStaged(st);
   const r = callBatch(st.native, args);
-  if (typeof r !== 'number') return Promise.resolve(batchFailure(st, prepared, r));
-  if (r >= 0) return Promise.resolve({ sent: r });
+  if (typeof r !== 'number') return resolved(batchFailure(st, prepared, r));
+  if (r >= 0) return resolved({ sent: r });
   if (bytes === 0) for (let i = 0; i < prepared.length; i++) bytes += bytesOf(prepared[i]!);
-  return new Promise((resolve) => park(st, token, {
+  return new NativePromise((resolve) => park(st, token, {
     ...w,
     // The completion knows the index: its error names that message's destination.
     failedAt: (count) => (prepared[count] ? where(prepared[count]!) : w),

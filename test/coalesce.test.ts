@@ -190,6 +190,29 @@ describe('sendMsg calls of one turn, coalesced', () => {
     expect(texts(await r.waitFor(4))).toEqual(['before', 'inner', 'sync', 'outer']);
   });
 
+  it('a global Promise replaced during the calls runs none of its code: every call still settles and sends', async () => {
+    const { s, r, to } = await pair();
+    const Real = globalThis.Promise;
+    let constructed = 0;
+    // A Promise that never calls its executor, and re-enters the shim when constructed.
+    class Hostile<T> extends Real<T> {
+      constructor() {
+        super(() => {});
+        constructed++;
+      }
+    }
+    let calls: Array<Promise<number> | undefined>;
+    globalThis.Promise = Hostile as unknown as PromiseConstructor;
+    try {
+      calls = [sendMsg(s, { buffers: b('one'), to }), sendMsg(s, { buffers: b('two'), to }), sendMsg(s, { buffers: b('three'), to })];
+    } finally {
+      globalThis.Promise = Real;
+    }
+    expect(constructed).toBe(0);
+    expect(await Real.all(calls)).toEqual([3, 3, 5]);
+    expect(texts(await r.waitFor(3))).toEqual(['one', 'two', 'three']);
+  });
+
   it('a call made before process.exit() in the same turn still goes out', async () => {
     const r = track(await receiver());
     const entry = join(__dirname, '..', 'dist', 'index.js');
