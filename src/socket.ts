@@ -400,6 +400,7 @@ export class Socket {
     if (!st.closed) {
       // A sendMsg made before close() goes out, as it would have without coalescing.
       flushStaged(st);
+      st.staged = null;  // its ~150 KB of staging memory goes with the socket's last send
       st.closed = true;
       st.native.close();
       notifyIfDrained(st);
