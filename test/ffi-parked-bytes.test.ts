@@ -16,7 +16,7 @@ describe.skipIf(!netnsAvailable)(`ffi-rs: parked sends own their bytes${netnsAva
     A = lab.ns('a');
     B = lab.ns('b');
     lab.veth(A, B, 42);
-    lab.tc(A, 'qdisc', 'add', 'dev', 'va42', 'root', 'tbf', 'rate', '20mbit', 'burst', '4kb', 'limit', '100000');
+    lab.tc(A, 'qdisc', 'add', 'dev', 'va42', 'root', 'tbf', 'rate', '5mbit', 'burst', '4kb', 'limit', '100000');
   });
   afterAll(() => lab.destroy());
 
