@@ -211,6 +211,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceMethod<&Socket::Cancel>("cancel"),
                            InstanceMethod<&Socket::Recv>("recv"),
                            InstanceMethod<&Socket::CancelRecv>("cancelRecv"),
+                           InstanceMethod<&Socket::RecvBatch>("recvBatch"),
                            InstanceMethod<&Socket::Connect>("connect"),
                            InstanceMethod<&Socket::ShutdownSend>("shutdownSend"),
                            InstanceMethod<&Socket::Address>("address"),
@@ -219,6 +220,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceAccessor<&Socket::PendingCount>("pendingCount"),
                            InstanceAccessor<&Socket::SegmentationOffload>("segmentationOffload"),
                            InstanceAccessor<&Socket::PerDatagramTos>("perDatagramTos"),
+                           InstanceAccessor<&Socket::ReceiveOffload>("receiveOffload"),
                            InstanceAccessor<&Socket::Fd>("fd"),
                        });
   }
@@ -265,7 +267,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
  private:
   // open(kind, protocol, ipv6Only, broadcast, nonBlocking, sendTimeoutMs, sendBufferSize,
-  //      bind: plan record | null, icmpErrors, ttl, dontFragment, recvPktinfo, reusePort) -> boolean
+  //      bind: plan record | null, icmpErrors, ttl, dontFragment, recvPktinfo, reusePort,
+  //      receiveOffload) -> boolean
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     OpenSpec spec{};
@@ -287,6 +290,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     spec.dontFragment = info[10].ToBoolean();
     spec.recvPktinfo = info[11].ToBoolean();
     spec.reusePort = info[12].ToBoolean();
+    spec.receiveOffload = info[13].ToBoolean();
     sock_ = sock_open(spec, env.GetInstanceData<AddonData>()->loop, &err_);
     return Napi::Boolean::New(env, sock_ != nullptr);
   }
@@ -523,6 +527,27 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return ReceivedToJs(env, r);
   }
 
+  // recvBatch(slot, max, token) -> a batch array at once (BatchToJs), -1 (failed:
+  // lastError) or -2 (pending: onreceive later, with the batch array).
+  Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!sock_) return Fail(env, WSAENOTSOCK_, "recvmmsg");
+    size_t slot = info[0].As<Napi::Number>().Uint32Value();
+    size_t max = info[1].As<Napi::Number>().Uint32Value();
+    if (slot == 0 || slot > (1u << 20) || max == 0 || max > kMaxRecvBatch) return Fail(env, WSAEINVAL_, "recvmmsg");
+    recvOut_.resize(max);
+    long n = recv_batch(sock_, slot, max, info[2].As<Napi::Number>().DoubleValue(), &Socket::DeliverReceived, this,
+                        recvOut_.data(), &err_);
+    if (n == kSendPending) {
+      Hold();
+      return Napi::Number::New(env, kSendPending);
+    }
+    if (n < 0) return Napi::Number::New(env, kSendFailed);
+    napi_value out;
+    if (!BatchToJs(env, recvOut_.data(), static_cast<size_t>(n), &out)) return Fail(env, WSAENOBUFS_, "recvmmsg");
+    return Napi::Value(env, out);
+  }
+
   Napi::Value CancelRecv(const Napi::CallbackInfo& info) {
     bool removed = sock_ && recv_cancel(sock_, info[0].As<Napi::Number>().DoubleValue());
     if (removed) ReleaseIfIdle();
@@ -545,12 +570,96 @@ class Socket : public Napi::ObjectWrap<Socket> {
     return out;
   }
 
-  // ReceiveSink: onreceive(token, result array | null, wsa, sysErrno, syscall, icmp)
+  // A batch's datagrams as [buffer, count, string, string, ...]. buffer holds a table of
+  // kBatchFields int32 per datagram (bytes, truncated, from: index of its string in this
+  // array, port, destination: index or -1, ifindex, tos, segment), then every datagram's
+  // bytes in order: one allocation and one copy for the batch, nothing kept of the slots.
+  // An address is made into a string once per batch, not once per datagram.
+  static constexpr size_t kBatchFields = 8;
+  // false: no memory for it (the caller reports WSAENOBUFS).
+  static bool BatchToJs(Napi::Env env, const Received* r, size_t n, napi_value* result) {
+    size_t total = n * kBatchFields * sizeof(int32_t);
+    for (size_t i = 0; i < n; i++) total += static_cast<size_t>(r[i].bytes);
+    void* mem = nullptr;
+    napi_value buffer, out;
+    if (napi_create_buffer(env, total, &mem, &buffer) != napi_ok) {
+      bool pending = false;
+      napi_value ignored;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+      return false;
+    }
+    auto* table = static_cast<int32_t*>(mem);
+    uint8_t* data = static_cast<uint8_t*>(mem) + n * kBatchFields * sizeof(int32_t);
+    napi_create_array(env, &out);
+    napi_set_element(env, out, 0, buffer);
+    napi_value count;
+    napi_create_uint32(env, static_cast<uint32_t>(n), &count);
+    napi_set_element(env, out, 1, count);
+    uint32_t strings = 2;
+    IpAddr seen[4];
+    int32_t seenAt[4];
+    size_t nseen = 0, replace = 0;
+    auto intern = [&](const IpAddr& ip) -> int32_t {
+      for (size_t k = 0; k < nseen; k++)
+        if (seen[k].family == ip.family && seen[k].scope == ip.scope && std::memcmp(seen[k].bytes, ip.bytes, 16) == 0)
+          return seenAt[k];
+      char text[64] = "";
+      format_ip(ip, text, sizeof(text));
+      napi_value str;
+      napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &str);
+      napi_set_element(env, out, strings, str);
+      size_t k = nseen < 4 ? nseen++ : replace++ % 4;  // a few recent ones: enough for one sender's flood
+      seen[k] = ip;
+      seenAt[k] = static_cast<int32_t>(strings);
+      return static_cast<int32_t>(strings++);
+    };
+    for (size_t i = 0; i < n; i++) {
+      int32_t* f = table + i * kBatchFields;
+      f[0] = static_cast<int32_t>(r[i].bytes);
+      f[1] = r[i].truncated ? 1 : 0;
+      f[2] = intern(r[i].from.ip);
+      f[3] = r[i].from.port;
+      f[4] = r[i].hasDestination ? intern(r[i].destination) : -1;
+      f[5] = static_cast<int32_t>(r[i].ifindex);
+      f[6] = r[i].tos;
+      f[7] = static_cast<int32_t>(r[i].segment);
+      if (r[i].bytes > 0) std::memcpy(data, r[i].data, static_cast<size_t>(r[i].bytes));
+      data += r[i].bytes;
+    }
+    *result = out;
+    return true;
+  }
+
+  // One onreceive call's worth: a single receive, or all the datagrams of one batch.
+  struct ReceivedGroup {
+    const Received* first;
+    size_t n;
+  };
+
+  // ReceiveSink: onreceive(token, result array | batch array | null, wsa, sysErrno, syscall, icmp)
   static void DeliverReceived(void* ctx, const Received* done, size_t count) {
-    static_cast<Socket*>(ctx)->Emit<Received, 6>("onreceive", done, count, [](Napi::Env env, const Received& r, napi_value* argv) {
+    std::vector<ReceivedGroup> groups;
+    for (size_t i = 0; i < count;) {
+      size_t n = 1;
+      if (done[i].data != nullptr)
+        while (i + n < count && done[i + n].data != nullptr && done[i + n].token == done[i].token) n++;
+      groups.push_back(ReceivedGroup{done + i, n});
+      i += n;
+    }
+    static_cast<Socket*>(ctx)->Emit<ReceivedGroup, 6>("onreceive", groups.data(), groups.size(),
+                                                      [](Napi::Env env, const ReceivedGroup& g, napi_value* argv) {
+      const Received& r = *g.first;
       argv[0] = Napi::Number::New(env, r.token);
-      argv[1] = r.bytes >= 0 ? napi_value(ReceivedToJs(env, r)) : napi_value(env.Null());
-      ErrorArgs(env, r.err, argv + 2);
+      OsError err = r.err;
+      if (r.bytes < 0) {
+        argv[1] = env.Null();
+      } else if (r.data == nullptr) {
+        argv[1] = ReceivedToJs(env, r);
+      } else if (!BatchToJs(env, g.first, g.n, &argv[1])) {
+        argv[1] = env.Null();
+        err = OsError{WSAENOBUFS_, 0, "recvmmsg", false, {}};
+      }
+      ErrorArgs(env, err, argv + 2);
     });
   }
 
@@ -620,6 +729,10 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   Napi::Value SegmentationOffload(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), sock_ && sock_is_open(sock_) && sock_segmentation_offload(sock_));
+  }
+
+  Napi::Value ReceiveOffload(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), sock_ && sock_receive_offload(sock_));
   }
 
   Napi::Value PerDatagramTos(const Napi::CallbackInfo& info) {
@@ -773,6 +886,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<SendSpec> specs_;
   std::vector<long> eachResults_;  // sendEach's, reused
   std::vector<OsError> eachErrs_;
+  std::vector<Received> recvOut_;  // recvBatch's immediate results, reused
   size_t lastSent_ = 0;           // segments sent before a split send failed
   std::unordered_map<double, double> splitBytes_;  // token -> bytes, for pending split sends
   OsError err_;

@@ -43,6 +43,7 @@ struct OpenSpec {
   bool ipv6Only;        // udp6 only
   bool broadcast;
   bool reusePort;       // udp: SO_REUSEPORT (Linux); win32 refuses it (WSAEOPNOTSUPP)
+  bool receiveOffload;  // udp: UDP_GRO (Linux) / UDP_RECV_MAX_COALESCED_SIZE (Windows); best effort
   bool nonBlocking;
   uint32_t sendTimeoutMs;  // 0 = wait forever
   int sendBufferSize;      // 0 = leave the OS default
@@ -150,7 +151,15 @@ struct Received {
   IpAddr destination;
   uint32_t ifindex;
   int tos;             // -1 when unknown
+  // A batch receive (recv_batch): where the bytes are, valid until the sink returns (or,
+  // for an immediate result, until the next receive on the socket); the glue copies them.
+  const uint8_t* data = nullptr;
+  // Receive offload coalesced several datagrams of this size (the last may be shorter)
+  // from one sender into this one; 0: a plain datagram.
+  uint32_t segment = 0;
 };
+// Receives complete through this, in the order they were made. A batch delivers one
+// Received per datagram, all with its token, consecutively (a failure: one, alone).
 using ReceiveSink = void (*)(void* ctx, const Received* done, size_t count);
 
 // --- implemented by platform/<os>/socket.cc, in this order on every platform ---
@@ -165,6 +174,8 @@ bool sock_segmentation_offload(const PlatformSocket* s);
 // Whether the whole TOS / traffic-class byte (DSCP and ECN) can be set per datagram: Linux
 // always; Windows where the stack takes an IP_TOS control message (a probe says), else ECN only.
 bool sock_per_datagram_tos(const PlatformSocket* s);
+// Whether receives may coalesce datagrams (receiveOffload asked for and the OS took it).
+bool sock_receive_offload(const PlatformSocket* s);
 SockKind sock_kind(const PlatformSocket* s);
 // Family of the connected peer: 0 = not connected, 4 = IPv4 or v4-mapped, 6 = IPv6.
 int sock_peer_family(const PlatformSocket* s);
@@ -204,6 +215,14 @@ void send_each(PlatformSocket* s, const SendSpec* specs, size_t n, double token0
 // queues the receive and returns kSendPending (the sink gets it, in order), or kSendFailed.
 long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token, ReceiveSink sink,
                      void* ctx, Received* out, OsError* err);
+// Receives up to max datagrams, each into its own slot of `slot` bytes owned by the
+// backend: fills out[0..k) (k >= 1, out has room for max) and returns k at once, or queues
+// and returns kSendPending (the sink gets them later, in order with single receives), or
+// kSendFailed. posix: recvmmsg; win32: consecutive WSARecvMsg while FIONREAD says more is
+// queued. With receive offload a slot may hold several datagrams (Received::segment).
+long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, ReceiveSink sink, void* ctx,
+                Received* out, OsError* err);
+constexpr size_t kMaxRecvBatch = 1024;
 bool recv_cancel(PlatformSocket* s, double token);
 size_t recv_pending_count(const PlatformSocket* s);
 

@@ -44,10 +44,16 @@ export type EachFailure = [number, number, number, string, RawIcmp | null];
 export interface NativeSocket {
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bind: Uint8Array | null,
-    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean, reusePort: boolean): boolean | number;
+    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean, reusePort: boolean,
+    receiveOffload: boolean): boolean | number;
   recv(buffer: Uint8Array, token: number): [number, boolean, string, number, string | null, number, number] | number;
+  /**
+   * Up to `max` datagrams, each received into a slot of `slot` bytes the backend owns: a
+   * RawBatch at once, -1 (failed: lastError) or -2 (pending: onreceive later with the RawBatch).
+   */
+  recvBatch(slot: number, max: number, token: number): RawBatch | number;
   cancelRecv(token: number): boolean;
-  onreceive?: (token: number, result: [number, boolean, string, number, string | null, number, number] | null,
+  onreceive?: (token: number, result: [number, boolean, string, number, string | null, number, number] | RawBatch | null,
     wsa: number, sysErrno: number, syscall: string, icmp: RawIcmp | null) => void;
   /** One datagram as the socket's plan record (`plan`) says: bytes, or the failure. */
   sendSync(...views: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure;
@@ -78,8 +84,19 @@ export interface NativeSocket {
   readonly segmentationOffload: boolean;
   /** The whole TOS byte per datagram (Linux; Windows where a probe says the stack takes IP_TOS), else ECN only. */
   readonly perDatagramTos: boolean;
+  /** Receives may hold several datagrams (receiveOffload asked for, and the OS took it). */
+  readonly receiveOffload: boolean;
   readonly fd: number;
 }
+
+/**
+ * A batch receive's datagrams, as native/addon.cc's BatchToJs lays them out: a buffer that
+ * starts with RAW_BATCH_FIELDS int32 per datagram (bytes, truncated, index of the sender's
+ * address string in this array, port, index of the destination's or -1, ifindex, tos,
+ * segment size or 0), then their bytes in order; the count; then the address strings.
+ */
+export type RawBatch = [Uint8Array, number, ...string[]];
+export const RAW_BATCH_FIELDS = 8;
 
 /** @internal */
 export interface Binding {

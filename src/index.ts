@@ -6,8 +6,10 @@ export { openSocket, Socket } from './socket';
 export type { OpenSocketOptions, SocketAddress, SocketCapabilities, SocketType } from './socket';
 export { sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync, MSG, MAX_BATCH } from './send';
 export type { BatchResult, Message, SendCallback, SendControl, SendTarget } from './send';
-export { recvMsg, messages, replyTo } from './recv';
-export type { ReceivedControl, ReceivedMessage, RecvOptions, ReplyControl, ReplyTarget } from './recv';
+export { recvMsg, recvMsgBatch, messages, replyTo } from './recv';
+export type {
+  MessagesOptions, ReceivedControl, ReceivedMessage, RecvBatchOptions, RecvOptions, ReplyControl, ReplyTarget,
+} from './recv';
 export { WsaError, WSA } from './errors';
 export type { WsaCode, WsaErrorDetails, ArgumentError, IcmpReport } from './errors';
 export { MAX_BUFFERS } from './validate';

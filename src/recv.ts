@@ -1,9 +1,10 @@
 import { isIP } from 'node:net';
-import { WSA, WsaError } from './errors';
+import { RAW_BATCH_FIELDS, type RawBatch } from './binding';
+import { WSA, WsaError, invalidArgType, outOfRange } from './errors';
 import {
   Socket, kState, lastError, listen, notifyIfDrained, unlisten, type RawReceived, type ReceivingEntry, type SocketAddress,
+  type SocketState,
 } from './socket';
-import { invalidArgType } from './errors';
 import { validateAbortSignal, validateInteger, validateKeys, validateObject } from './validate';
 
 /** Options of {@link recvMsg}. */
@@ -41,14 +42,41 @@ export interface ReceivedMessage {
   control: ReceivedControl;
 }
 
+/** Options of {@link recvMsgBatch}. */
+export interface RecvBatchOptions extends RecvOptions {
+  /** Most datagrams one call returns: 1 to 1024, default 64. */
+  maxMessages?: number;
+}
+
+/** Options of {@link messages}: the batches it receives underneath. */
+export interface MessagesOptions {
+  /** Room for each datagram (see {@link RecvOptions.bufferSize}). */
+  bufferSize?: number;
+  /** Most datagrams per receive underneath (see {@link RecvBatchOptions.maxMessages}). */
+  maxMessages?: number;
+}
+
 const RECV_KEYS = new Set(['bufferSize', 'signal']);
+const BATCH_KEYS = new Set(['bufferSize', 'signal', 'maxMessages']);
+const MESSAGES_KEYS = new Set(['bufferSize', 'maxMessages']);
+const DEFAULT_BUFFER = 65536;
+const DEFAULT_BATCH = 64;
+const MAX_BATCH = 1024;
+/** A batch's slots are the backend's memory, kept by the socket: bounded. */
+const MAX_BATCH_MEMORY = 64 << 20;
+/** With receive offload a slot must hold a whole coalesced receive (at most 64 KiB). */
+const OFFLOAD_SLOT = 65536;
 let nextToken = 1;
+
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
 
 function toMessage(buffer: Buffer, r: RawReceived): ReceivedMessage {
   const [bytes, truncated, address, port, destination, ifindex, tos] = r;
   const control: ReceivedControl = {};
   if (destination !== null) {
-    control.destinationAddress = destination.startsWith('::ffff:') && isIP(destination.slice(7)) === 4 ? destination.slice(7) : destination;
+    control.destinationAddress = unmapped(destination);
     control.interfaceIndex = ifindex;
   }
   if (tos >= 0) control.tos = tos;
@@ -59,6 +87,55 @@ function toMessage(buffer: Buffer, r: RawReceived): ReceivedMessage {
     from: { address, family: isIP(address) === 6 ? 'IPv6' : 'IPv4', port },
     control,
   };
+}
+
+/**
+ * A RawBatch's datagrams as messages, appended to `out`. A coalesced receive (segment > 0)
+ * becomes its datagrams, each a view of the one buffer; anything longer than `size` (only
+ * possible when offload made the slots larger than asked) is cut to it, as the kernel would
+ * have cut it.
+ */
+function decodeBatch(raw: RawBatch, size: number, out: ReceivedMessage[]): void {
+  const data = raw[0];
+  const n = raw[1];
+  const table = new Int32Array(data.buffer, data.byteOffset, n * RAW_BATCH_FIELDS);
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const families: Array<'IPv4' | 'IPv6' | undefined> = [];
+  let at = n * RAW_BATCH_FIELDS * 4;
+  for (let i = 0, f = 0; i < n; i++, f += RAW_BATCH_FIELDS) {
+    const bytes = table[f]!;
+    const fromAt = table[f + 2]!;
+    const address = raw[fromAt] as string;
+    const family = families[fromAt] ?? (families[fromAt] = isIP(address) === 6 ? 'IPv6' : 'IPv4');
+    const port = table[f + 3]!;
+    const destAt = table[f + 4]!;
+    const destination = destAt >= 0 ? unmapped(raw[destAt] as string) : undefined;
+    const ifindex = table[f + 5]! >>> 0;
+    const tos = table[f + 6]!;
+    const segment = table[f + 7]! > 0 ? table[f + 7]! : bytes;
+    const truncated = table[f + 1] === 1;
+    const end = at + bytes;
+    // A plain datagram is one segment of its own length (a zero-length one too).
+    for (let off = at; off < end || off === at; off += segment) {
+      const whole = Math.min(segment, end - off);
+      const len = Math.min(whole, size);
+      const control: ReceivedControl = {};
+      if (destination !== undefined) {
+        control.destinationAddress = destination;
+        control.interfaceIndex = ifindex;
+      }
+      if (tos >= 0) control.tos = tos;
+      out.push({
+        buffer: buffer.subarray(off, off + len),
+        bytes: len,
+        truncated: len < whole || (truncated && off + segment >= end),
+        from: { address, family, port },
+        control,
+      });
+      if (segment === 0) break;
+    }
+    at = end;
+  }
 }
 
 /** What {@link replyTo} gives: spread it into a message (`{ buffers, ...replyTo(m) }`). */
@@ -107,39 +184,48 @@ export function replyTo(received: ReceivedMessage): ReplyTarget {
   return { to, control: { sourceAddress: source, interfaceIndex } };
 }
 
-/**
- * Receives one datagram, with the address it was sent to when the socket was opened with
- * `recvPktinfo: true` (recvmsg with IP_PKTINFO / IPV6_PKTINFO on Linux). Receives on one
- * socket complete in the order they were made; `close()` fails waiting ones with
- * WSA_OPERATION_ABORTED.
- *
- * @example
- * ```ts
- * const m = await recvMsg(sock);
- * await sendMsg(sock, { buffers: m.buffer, to: m.from, control: { sourceAddress: m.control.destinationAddress } });
- * ```
- */
-export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<ReceivedMessage> {
+interface Validated {
+  st: SocketState;
+  size: number;
+  signal: AbortSignal | undefined;
+}
+
+function validateReceive(sock: Socket, options: RecvBatchOptions, keys: Set<string>): Validated {
   if (!(sock instanceof Socket)) throw invalidArgType('socket', 'an instance of Socket (from openSocket)', sock);
   validateObject(options, 'options');
-  validateKeys(options as Record<string, unknown>, 'options', RECV_KEYS);
-  const size = options.bufferSize ?? 65536;
+  validateKeys(options as Record<string, unknown>, 'options', keys);
+  const size = options.bufferSize ?? DEFAULT_BUFFER;
   validateInteger(size, 'options.bufferSize', 1, 1 << 20);
   const signal = options.signal;
   if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
-  const st = sock[kState];
-  if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmsg' }));
-  if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
-  const buffer = Buffer.allocUnsafe(size);
-  const token = nextToken++;
-  const r = st.native.recv(buffer, token);
-  if (Array.isArray(r)) return Promise.resolve(toMessage(buffer, r));
-  if (r !== -2) return Promise.reject(lastError(st.native));
-  return new Promise((resolve, reject) => {
+  return { st: sock[kState], size, signal };
+}
+
+function validateMaxMessages(value: unknown, size: number): number {
+  const max = value ?? DEFAULT_BATCH;
+  validateInteger(max, 'options.maxMessages', 1, MAX_BATCH);
+  if ((max as number) * size > MAX_BATCH_MEMORY) {
+    throw outOfRange('options.maxMessages', `<= ${Math.floor(MAX_BATCH_MEMORY / size)} with a bufferSize of ${size} (64 MiB of slots)`, max);
+  }
+  return max as number;
+}
+
+/**
+ * Queues a receive the backend could not complete at once: settles through onreceive
+ * (src/socket.ts), or fails with WSA_OPERATION_ABORTED when its signal fires first.
+ */
+function wait<T>(st: SocketState, token: number, buffer: Uint8Array | null, signal: AbortSignal | undefined, syscall: string,
+  settle: (result: RawReceived | RawBatch) => T, serve?: () => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     const entry: ReceivingEntry = {
       buffer,
-      done: (err: WsaError | null, result: RawReceived | null) => (err ? reject(err) : resolve(toMessage(buffer, result!))),
+      done: (err, result) => {
+        if (err) reject(err);
+        else resolve(settle(result!));
+        serveLeftover(st);
+      },
     };
+    if (serve) entry.serve = () => resolve(serve());
     // In the map first: a duck-typed signal may fire from inside addEventListener.
     st.receiving.set(token, entry);
     if (signal) {
@@ -148,7 +234,7 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
           if (!st.receiving.has(token) || !st.native.cancelRecv(token)) return;
           st.receiving.delete(token);
           unlisten(entry.link);
-          reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
+          reject(new WsaError(WSA.OPERATION_ABORTED, { syscall }));
           notifyIfDrained(st);
         });
       } catch (err) {
@@ -162,22 +248,130 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
 }
 
 /**
- * The datagrams a socket receives, as an async iterator, one receive at a time (so the
- * kernel's buffer holds what the loop has not asked for yet: backpressure). It ends when
- * the socket is closed.
+ * Datagrams a completion brought beyond what its call takes wait in st.leftover; receives
+ * queued behind it would otherwise wait for the network while they sit there. Each one the
+ * backend can still take back (cancelRecv; Windows may already be receiving into it) is
+ * served from them instead, in call order.
+ */
+function serveLeftover(st: SocketState): void {
+  for (const [token, entry] of st.receiving) {
+    if (st.leftover.length === 0) return;
+    if (!entry.serve || !st.native.cancelRecv(token)) return;  // order: none may overtake it
+    st.receiving.delete(token);
+    unlisten(entry.link);
+    entry.serve();
+  }
+}
+
+/** The first `max` of the leftover and the batch's own datagrams; the rest stays leftover. */
+function take(st: SocketState, raw: RawBatch, size: number, max: number): ReceivedMessage[] {
+  const got = st.leftover;
+  st.leftover = [];
+  decodeBatch(raw, size, got);
+  // Only a coalesced receive (or leftovers) can bring more than asked for.
+  if (got.length > max) st.leftover = got.splice(max);
+  return got;
+}
+
+/**
+ * Receives one datagram, with the address it was sent to when the socket was opened with
+ * `recvPktinfo: true` (recvmsg with IP_PKTINFO / IPV6_PKTINFO on Linux). Receives on one
+ * socket complete in the order they were made; `close()` fails waiting ones with
+ * WSA_OPERATION_ABORTED.
+ *
+ * @example
+ * ```ts
+ * const m = await recvMsg(sock);
+ * await sendMsg(sock, { buffers: m.buffer, to: m.from, control: { sourceAddress: m.control.destinationAddress } });
+ * ```
+ */
+export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<ReceivedMessage> {
+  const { st, size, signal } = validateReceive(sock, options, RECV_KEYS);
+  if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmsg' }));
+  if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
+  if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(st.leftover.shift()!);
+  const token = nextToken++;
+  if (st.native.receiveOffload) {
+    // A receive may hold several datagrams: through the batch path, keeping the rest.
+    const r = st.native.recvBatch(Math.max(size, OFFLOAD_SLOT), 1, token);
+    if (Array.isArray(r)) return Promise.resolve(take(st, r as RawBatch, size, 1)[0]!);
+    if (r !== -2) return Promise.reject(lastError(st.native));
+    return wait(st, token, null, signal, 'recvmsg', (result) => take(st, result as RawBatch, size, 1)[0]!, () => st.leftover.shift()!);
+  }
+  const buffer = Buffer.allocUnsafe(size);
+  const r = st.native.recv(buffer, token);
+  if (Array.isArray(r)) return Promise.resolve(toMessage(buffer, r));
+  if (r !== -2) return Promise.reject(lastError(st.native));
+  return wait(st, token, buffer, signal, 'recvmsg', (result) => toMessage(buffer, result as RawReceived));
+}
+
+/**
+ * Waits until at least one datagram is there, then returns every datagram available, up to
+ * `maxMessages` (default 64), in one system call where the OS has one: recvmmsg on Linux
+ * (also on ffi-rs), consecutive WSARecvMsg calls while more are queued on Windows. Each is
+ * the same object {@link recvMsg} returns; datagrams from several senders keep their own
+ * `from` and `control`. The bytes of one batch are copied into one new buffer (the slots
+ * they were received into are the socket's, reused by the next batch), so a message keeps
+ * only its own bytes alive. The socket keeps `maxMessages` x `bufferSize` bytes of slots
+ * (at most 64 MiB), 4 MiB at the defaults: ask for a smaller `bufferSize` when the protocol
+ * bounds its datagrams (DNS, QUIC: 1500). Receives complete in the order they were made,
+ * single and batch alike.
+ *
+ * @example
+ * ```ts
+ * for (const m of await recvMsgBatch(sock, { maxMessages: 32, bufferSize: 1500 })) {
+ *   await sendMsg(sock, { buffers: m.buffer, ...replyTo(m) });
+ * }
+ * ```
+ */
+export function recvMsgBatch(sock: Socket, options: RecvBatchOptions = {}): Promise<ReceivedMessage[]> {
+  const { st, size, signal } = validateReceive(sock, options, BATCH_KEYS);
+  const max = validateMaxMessages(options.maxMessages, size);
+  if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmmsg' }));
+  if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmmsg' }));
+  if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(st.leftover.splice(0, max));
+  const slot = st.native.receiveOffload ? Math.max(size, OFFLOAD_SLOT) : size;
+  const token = nextToken++;
+  const r = st.native.recvBatch(slot, Math.min(max, Math.floor(MAX_BATCH_MEMORY / slot)), token);
+  if (Array.isArray(r)) return Promise.resolve(take(st, r as RawBatch, size, max));
+  if (r !== -2) return Promise.reject(lastError(st.native));
+  return wait(st, token, null, signal, 'recvmmsg', (result) => take(st, result as RawBatch, size, max), () => st.leftover.splice(0, max));
+}
+
+/**
+ * The datagrams a socket receives, as an async iterator. Underneath it receives a batch at a
+ * time ({@link recvMsgBatch}) and asks for the next only when the loop has taken the last
+ * one, so the kernel's buffer holds what the loop has not asked for yet: backpressure, with
+ * at most one batch in hand. Leaving the loop early keeps the rest of that batch for the
+ * socket's next receive; nothing received is dropped. It ends when the socket is closed.
  *
  * @example
  * ```ts
  * for await (const m of messages(sock)) console.log(m.from, m.control.destinationAddress);
  * ```
  */
-export async function* messages(sock: Socket, options: Omit<RecvOptions, 'signal'> = {}): AsyncGenerator<ReceivedMessage> {
+export function messages(sock: Socket, options: MessagesOptions = {}): AsyncGenerator<ReceivedMessage> {
+  const { size } = validateReceive(sock, options, MESSAGES_KEYS);
+  const max = validateMaxMessages(options.maxMessages, size);
+  return iterate(sock, { bufferSize: size, maxMessages: max });
+}
+
+async function* iterate(sock: Socket, options: RecvBatchOptions): AsyncGenerator<ReceivedMessage> {
+  const st = sock[kState];
   for (;;) {
+    let batch: ReceivedMessage[];
     try {
-      yield await recvMsg(sock, options);
+      batch = await recvMsgBatch(sock, options);
     } catch (err) {
       if (err instanceof WsaError && (err.errno === WSA.OPERATION_ABORTED || err.errno === WSA.ENOTSOCK)) return;
       throw err;
+    }
+    let i = 0;
+    try {
+      while (i < batch.length) yield batch[i++]!;
+    } finally {
+      // Left early (break, return, throw): what the loop never saw is the socket's again.
+      if (i < batch.length && !st.closed) st.leftover = batch.slice(i).concat(st.leftover);
     }
   }
 }

@@ -1,9 +1,9 @@
 import { type IpLiteral } from './address';
 import {
-  ICMP_DEFAULT, ICMP_OFF, ICMP_ON, type Implementation, type NativeSocket, type RawIcmp, binding, bindingFor,
+  ICMP_DEFAULT, ICMP_OFF, ICMP_ON, type Implementation, type NativeSocket, type RawBatch, type RawIcmp, binding, bindingFor,
   implementation as defaultImplementation,
 } from './binding';
-import { messages, type ReceivedMessage } from './recv';
+import { messages, type MessagesOptions, type ReceivedMessage } from './recv';
 import { WSA, WsaError, icmpReport, invalidArgValue, setDefaultSyscall } from './errors';
 import { Kind } from './kind';
 import { PlanMemory, endpointRecord, planMessage, validateIpLiteral, type PlanInput, type Refusal } from './plan';
@@ -39,6 +39,16 @@ export interface OpenSocketOptions {
    * so there it fails at open with WSAEOPNOTSUPP.
    */
   reusePort?: boolean;
+  /**
+   * UDP: let the OS coalesce datagrams of one sender into one receive (Linux: UDP_GRO, 5.0+;
+   * Windows: UDP_RECV_MAX_COALESCED_SIZE, URO, 10 2004+), which saves most of the per-datagram
+   * cost of a fast flow. The shim splits every coalesced receive back into its datagrams, each
+   * a view of one buffer with its own `bytes`: callers never see the coalesced whole. Best
+   * effort: where the OS refuses, receives stay one datagram each;
+   * {@link Socket.capabilities}'s `receiveOffload` says which. Off by default (some Windows
+   * drivers coalesce without reporting the segment size: quinn #2041, msquic #4955).
+   */
+  receiveOffload?: boolean;
   /** Milliseconds a blocking `sendMsgSync` may wait for send-buffer room before WSAETIMEDOUT (SO_SNDTIMEO semantics). 0 or absent: wait as long as it takes. */
   sendTimeout?: number;
   /** `sendMsgSync` then fails with WSAEWOULDBLOCK instead of waiting. `sendMsg` is overlapped either way. */
@@ -111,6 +121,11 @@ export interface SocketCapabilities {
    * Windows 11, as quinn-udp measured).
    */
   maxOffloadSegments: number;
+  /**
+   * Receives may coalesce datagrams (receiveOffload asked for and taken by the OS: Linux
+   * 5.0+, Windows 10 2004+; never under Wine). They reach the caller split, either way.
+   */
+  receiveOffload: boolean;
   /** `control.sourceAddress` is honoured (both OSes; Wine drops it, see docs/windows-notes.md). */
   sourceAddress: boolean;
 }
@@ -126,7 +141,7 @@ export interface SocketAddress {
 }
 
 const KIND: Record<SocketType, Kind> = { udp4: Kind.Udp4, udp6: Kind.Udp6, raw4: Kind.Raw4, raw6: Kind.Raw6 };
-const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'reusePort', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
+const OPEN_KEYS = new Set(['type', 'protocol', 'bind', 'ipv6Only', 'broadcast', 'reusePort', 'receiveOffload', 'sendTimeout', 'nonBlocking', 'sendBufferSize',
   'icmpErrors', 'ttl', 'dontFragment', 'recvPktinfo', 'implementation', 'maxPendingSends', 'maxPendingBytes']);
 /** openSocket's defaults for the bound on queued overlapped sends. */
 const DEFAULT_MAX_PENDING_SENDS = 1024;
@@ -154,10 +169,12 @@ export const kState = Symbol('sendmsg-shim.state');
 
 /** @internal A receive the OS has not completed yet. */
 export interface ReceivingEntry {
-  done: (err: WsaError | null, result: RawReceived | null) => void;
-  /** The buffer the OS writes into: kept alive until completion. */
-  buffer: Uint8Array;
+  done: (err: WsaError | null, result: RawReceived | RawBatch | null) => void;
+  /** The buffer the OS writes into: kept alive until completion (a batch's is the backend's). */
+  buffer: Uint8Array | null;
   link?: Listener;
+  /** Settles it from st.leftover instead, once the backend has given it back (src/recv.ts). */
+  serve?: () => void;
 }
 
 /** @internal An AbortSignal's 'abort' listener, added once and removed once. */
@@ -246,6 +263,11 @@ export interface SocketState {
   staged: StagedSends | null;
   /** A sendMsg went at once in this turn: the turn's later ones are coalesced (src/send.ts). */
   sentThisTurn: boolean;
+  /**
+   * Datagrams split out of a coalesced receive (receiveOffload) that the receive which got
+   * them had no room for: the next receives return them first, in order (src/recv.ts).
+   */
+  leftover: ReceivedMessage[];
 }
 
 /** @internal The inputs of the plan a socket's record holds; `valid` false: none yet. */
@@ -340,7 +362,7 @@ export class Socket {
       planKey: { valid: false, to: null, toPort: 0, source: null, ifindex: 0, flags: 0, tos: 0, segmentSize: 0, split: false },
       pending: new Map(), receiving: new Map(), drained: [],
       pendingDatagrams: 0, pendingBytes: 0, maxPendingSends: limits.maxPendingSends, maxPendingBytes: limits.maxPendingBytes,
-      roomWaiters: [], self: this, staged: null, sentThisTurn: false,
+      roomWaiters: [], self: this, staged: null, sentThisTurn: false, leftover: [],
     };
   }
 
@@ -401,6 +423,7 @@ export class Socket {
       // A sendMsg made before close() goes out, as it would have without coalescing.
       flushStaged(st);
       st.staged = null;  // its ~150 KB of staging memory goes with the socket's last send
+      st.leftover = [];
       st.closed = true;
       st.native.close();
       notifyIfDrained(st);
@@ -455,15 +478,17 @@ export class Socket {
       batchSend: win ? 'WSASendMsg loop' : 'sendmmsg',
       perDatagramTos: st.native.perDatagramTos,
       maxOffloadSegments: binding.maxOffloadSegments,
+      receiveOffload: st.native.receiveOffload,
       sourceAddress: true,
     };
   }
 
   /**
-   * The datagrams this socket receives, as an async iterator (see {@link messages}); ends
-   * when the socket closes. `for await (const m of sock.messages()) ...`
+   * The datagrams this socket receives, as an async iterator (see {@link messages}): batches
+   * of {@link recvMsgBatch} underneath, one at a time. Ends when the socket closes.
+   * `for await (const m of sock.messages()) ...`
    */
-  messages(options?: { bufferSize?: number }): AsyncGenerator<ReceivedMessage> {
+  messages(options?: MessagesOptions): AsyncGenerator<ReceivedMessage> {
     return messages(this, options);
   }
 
@@ -504,6 +529,10 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   if (options.reusePort !== undefined) {
     validateBoolean(options.reusePort, 'options.reusePort');
     if (isRaw) throw invalidArgValue('options.reusePort', options.reusePort, 'applies to UDP sockets only');
+  }
+  if (options.receiveOffload !== undefined) {
+    validateBoolean(options.receiveOffload, 'options.receiveOffload');
+    if (isRaw) throw invalidArgValue('options.receiveOffload', options.receiveOffload, 'applies to UDP sockets only');
   }
   if (options.nonBlocking !== undefined) validateBoolean(options.nonBlocking, 'options.nonBlocking');
   if (options.sendTimeout !== undefined) validateInteger(options.sendTimeout, 'options.sendTimeout', 0, 2 ** 31 - 1);
@@ -566,7 +595,8 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   }
   const ok = native.open(KIND[type], protocol, options.ipv6Only ?? false, options.broadcast ?? false,
     options.nonBlocking ?? false, options.sendTimeout ?? 0, options.sendBufferSize ?? 0, bindTo && endpointRecord(bindTo, bindPort),
-    icmpMode, options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false, options.reusePort ?? false);
+    icmpMode, options.ttl ?? 0, options.dontFragment ?? false, options.recvPktinfo ?? false, options.reusePort ?? false,
+    options.receiveOffload ?? false);
   native.onreceive = (token, result, wsa, sysErrno, syscall, icmp) => {
     const st = sock![kState];
     const entry = st.receiving.get(token);

@@ -70,7 +70,7 @@ describe.skipIf(!isPosix)('icmpErrors: true reports which earlier datagram an IC
     const plan = new PlanMemory(1);
     const native = new (bindingFor(implementation).NativeSocket)(() => {}, plan.u8);
     const local = validateIpLiteral('127.0.0.1', 'address');
-    expect(native.open(0, 0, false, false, false, 0, 0, endpointRecord(local, 0), ICMP_ON, 0, false, false, false)).toBe(true);
+    expect(native.open(0, 0, false, false, false, 0, 0, endpointRecord(local, 0), ICMP_ON, 0, false, false, false, false)).toBe(true);
     const to = (port: number) => planMessage(plan, 0, Kind.Udp4, null,
       { to: local, toPort: port, source: null, ifindex: 0, flags: 0, tos: -1, segmentSize: 0, split: false });
     const gone = dgram.createSocket('udp4');

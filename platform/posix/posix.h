@@ -2,6 +2,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <uv.h>
@@ -12,6 +13,10 @@
 
 #include "../../native/shim.h"
 #include "../../native/sockaddr.h"
+
+#ifndef UDP_GRO
+#define UDP_GRO 104  // linux/udp.h; glibc's header has it from 2.31
+#endif
 
 namespace shim {
 
@@ -43,11 +48,23 @@ struct PendingSend {
 };
 
 // A receive waiting for a datagram; data points into the caller's buffer, which the JS
-// side keeps alive until the completion.
+// side keeps alive until the completion. A batch (max > 0) has no buffer of its own: it
+// receives into the socket's recvSlots when the datagrams are there.
 struct PendingRecv {
   double token;
   uint8_t* data;
   size_t len;
+  size_t max = 0;
+};
+
+// recvmmsg's memory, kept from call to call: max slots of `slot` bytes and what each
+// message needs beside them.
+struct RecvSlots {
+  std::vector<uint8_t> bytes;
+  std::vector<mmsghdr> hdrs;
+  std::vector<iovec> iov;
+  std::vector<sockaddr_storage> from;
+  std::vector<unsigned char> control;
 };
 
 struct PlatformSocket {
@@ -56,6 +73,7 @@ struct PlatformSocket {
   bool nonBlocking = false;
   IcmpMode icmp = IcmpMode::Default;
   bool gso = false;  // UDP_SEGMENT accepted so far
+  bool gro = false;  // UDP_GRO on: a receive may hold several datagrams
   bool recvPktinfo = false;
   uint32_t sendTimeoutMs = 0;
   int peerFamily = 0;
@@ -64,6 +82,7 @@ struct PlatformSocket {
   bool polling = false;
   std::deque<PendingSend> queue;
   std::deque<PendingRecv> recvQueue;
+  RecvSlots recvSlots;
   ReceiveSink recvSink = nullptr;
   void* recvSinkCtx = nullptr;
   std::vector<EncodedMsg> scratch;  // a batch's messages, reused from call to call

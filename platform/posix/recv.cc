@@ -10,34 +10,16 @@
 
 namespace shim {
 
-// One recvmsg into r's buffer, MSG_DONTWAIT. 0 and *out filled, or the errno.
-static int receive_one(PlatformSocket* s, uint8_t* data, size_t len, Received* out) {
-  iovec iov{data, len};
-  sockaddr_storage from;
-  alignas(cmsghdr) unsigned char control[256];
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_name = &from;
-  m.msg_namelen = sizeof(from);
-  m.msg_control = control;
-  m.msg_controllen = sizeof(control);
-  ssize_t n;
-  for (bool swallowed = false;;) {
-    n = recvmsg(s->fd, &m, MSG_DONTWAIT);
-    if (n >= 0) break;
-    int e = errno;
-    if (e == EINTR) continue;
-    if (swallowed || !swallow_icmp_error(s, e)) return e;
-    swallowed = true;
-  }
-  out->bytes = static_cast<long>(n);
-  out->truncated = (m.msg_flags & MSG_TRUNC) != 0;
-  sockaddr_to_endpoint(from, &out->from);
+// Room for pktinfo, TOS / traffic class and a UDP_GRO segment size, with margin.
+constexpr size_t kRecvControl = 256;
+
+// What the control messages of one received datagram say, into *out.
+static void decode_control(msghdr* m, Received* out) {
   out->hasDestination = false;
   out->ifindex = 0;
   out->tos = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+  out->segment = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo pi;
       std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
@@ -61,8 +43,90 @@ static int receive_one(PlatformSocket* s, uint8_t* data, size_t len, Received* o
       int tclass;
       std::memcpy(&tclass, CMSG_DATA(c), sizeof(tclass));
       out->tos = tclass;
+    } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      // The size of the datagrams coalesced into this one; the kernel sends it for every
+      // GRO packet, also one that holds a single datagram (then no larger than it).
+      int size;
+      std::memcpy(&size, CMSG_DATA(c), sizeof(size));
+      if (size > 0 && out->bytes > size) out->segment = static_cast<uint32_t>(size);
     }
   }
+}
+
+// The system call, retried after EINTR and after the one ICMP error a socket that does not
+// want them must not see (swallow_icmp_error). >= 0, or -errno.
+template <typename Call>
+static long retrying(PlatformSocket* s, Call call) {
+  for (bool swallowed = false;;) {
+    long n = call();
+    if (n >= 0) return n;
+    int e = errno;
+    if (e == EINTR) continue;
+    if (swallowed || !swallow_icmp_error(s, e)) return -e;
+    swallowed = true;
+  }
+}
+
+// One recvmsg into data[0..len), MSG_DONTWAIT. 0 and *out filled, or the errno.
+static int receive_one(PlatformSocket* s, uint8_t* data, size_t len, Received* out) {
+  iovec iov{data, len};
+  sockaddr_storage from;
+  alignas(cmsghdr) unsigned char control[kRecvControl];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_name = &from;
+  m.msg_namelen = sizeof(from);
+  m.msg_control = control;
+  m.msg_controllen = sizeof(control);
+  long n = retrying(s, [&] { return static_cast<long>(recvmsg(s->fd, &m, MSG_DONTWAIT)); });
+  if (n < 0) return static_cast<int>(-n);
+  out->bytes = n;
+  out->truncated = (m.msg_flags & MSG_TRUNC) != 0;
+  sockaddr_to_endpoint(from, &out->from);
+  decode_control(&m, out);
+  return 0;
+}
+
+// One recvmmsg of up to max datagrams into the socket's slots, MSG_DONTWAIT: it returns
+// what is queued now, at least one. 0 and out[0..*count) filled (their data in the slots
+// until the next receive), or the errno.
+static int receive_many(PlatformSocket* s, size_t slot, size_t max, double token, Received* out, size_t* count) {
+  RecvSlots& r = s->recvSlots;
+  if (r.bytes.size() < slot * max) r.bytes.resize(slot * max);
+  if (r.hdrs.size() < max) {
+    r.hdrs.resize(max);
+    r.iov.resize(max);
+    r.from.resize(max);
+    r.control.resize(max * kRecvControl);
+  }
+  for (size_t i = 0; i < max; i++) {
+    r.iov[i] = iovec{r.bytes.data() + i * slot, slot};
+    msghdr& m = r.hdrs[i].msg_hdr;
+    m = msghdr{};
+    m.msg_iov = &r.iov[i];
+    m.msg_iovlen = 1;
+    m.msg_name = &r.from[i];
+    m.msg_namelen = sizeof(sockaddr_storage);
+    m.msg_control = r.control.data() + i * kRecvControl;
+    m.msg_controllen = kRecvControl;
+  }
+  long n = retrying(s, [&] {
+    return static_cast<long>(recvmmsg(s->fd, r.hdrs.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr));
+  });
+  if (n < 0) return static_cast<int>(-n);
+  for (long i = 0; i < n; i++) {
+    msghdr& m = r.hdrs[i].msg_hdr;
+    Received& x = out[i];
+    x = Received{};
+    x.token = token;
+    x.bytes = static_cast<long>(r.hdrs[i].msg_len);
+    x.truncated = (m.msg_flags & MSG_TRUNC) != 0;
+    x.data = r.bytes.data() + i * slot;
+    sockaddr_to_endpoint(r.from[i], &x.from);
+    decode_control(&m, &x);
+  }
+  *count = static_cast<size_t>(n);
   return 0;
 }
 
@@ -79,13 +143,30 @@ void drain_recv(PlatformSocket* s, bool pollError) {
     PendingRecv& r = s->recvQueue.front();
     Received x{};
     x.token = r.token;
-    int e = receive_one(s, r.data, r.len, &x);
+    int e;
+    if (r.max > 0) {
+      size_t had = done.size(), got = 0;
+      done.resize(had + r.max);
+      e = receive_many(s, r.len, r.max, r.token, done.data() + had, &got);
+      done.resize(had + got);
+      if (e == 0) {
+        s->recvQueue.pop_front();
+        g_queuedSends--;
+        // Its datagrams are in the slots, which the next batch would reuse: deliver first
+        // (the poll is level-triggered, so receives still queued are woken again).
+        break;
+      }
+    } else {
+      e = receive_one(s, r.data, r.len, &x);
+    }
+    const char* syscall = r.max > 0 ? "recvmmsg" : "recvmsg";
     if (e == EAGAIN) {
-      if (!pollError || !take_queued_icmp_error(s, "recvmsg", &x.err)) break;
+      if (!pollError || !take_queued_icmp_error(s, syscall, &x.err)) break;
       x.bytes = kSendFailed;
       x.tos = -1;
     } else if (e) {
       fail(s, e, &x);
+      x.err.syscall = syscall;
     }
     done.push_back(x);
     s->recvQueue.pop_front();
@@ -114,6 +195,35 @@ long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token,
     }
   }
   s->recvQueue.push_back(PendingRecv{token, data, len});
+  g_queuedSends++;
+  s->recvSink = sink;
+  s->recvSinkCtx = ctx;
+  if (!poll_update(s, err)) {
+    s->recvQueue.pop_back();
+    g_queuedSends--;
+    return kSendFailed;
+  }
+  return kSendPending;
+}
+
+long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, ReceiveSink sink, void* ctx,
+                Received* out, OsError* err) {
+  if (s->fd < 0) {
+    set_shim_error(err, WSAENOTSOCK_, "recvmmsg");
+    return kSendFailed;
+  }
+  if (s->recvQueue.empty()) {
+    size_t got = 0;
+    int e = receive_many(s, slot, max, token, out, &got);
+    if (e == 0) return static_cast<long>(got);
+    if (e != EAGAIN) {
+      fail(s, e, out);
+      out->err.syscall = "recvmmsg";
+      *err = out->err;
+      return kSendFailed;
+    }
+  }
+  s->recvQueue.push_back(PendingRecv{token, nullptr, slot, max});
   g_queuedSends++;
   s->recvSink = sink;
   s->recvSinkCtx = ctx;

@@ -77,6 +77,13 @@ static bool configure(PlatformSocket* s, const OpenSpec& spec, OsError* err) {
     if (v6 && !set_int_opt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, err)) return false;
     if (v4traffic && !set_int_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, err)) return false;
   }
+  if (spec.receiveOffload && (s->kind == SockKind::Udp4 || s->kind == SockKind::Udp6)) {
+    // UDP_GRO (Linux 5.0): the kernel may hand several datagrams of one sender and size to
+    // one receive, with their size in a UDP_GRO control message. An older kernel says
+    // ENOPROTOOPT; receives then stay one datagram each, which capabilities() reports.
+    int one = 1;
+    s->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+  }
   if (spec.sendBufferSize > 0 && !set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize, err))
     return false;
   if (spec.hasBind) {
@@ -173,6 +180,8 @@ bool sock_is_open(const PlatformSocket* s) { return s->fd >= 0; }
 bool sock_segmentation_offload(const PlatformSocket* s) { return s->gso; }
 
 bool sock_per_datagram_tos(const PlatformSocket*) { return true; }
+
+bool sock_receive_offload(const PlatformSocket* s) { return s->gro; }
 SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return s->fd; }

@@ -47,6 +47,7 @@ function calls(ffi: typeof FfiRs) {
     sendmsg: fn(ffi, 'sendmsg', T.I64, [T.I32, P, T.I32]),
     sendmmsg: fn(ffi, 'sendmmsg', T.I32, [T.I32, P, T.I32, T.I32]),
     recvmsg: fn(ffi, 'recvmsg', T.I64, [T.I32, P, T.I32]),
+    recvmmsg: fn(ffi, 'recvmmsg', T.I32, [T.I32, P, T.U32, T.I32, P]),
     poll: fn(ffi, 'poll', T.I32, [P, T.I64, T.I32]),
     if_nametoindex: fn(ffi, 'if_nametoindex', T.U32, [P]),
     eventfd: fn(ffi, 'eventfd', T.I32, [T.I32, T.I32]),

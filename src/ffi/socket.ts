@@ -4,7 +4,7 @@
 // sendmsg/sendmmsg/recvmsg; parked operations wait for readiness in poll(2) on a libuv
 // threadpool thread, so the event loop never blocks.
 import { formatIp, isV4Mapped } from '../address';
-import { ICMP_OFF, ICMP_ON, type EachFailure, type NativeSocket, type RawIcmp, type SendFailure } from '../binding';
+import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
@@ -55,7 +55,7 @@ export const live = { sockets: 0, pollHandles: 0, queuedSends: 0 };
 
 type Completion = [token: number, bytes: number, wsa: number, sys: number, syscall: string, count: number, icmp: RawIcmp | null];
 type RawReceived = [number, boolean, string, number, string | null, number, number];
-type ReceiveDone = [token: number, result: RawReceived | null, wsa: number, sys: number, syscall: string, icmp: RawIcmp | null];
+type ReceiveDone = [token: number, result: RawReceived | RawBatch | null, wsa: number, sys: number, syscall: string, icmp: RawIcmp | null];
 /** The last failure: wsa, errno, syscall, and the ICMP error it stands for (addon.cc's OsError). */
 type LastError = [wsa: number, sys: number, syscall: string, icmp: RawIcmp | null];
 
@@ -108,7 +108,8 @@ function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number):
 
 /** splitBytes >= 0: the segments of one send, which completes with these bytes. */
 interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number; splitBytes: number }
-interface PendingRecv { token: number; buffer: Uint8Array }
+/** A receive waiting for readability: into `buffer`, or (a batch) up to `max` slots of `slot` bytes. */
+interface PendingRecv { token: number; buffer: Uint8Array | null; slot: number; max: number }
 
 // --- addresses ---------------------------------------------------------------------------
 interface IpAddr { family: 4 | 6; bytes: Uint8Array; scope: number }
@@ -202,6 +203,36 @@ function controlFor(plan: Plan): Uint8Array | null {
 /** addon.cc's read_view: an ArrayBufferView whose memory is still there. */
 function isView(v: unknown): v is ArrayBufferView {
   return ArrayBuffer.isView(v) && !isDetached(v);
+}
+
+/** Room for a received datagram's control messages (recv.cc's kRecvControl). */
+const RECV_CONTROL = 256;
+
+/** recv.cc's decode_control: what the control messages of a datagram of `bytes` bytes say. */
+function decodeControl(control: number, used: number, bytes: number): { destination: string | null; ifindex: number; tos: number; segment: number } {
+  let destination: string | null = null;
+  let ifindex = 0;
+  let tos = -1;
+  let segment = 0;
+  for (const [level, type, at] of cmsgs(control, used)) {
+    if (level === A.IPPROTO_IP && type === A.IP_PKTINFO) {
+      // ipi_addr is the header's destination; ipi_spec_dst the local address routing chose.
+      destination = formatIp(4, mem, at + A['in_pktinfo.ipi_addr']);
+      ifindex = view.getInt32(at, true) >>> 0;
+    } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_PKTINFO) {
+      destination = formatIp(6, mem, at);
+      ifindex = view.getUint32(at + A['in6_pktinfo.ipi6_ifindex'], true);
+    } else if (level === A.IPPROTO_IP && type === A.IP_TOS) {
+      tos = mem[at]!;
+    } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_TCLASS) {
+      tos = view.getInt32(at, true);
+    } else if (level === A.SOL_UDP && type === A.UDP_GRO) {
+      // The size of the datagrams coalesced into this receive (see recv.cc).
+      const size = view.getInt32(at, true);
+      if (size > 0 && bytes > size) segment = size;
+    }
+  }
+  return { destination, ifindex, tos, segment };
 }
 
 // --- writing messages into the arena ------------------------------------------------------
@@ -404,6 +435,7 @@ export class FfiSocket implements NativeSocket {
   private nonBlocking = false;
   private icmp = 0;  // ICMP_DEFAULT / ICMP_ON / ICMP_OFF
   private gso = false;
+  private gro = false;
   private sendTimeoutMs = 0;
   private peerFamily = 0;
   private err: LastError = [0, 0, '', null];
@@ -425,7 +457,8 @@ export class FfiSocket implements NativeSocket {
   // --- socket.cc ---------------------------------------------------------------------------
   open(kind: number, protocol: number, ipv6Only: boolean, broadcast: boolean, nonBlocking: boolean,
     sendTimeoutMs: number, sendBufferSize: number, bind: Uint8Array | null,
-    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean, reusePort: boolean): boolean | number {
+    icmpErrors: number, ttl: number, dontFragment: boolean, recvPktinfo: boolean, reusePort: boolean,
+    receiveOffload: boolean): boolean | number {
     if (ended) return this.fail(WSA.SYSCALLFAILURE, 'socket');
     const bindTo = bind && endpointOf(bind);
     if (bind && !bindTo) return this.fail(WSA.EFAULT, 'bind');
@@ -486,6 +519,10 @@ export class FfiSocket implements NativeSocket {
     }
     // UDP_SEGMENT exists since Linux 4.18; a send may still be refused (see send()).
     if (k === Kind.Udp4 || k === Kind.Udp6) this.gso = this.intOpt(A.SOL_UDP, A.UDP_SEGMENT) !== null;
+    // UDP_GRO (Linux 5.0), best effort as in socket.cc: refused, receives stay one datagram each.
+    if (receiveOffload && (k === Kind.Udp4 || k === Kind.Udp6)) {
+      this.gro = libc.setsockopt(fd, A.SOL_UDP, A.UDP_GRO, setInt(SCRATCH, 1), 4) === 0;
+    }
     return true;
   }
 
@@ -523,6 +560,10 @@ export class FfiSocket implements NativeSocket {
 
   get segmentationOffload(): boolean {
     return this.fd >= 0 && this.gso;
+  }
+
+  get receiveOffload(): boolean {
+    return this.fd >= 0 && this.gro;
   }
 
   get pendingCount(): number {
@@ -1034,10 +1075,33 @@ export class FfiSocket implements NativeSocket {
         return SEND_FAILED;
       }
     }
-    this.recvQueue.push({ token, buffer });
+    this.recvQueue.push({ token, buffer, slot: 0, max: 0 });
     live.queuedSends++;
     watch(this);
     return SEND_PENDING;
+  }
+
+  recvBatch(slot: number, max: number, token: number): RawBatch | number {
+    if (arenaBusy) return this.fail(WSA.EINPROGRESS, 'recvmmsg');  // see sendSync
+    arenaBusy = true;
+    try {
+      if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'recvmmsg');
+      if (!(slot >= 1 && slot <= 1 << 20 && max >= 1 && max <= MAX_BATCH)) return this.fail(WSA.EINVAL, 'recvmmsg');
+      if (this.recvQueue.length === 0) {
+        const r = this.receiveMany(slot, max);
+        if (typeof r !== 'number') return r;
+        if (r !== EAGAIN) {
+          this.osError(r, 'recvmmsg', 'recv');
+          return SEND_FAILED;
+        }
+      }
+      this.recvQueue.push({ token, buffer: null, slot, max });
+      live.queuedSends++;
+      watch(this);
+      return SEND_PENDING;
+    } finally {
+      arenaBusy = false;
+    }
   }
 
   cancelRecv(token: number): boolean {
@@ -1049,10 +1113,11 @@ export class FfiSocket implements NativeSocket {
     const done: ReceiveDone[] = [];
     while (this.recvQueue.length) {
       const r = this.recvQueue[0];
-      const got = this.receiveOne(r.buffer);
-      if (got === EAGAIN && !(pollError && this.takeQueuedIcmpError('recvmsg'))) break;
+      const got = r.buffer ? this.receiveOne(r.buffer) : this.receiveMany(r.slot, r.max);
+      const syscall = r.buffer ? 'recvmsg' : 'recvmmsg';
+      if (got === EAGAIN && !(pollError && this.takeQueuedIcmpError(syscall))) break;
       if (typeof got === 'number') {
-        if (got !== EAGAIN) this.osError(got, 'recvmsg', 'recv');
+        if (got !== EAGAIN) this.osError(got, syscall, 'recv');
         done.push([r.token, null, ...this.err]);
       } else {
         done.push([r.token, got, 0, 0, '', null]);
@@ -1095,25 +1160,86 @@ export class FfiSocket implements NativeSocket {
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
     const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
-    let destination: string | null = null;
-    let ifindex = 0;
-    let tos = -1;
     const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
-    for (const [level, type, at] of cmsgs(control, used)) {
-      if (level === A.IPPROTO_IP && type === A.IP_PKTINFO) {
-        // ipi_addr is the header's destination; ipi_spec_dst the local address routing chose.
-        destination = formatIp(4, mem, at + A['in_pktinfo.ipi_addr']);
-        ifindex = view.getInt32(at, true) >>> 0;
-      } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_PKTINFO) {
-        destination = formatIp(6, mem, at);
-        ifindex = view.getUint32(at + A['in6_pktinfo.ipi6_ifindex'], true);
-      } else if (level === A.IPPROTO_IP && type === A.IP_TOS) {
-        tos = mem[at];
-      } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_TCLASS) {
-        tos = view.getInt32(at, true);
-      }
-    }
+    const { destination, ifindex, tos } = decodeControl(control, used, n);
     return [n, truncated, fromAddress, fromPort, destination, ifindex, tos];
+  }
+
+  /**
+   * recv.cc's receive_many: one recvmmsg of up to max datagrams into slots in the arena
+   * (fewer when the arena cannot hold max of them), copied out as a RawBatch; or the errno.
+   */
+  private receiveMany(slot: number, max: number): RawBatch | number {
+    const perMsg = A['sizeof iovec'] + A['sizeof sockaddr_storage'] + RECV_CONTROL;
+    const n0 = Math.max(1, Math.min(max, Math.floor((DATA - RECORDS) / perMsg), Math.floor(RECORDS / A['sizeof mmsghdr']),
+      Math.floor((DATA_END - DATA) / slot)));
+    const len = Math.min(slot, DATA_END - DATA);
+    const hdrSize = A['sizeof mmsghdr'];
+    mem.fill(0, HDRS, HDRS + n0 * hdrSize);
+    for (let i = 0; i < n0; i++) {
+      const hdr = HDRS + i * hdrSize;
+      const rec = RECORDS + i * perMsg;
+      const iov = rec;
+      const name = rec + A['sizeof iovec'];
+      const control = name + A['sizeof sockaddr_storage'];
+      setPtr(iov, base + DATA + i * len);
+      setPtr(iov + A['iovec.iov_len'], len);
+      setPtr(hdr + A['msghdr.msg_name'], base + name);
+      view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+      setPtr(hdr + A['msghdr.msg_iov'], base + iov);
+      setPtr(hdr + A['msghdr.msg_iovlen'], 1);
+      setPtr(hdr + A['msghdr.msg_control'], base + control);
+      setPtr(hdr + A['msghdr.msg_controllen'], RECV_CONTROL);
+    }
+    let n: number;
+    let swallowed = false;
+    for (;;) {
+      n = libc.recvmmsg(this.fd, base + HDRS, n0, A.MSG_DONTWAIT, 0);
+      if (n >= 0) break;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (swallowed || !this.swallowIcmpError(code)) return code;
+      swallowed = true;
+    }
+    // addon.cc's BatchToJs layout: the table, then the bytes; addresses once each.
+    let total = 0;
+    for (let i = 0; i < n; i++) total += view.getUint32(HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
+    const tableBytes = n * RAW_BATCH_FIELDS * 4;
+    const out = new Uint8Array(tableBytes + total);
+    const table = new Int32Array(out.buffer, 0, n * RAW_BATCH_FIELDS);
+    const result: RawBatch = [out, n];
+    const strings = new Map<string, number>();
+    const intern = (text: string): number => {
+      let at = strings.get(text);
+      if (at === undefined) {
+        at = result.push(text) - 1;
+        strings.set(text, at);
+      }
+      return at;
+    };
+    let at = tableBytes;
+    for (let i = 0; i < n; i++) {
+      const hdr = HDRS + i * hdrSize;
+      const rec = RECORDS + i * perMsg;
+      const name = rec + A['sizeof iovec'];
+      const control = name + A['sizeof sockaddr_storage'];
+      const bytes = view.getUint32(hdr + A['mmsghdr.msg_len'], true);
+      const [fromAddress, fromPort] = readSockaddr(name);
+      const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+      const c = decodeControl(control, used, bytes);
+      const f = i * RAW_BATCH_FIELDS;
+      table[f] = bytes;
+      table[f + 1] = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0 ? 1 : 0;
+      table[f + 2] = intern(fromAddress);
+      table[f + 3] = fromPort;
+      table[f + 4] = c.destination === null ? -1 : intern(c.destination);
+      table[f + 5] = c.ifindex;
+      table[f + 6] = c.tos;
+      table[f + 7] = c.segment;
+      out.set(mem.subarray(DATA + i * len, DATA + i * len + bytes), at);
+      at += bytes;
+    }
+    return result;
   }
 
   // --- errors.cc ---------------------------------------------------------------------------
