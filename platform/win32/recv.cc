@@ -1,6 +1,9 @@
 // WSARecvMsg with IN_PKTINFO / IN6_PKTINFO on the way in, overlapped like sends: a receive
 // that completes at once returns at once (skip-on-success); one that waits completes
 // through the completion port, and receives on one socket complete in submission order.
+// Winsock has no recvmmsg: a batch is consecutive WSARecvMsg calls into its own slots, the
+// first one overlapped as any receive, the next ones only while FIONREAD says a datagram
+// is queued (so they complete at once, and none waits beyond the first).
 #include <cstring>
 
 #include "win32.h"
@@ -40,7 +43,9 @@ static void finish(PendingRecv* p, DWORD bytes, int wsaError, DWORD ntstatus, Re
     out->err.syscall = "WSARecvMsg";
     return;
   }
-  out->bytes = static_cast<long>(bytes);
+  // A receive that fails at once with WSAEMSGSIZE reports no byte count (Winsock fills
+  // lpNumberOfBytesRecvd only on success), yet the buffer is full: that is what fit.
+  out->bytes = static_cast<long>(truncated && bytes == 0 ? p->buf.len : bytes);
   out->truncated = truncated;
   sockaddr_to_endpoint(p->from, &out->from);
   if (p->msg.Control.len == 0) return;
@@ -66,25 +71,87 @@ static void finish(PendingRecv* p, DWORD bytes, int wsaError, DWORD ntstatus, Re
       INT tos;
       std::memcpy(&tos, WSA_CMSG_DATA(c), sizeof(tos));
       out->tos = tos;
+    } else if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_COALESCED_INFO) {
+      // URO: the size of the datagrams coalesced into this receive (the last may be shorter).
+      DWORD size;
+      std::memcpy(&size, WSA_CMSG_DATA(c), sizeof(size));
+      if (size > 0 && static_cast<DWORD>(out->bytes) > size) out->segment = size;
     }
   }
+}
+
+// Whether a datagram is queued, so that a WSARecvMsg would complete at once.
+static bool more_queued(PlatformSocket* s) {
+  u_long queued = 0;
+  return s->sock != INVALID_SOCKET && ioctlsocket(s->sock, FIONREAD, &queued) == 0 && queued > 0;
+}
+
+static void took(PendingRecv* p, Received r);
+
+// Receives into p's next slot; false: it went in flight (the port will bring it back).
+// Otherwise its result (or failure) is in p->got.
+static bool receive_slot(PlatformSocket* s, PendingRecv* p) {
+  start(s, p, p->slots.data() + p->got.size() * p->slot, p->slot);
+  DWORD bytes = 0;
+  int rc = s->wsaRecvMsg(s->sock, &p->msg, &bytes, &p->head.ov, nullptr);
+  int e = rc == 0 ? 0 : WSAGetLastError();
+  if (e == WSA_IO_PENDING) return false;
+  Received r;
+  finish(p, bytes, e, 0, &r);
+  took(p, r);
+  return true;
+}
+
+// Adds a finished receive of a batch to what it got. A failure after datagrams ends the
+// batch without being reported: they are delivered, and an error of Winsock's kind here
+// (a reset from an ICMP message) describes no datagram they lack.
+static void took(PendingRecv* p, Received r) {
+  if (r.bytes < 0 && !p->got.empty()) {
+    p->max = p->got.size();
+    return;
+  }
+  r.data = r.bytes >= 0 ? p->slots.data() + p->got.size() * p->slot : nullptr;
+  p->got.push_back(r);
+}
+
+// Receives into p's further slots while datagrams are queued. false: one went in flight.
+static bool fill(PlatformSocket* s, PendingRecv* p) {
+  while (p->got.size() < p->max && !p->cancelled && (p->got.empty() || p->got.back().bytes >= 0) && more_queued(s)) {
+    if (!receive_slot(s, p)) return false;
+  }
+  return true;
 }
 
 void deliver_recv(void* arg) {
   auto* p = static_cast<PendingRecv*>(arg);
   PlatformSocket* s = p->s;
+  if (p->max > 0) {
+    Received r;
+    finish(p, p->bytes, 0, p->status, &r);
+    took(p, r);
+    // Only the newest receive may take more: a later one is already posted, and Winsock
+    // would give it the next datagram before this batch's next WSARecvMsg.
+    if (s->recvInFlight.back() == p && !fill(s, p)) return;  // in flight again: back here when done
+  }
   p->done = true;
   std::vector<Received> ready;
+  std::vector<PendingRecv*> batches;  // their slots hold the bytes until the sink returns
   for (PendingRecv* head : take_ready(s->recvInFlight)) {
-    Received r;
-    finish(head, head->bytes, 0, head->status, &r);
-    ready.push_back(r);
-    delete head;
+    if (head->max > 0) {
+      ready.insert(ready.end(), head->got.begin(), head->got.end());
+      batches.push_back(head);
+    } else {
+      Received r;
+      finish(head, head->bytes, 0, head->status, &r);
+      ready.push_back(r);
+      delete head;
+    }
     g_inFlight--;
   }
   if (ready.empty()) return;
   io_finished(s);
   if (s->recvSink) s->recvSink(s->recvSinkCtx, ready.data(), ready.size());
+  for (PendingRecv* b : batches) delete b;
 }
 
 long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token, ReceiveSink sink,
@@ -117,6 +184,44 @@ long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token,
     return kSendFailed;
   }
   return out->bytes;
+}
+
+long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, ReceiveSink sink, void* ctx,
+                Received* out, OsError* err) {
+  if (s->sock == INVALID_SOCKET) {
+    set_shim_error(err, WSAENOTSOCK_, "WSARecvMsg");
+    return kSendFailed;
+  }
+  auto* p = new PendingRecv();
+  p->s = s;
+  p->dispatcher = s->dispatcher;
+  p->token = token;
+  p->slot = slot;
+  p->max = max;
+  p->slots = std::move(s->spareSlots);
+  if (p->slots.size() < slot * max) p->slots.resize(slot * max);
+  p->got.reserve(max);
+  if (!receive_slot(s, p) || !fill(s, p)) {
+    s->recvSink = sink;
+    s->recvSinkCtx = ctx;
+    io_started(s);
+    s->recvInFlight.push_back(p);
+    g_inFlight++;
+    return kSendPending;
+  }
+  if (p->got[0].bytes < 0) {
+    *err = p->got[0].err;
+    s->spareSlots = std::move(p->slots);
+    delete p;
+    return kSendFailed;
+  }
+  size_t n = p->got.size();
+  for (size_t i = 0; i < n; i++) out[i] = p->got[i];
+  // The results point into these slots until the glue has copied them: the socket keeps
+  // them (moving a vector keeps its memory where it is), and the next batch reuses them.
+  s->spareSlots = std::move(p->slots);
+  delete p;
+  return static_cast<long>(n);
 }
 
 bool recv_cancel(PlatformSocket* s, double token) {

@@ -177,6 +177,10 @@ PlatformSocket* sock_open(const OpenSpec& spec, const EventLoop& loop, OsError* 
     int len = sizeof(seg);
     s->uso = !host_wine_version() &&
              getsockopt(fd, IPPROTO_UDP, UDP_SEND_MSG_SIZE, reinterpret_cast<char*>(&seg), &len) == 0;
+    // URO: best effort, as UDP_GRO on Linux. Wine refuses the option (WSAENOPROTOOPT).
+    DWORD most = 65535;
+    s->uro = spec.receiveOffload &&
+             setsockopt(fd, IPPROTO_UDP, UDP_RECV_MAX_COALESCED_SIZE, reinterpret_cast<const char*>(&most), sizeof(most)) == 0;
   }
   return s;
 }
@@ -281,6 +285,7 @@ bool whole_tos_supported() {
 }
 
 bool sock_per_datagram_tos(const PlatformSocket*) { return whole_tos_supported(); }
+bool sock_receive_offload(const PlatformSocket* s) { return s->uro; }
 SockKind sock_kind(const PlatformSocket* s) { return s->kind; }
 int sock_peer_family(const PlatformSocket* s) { return s->peerFamily; }
 intptr_t sock_handle(const PlatformSocket* s) { return static_cast<intptr_t>(s->sock); }

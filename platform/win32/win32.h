@@ -18,6 +18,14 @@
 #include "../../native/shim.h"
 #include "../../native/sockaddr.h"
 
+// Receive offload (URO, Windows 10 2004+), from ws2ipdef.h, which mingw-w64 lacks.
+#ifndef UDP_RECV_MAX_COALESCED_SIZE
+#define UDP_RECV_MAX_COALESCED_SIZE 3
+#endif
+#ifndef UDP_COALESCED_INFO
+#define UDP_COALESCED_INFO 3
+#endif
+
 namespace shim {
 
 // The process-wide answer of the IP_TOS probe (socket.cc): DSCP can go per datagram.
@@ -67,7 +75,9 @@ struct PendingSend {
   size_t index = 0;                   // its place in the batch
 };
 
-// One overlapped WSARecvMsg in flight; data is the caller's buffer, kept alive by JS.
+// One overlapped WSARecvMsg in flight; data is the caller's buffer, kept alive by JS. A
+// batch (max > 0) receives into its own slots, one after another while FIONREAD says more
+// is queued; `got` holds what its earlier receives brought.
 struct PendingRecv {
   IoHead head{{}, IoKind::Recv};  // first
   PlatformSocket* s;  // JS thread only
@@ -81,6 +91,10 @@ struct PendingRecv {
   DWORD status;
   bool done = false;
   bool cancelled = false;  // cancelled on its own (a signal): delivered without waiting
+  size_t slot = 0;
+  size_t max = 0;
+  std::vector<uint8_t> slots;
+  std::vector<Received> got;
 };
 
 // Takes the requests that can be delivered now out of a socket's in-flight list: the
@@ -124,6 +138,10 @@ struct PlatformSocket {
   bool nonBlocking = false;
   IcmpMode icmp = IcmpMode::Default;
   bool uso = false;  // UDP_SEND_MSG_SIZE usable
+  bool uro = false;  // UDP_RECV_MAX_COALESCED_SIZE taken: a receive may hold several datagrams
+  // The slots of the last batch that completed at once: its results point into them until
+  // the glue has copied them, and the next batch reuses them.
+  std::vector<uint8_t> spareSlots;
   int peerFamily = 0;
   LPFN_WSASENDMSG wsaSendMsg = nullptr;
   LPFN_WSARECVMSG wsaRecvMsg = nullptr;

@@ -69,8 +69,12 @@ function calls(ffi: typeof FfiRs) {
   };
 }
 
-/** @internal What the arena is made of: one malloc per thread, never moved. */
-export const ARENA_SIZE = 2 << 20;
+/**
+ * @internal What the arena is made of: one malloc per thread, never moved. Large enough for
+ * a batch receive of 64 slots of 64 KiB (recvMsgBatch's defaults); malloc maps it lazily, so
+ * only the pages a call touches cost memory.
+ */
+export const ARENA_SIZE = 8 << 20;
 
 function allocate(ffi: typeof FfiRs): { base: number; bytes: Buffer; errno: Int32Array; free: () => void } {
   const T = ffi.DataType;

@@ -1170,19 +1170,20 @@ export class FfiSocket implements NativeSocket {
    * (fewer when the arena cannot hold max of them), copied out as a RawBatch; or the errno.
    */
   private receiveMany(slot: number, max: number): RawBatch | number {
+    // mmsghdrs at HDRS; then, in the data region, each message's iovec, name and control,
+    // and after them the slots. As many as fit (at the defaults, all 64).
     const perMsg = A['sizeof iovec'] + A['sizeof sockaddr_storage'] + RECV_CONTROL;
-    const n0 = Math.max(1, Math.min(max, Math.floor((DATA - RECORDS) / perMsg), Math.floor(RECORDS / A['sizeof mmsghdr']),
-      Math.floor((DATA_END - DATA) / slot)));
-    const len = Math.min(slot, DATA_END - DATA);
+    const n0 = Math.max(1, Math.min(max, Math.floor(RECORDS / A['sizeof mmsghdr']), Math.floor((DATA_END - DATA) / (perMsg + slot))));
+    const slots = DATA + ((n0 * perMsg + 63) & ~63);
+    const len = Math.min(slot, DATA_END - slots);
     const hdrSize = A['sizeof mmsghdr'];
     mem.fill(0, HDRS, HDRS + n0 * hdrSize);
     for (let i = 0; i < n0; i++) {
       const hdr = HDRS + i * hdrSize;
-      const rec = RECORDS + i * perMsg;
-      const iov = rec;
-      const name = rec + A['sizeof iovec'];
+      const iov = DATA + i * perMsg;
+      const name = iov + A['sizeof iovec'];
       const control = name + A['sizeof sockaddr_storage'];
-      setPtr(iov, base + DATA + i * len);
+      setPtr(iov, base + slots + i * len);
       setPtr(iov + A['iovec.iov_len'], len);
       setPtr(hdr + A['msghdr.msg_name'], base + name);
       view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
@@ -1220,8 +1221,7 @@ export class FfiSocket implements NativeSocket {
     let at = tableBytes;
     for (let i = 0; i < n; i++) {
       const hdr = HDRS + i * hdrSize;
-      const rec = RECORDS + i * perMsg;
-      const name = rec + A['sizeof iovec'];
+      const name = DATA + i * perMsg + A['sizeof iovec'];
       const control = name + A['sizeof sockaddr_storage'];
       const bytes = view.getUint32(hdr + A['mmsghdr.msg_len'], true);
       const [fromAddress, fromPort] = readSockaddr(name);
@@ -1236,7 +1236,7 @@ export class FfiSocket implements NativeSocket {
       table[f + 5] = c.ifindex;
       table[f + 6] = c.tos;
       table[f + 7] = c.segment;
-      out.set(mem.subarray(DATA + i * len, DATA + i * len + bytes), at);
+      out.set(mem.subarray(slots + i * len, slots + i * len + bytes), at);
       at += bytes;
     }
     return result;
