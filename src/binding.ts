@@ -175,11 +175,11 @@ function loadAddon(): Binding {
     if (!addon && present) {
       const reason = (present[1] as Error).message.split('\n')[0];
       addon = coded(new Error(`sendmsg-shim: the ${kind(present[0])} ${present[0]} is there but could not be loaded: ${reason}. ` +
-        'Run "npm rebuild sendmsg-shim --build-from-source" to build one for this system (needs cmake-js, cmake, a C++17 compiler and Node\'s headers).',
+        'Run "npm rebuild sendmsg-shim --build-from-source" to build one for this system (fetches cmake-js; needs cmake, a C++17 compiler and Node\'s headers).',
       { cause: present[1] }), 'ERR_SENDMSG_SHIM_NO_ADDON');
     }
     addon ??= coded(new Error(`sendmsg-shim: no prebuilt addon for ${process.platform}-${process.arch} and the native addon is not built ` +
-      `(${candidates[0]}). Run "npm rebuild sendmsg-shim --build-from-source" (needs cmake-js, cmake, a C++17 compiler and Node's headers).`,
+      `(${candidates[0]}). Run "npm rebuild sendmsg-shim --build-from-source" (fetches cmake-js; needs cmake, a C++17 compiler and Node's headers).`,
     { cause: firstError }), 'ERR_SENDMSG_SHIM_NO_ADDON');
   }
   if (addon instanceof Error) throw addon;
@@ -233,7 +233,7 @@ function choose(): [Implementation, Binding] {
     }
     const reason = (addonError as Error & { cause?: Error }).cause?.message.split('\n')[0] ?? (addonError as Error).message;
     process.emitWarning(`sendmsg-shim: the native addon could not be loaded (${reason}); using the ffi-rs backend ` +
-      '(libc through ffi-rs; about a third of the addon\'s rate for single sends). Fix: npm rebuild sendmsg-shim --build-from-source (needs cmake-js, cmake, a C++17 compiler and ' +
+      '(libc through ffi-rs; about a third of the addon\'s rate for single sends). Fix: npm rebuild sendmsg-shim --build-from-source (fetches cmake-js; needs cmake, a C++17 compiler and ' +
       "Node's headers), or set SENDMSG_SHIM_IMPLEMENTATION=ffi to choose ffi-rs and silence this warning.",
       { type: 'SendmsgShimWarning', code: 'SENDMSG_SHIM_FFI_FALLBACK' });
     return ['ffi', fallback];

@@ -1,12 +1,15 @@
 // The published shape: `npm pack`, then `npm install <tarball>` in an empty project, as a
 // user has it. The tarball carries the prebuilt addons (npm run prebuild), so an install
 // needs no compiler and no install script (npm 12 runs none for dependencies): tested with
-// --ignore-scripts and no compiler on PATH. A source build happens only on request, and a
-// failed one leaves the prebuild in use; with neither, Linux falls back to ffi-rs. Without
-// prebuilds/ the install tests skip visibly (CI sets SENDMSG_SHIM_REQUIRE_PREBUILDS=1, and
-// then they run and a missing prebuild fails them).
+// --ignore-scripts and no compiler on PATH, and it brings only the run-time packages. A
+// source build happens only on request (or where no prebuild fits): it fetches the pinned
+// cmake-js and node-addon-api into the package at that moment, and a failed fetch or compile
+// leaves the prebuild in use; with neither, Linux falls back to ffi-rs. Without prebuilds/
+// the install tests skip visibly (CI sets SENDMSG_SHIM_REQUIRE_PREBUILDS=1, and then they
+// run and a missing prebuild fails them); without the npm registry, so do the source builds.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +66,31 @@ function emptyApp(name: string): string {
 }
 const out = (r: SpawnSyncReturns<string>) => r.stdout + r.stderr;
 
+// The build tools a source build fetches: the exact versions in package.json's devDependencies.
+const devDependencies = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies;
+const tools = ['cmake-js', 'node-addon-api'].map((name) => `${name}@${devDependencies[name]}`).join(' ');
+const TOOLCHAIN = 'build-toolchain';
+
+// Those tests need the npm registry at build time, as a user's source build does; without
+// it they skip and say why.
+function registryProblem(): string | undefined {
+  const r = npm(work, ['ping', '--fetch-retries=0', '--fetch-timeout=20000']);
+  if (r.status === 0) return undefined;
+  const lines = out(r).split('\n').map((l) => l.replace(/^npm error\s*/, '').trim());
+  return `the npm registry is unreachable: ${lines.find((l) => l.includes('reason:')) ?? lines.find((l) => l) ?? `npm ping exited ${r.status}`}`;
+}
+const offline = havePrebuilds && linuxX64 ? registryProblem() : undefined;
+
+// A registry that refuses connections (a port just freed) and an empty cache: a fetch fails
+// at once, as it does offline.
+async function deadRegistry(): Promise<Record<string, string>> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return { npm_config_registry: `http://127.0.0.1:${port}/`, npm_config_fetch_retries: '0', npm_config_cache: mkdtempSync(join(work, 'cache-')) };
+}
+
 // The npm pack test runs on Linux (npm here; the Windows and arm64 lanes install the same
 // tarball with --os/--cpu under Wine and qemu).
 describe.skipIf(!isPosix || wine)(`packed tarball${isPosix && !wine ? '' : ' (skipped: packs and installs on Linux only)'}`, () => {
@@ -111,62 +139,122 @@ describe.skipIf(!isPosix || wine)(`packed tarball${isPosix && !wine ? '' : ' (sk
       expect(r.implementation).toBe('addon');
       expect(r.addonFile).toBe(join(app, 'node_modules/sendmsg-shim', PREBUILDS['linux-x64'].file));
       expect(r.stderr).toBe('');
-      // What the install brought besides sendmsg-shim itself: the loader, ffi-rs, and cmake-js
-      // with node-addon-api, so that npm install can build the addon where no prebuild fits.
+      // What the install brought besides sendmsg-shim itself: the loader, and ffi-rs with its
+      // binary for this platform. No build tools: a source build fetches its own.
       const lock = JSON.parse(readFileSync(join(app, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
       const brought = Object.keys(lock.packages).map((p) => p.replace(/^.*node_modules\//, '')).filter((n) => n && n !== 'sendmsg-shim').sort();
-      expect(brought).toEqual(expect.arrayContaining(['@yuuang/ffi-rs-linux-x64-gnu', 'cmake-js', 'ffi-rs', 'node-addon-api', 'node-gyp-build']));
+      expect(brought).toEqual(['@yuuang/ffi-rs-linux-x64-gnu', 'ffi-rs', 'node-gyp-build']);
+      // npm's own count agrees (it counts sendmsg-shim too).
+      expect(out(install)).toContain(`added ${brought.length + 1} packages`);
       // README states the figure.
       const readme = readFileSync(join(root, 'README.md'), 'utf8');
       expect(/brings (\d+) more packages on\s+Linux x64/.exec(readme)?.[1]).toBe(String(brought.length));
     }, 300_000);
 
-    it('with install scripts: nothing is built; a source build asked for that cannot compile says so, and the prebuild stays', () => {
+    it('with install scripts: nothing is built; a forced source build whose build tools cannot be fetched says so, and the prebuild stays', async () => {
       const app = emptyApp('scripts');
       const env = { CXX: '/bin/false', CC: '/bin/false' };
       const install = npm(app, ['install', '--foreground-scripts', tgz], env);
       expect(install.status, out(install)).toBe(0);
       expect(out(install)).toContain('sendmsg-shim: using the prebuilt addon prebuilds/linux-x64/node.napi.glibc.node; nothing to build');
-      expect(existsSync(join(app, 'node_modules/sendmsg-shim/build'))).toBe(false);
-      const forced = npm(app, ['rebuild', 'sendmsg-shim', '--foreground-scripts'], { ...env, SENDMSG_SHIM_BUILD_FROM_SOURCE: '1' });
-      expect(forced.status, out(forced)).toBe(0);
-      expect(out(forced)).toContain('a source build was asked for; building the native addon with cmake-js');
-      expect(out(forced)).toContain('building the native addon failed (see above)');
-      expect(out(forced)).toContain('The prebuilt addon prebuilds/linux-x64/node.napi.glibc.node stays in use.');
-      const r = run(app);
-      expect([r.implementation, r.addonFile]).toEqual(['addon', join(app, 'node_modules/sendmsg-shim', PREBUILDS['linux-x64'].file)]);
-    }, 300_000);
-
-    it('npm rebuild --build-from-source: a failing compiler leaves the prebuild in use; a working one builds, and that build is loaded', () => {
-      const app = emptyApp('from-source');
-      const install = npm(app, ['install', tgz]);  // cmake-js and node-addon-api come as dependencies
-      expect(install.status, out(install)).toBe(0);
       const pkg = join(app, 'node_modules/sendmsg-shim');
-      const broken = npm(app, ['rebuild', 'sendmsg-shim', '--build-from-source', '--foreground-scripts'], { CXX: '/bin/false', CC: '/bin/false' });
-      expect(broken.status, out(broken)).toBe(0);
-      expect(out(broken)).toContain('building the native addon failed (see above)');
-      expect(out(broken)).toContain('stays in use');
-      expect(run(app).addonFile).toBe(join(pkg, PREBUILDS['linux-x64'].file));
-      const built = npm(app, ['rebuild', 'sendmsg-shim', '--build-from-source', '--foreground-scripts']);
-      expect(built.status, out(built)).toBe(0);
-      expect(out(built)).toContain('a source build was asked for; building the native addon with cmake-js');
-      expect(existsSync(join(pkg, 'build/from-source'))).toBe(true);
+      expect(existsSync(join(pkg, 'build'))).toBe(false);
+      const forced = npm(app, ['rebuild', 'sendmsg-shim', '--foreground-scripts'], { ...env, ...await deadRegistry(), SENDMSG_SHIM_BUILD_FROM_SOURCE: '1' });
+      expect(forced.status, out(forced)).toBe(0);
+      expect(out(forced)).toContain(`a source build was asked for; fetching ${tools} into ${TOOLCHAIN}/`);
+      expect(out(forced)).toContain(`the build tools ${tools} could not be fetched (see above). To build the addon: make the npm registry reachable, ` +
+        `or npm install ${tools} in your project, then run npm rebuild sendmsg-shim --build-from-source`);
+      expect(out(forced)).toContain('The prebuilt addon prebuilds/linux-x64/node.napi.glibc.node stays in use.');
+      expect(existsSync(join(pkg, 'build'))).toBe(false);
       const r = run(app);
-      expect(r.got).toEqual(['from tarball', '127.0.0.2']);
-      expect([r.implementation, r.addonFile]).toEqual(['addon', join(pkg, 'build/Release/sendmsg_shim.node')]);
+      expect([r.implementation, r.addonFile]).toEqual(['addon', join(pkg, PREBUILDS['linux-x64'].file)]);
     }, 300_000);
 
-    it('no prebuild for the platform and nothing built: ffi-rs runs it, with the fallback warning', () => {
+    it('no prebuild for the platform and nothing built: ffi-rs runs it, with the fallback warning', async () => {
       const app = emptyApp('no-prebuild');
       const install = npm(app, ['install', '--ignore-scripts', tgz]);
       expect(install.status, out(install)).toBe(0);
       // As on a platform the package ships no binary for.
       rmSync(join(app, 'node_modules/sendmsg-shim/prebuilds/linux-x64'), { recursive: true });
+      // Its install script cannot fetch the build tools either: not an install failure where
+      // ffi-rs will work.
+      const rebuild = npm(app, ['rebuild', 'sendmsg-shim', '--foreground-scripts'], await deadRegistry());
+      expect(rebuild.status, out(rebuild)).toBe(0);
+      expect(out(rebuild)).toContain(`no prebuilt addon for linux-x64; fetching ${tools} into ${TOOLCHAIN}/`);
+      expect(out(rebuild)).toContain(`the build tools ${tools} could not be fetched (see above)`);
+      expect(out(rebuild)).toContain('sendmsg-shim will use its ffi-rs backend');
       const r = run(app);
       expect(r.got).toEqual(['from tarball', '127.0.0.2']);
       expect([r.implementation, r.addonFile]).toEqual(['ffi', null]);
       expect(r.stderr).toContain('SENDMSG_SHIM_FFI_FALLBACK');
       expect(r.stderr).toContain('npm rebuild sendmsg-shim --build-from-source');
     }, 300_000);
+
+    describe.skipIf(!!offline)(`source builds, their build tools fetched from the npm registry${offline ? ` (skipped: ${offline})` : ''}`, () => {
+      it('SENDMSG_SHIM_BUILD_FROM_SOURCE=1 npm install <tarball>: fetches the pinned build tools into the package, builds build/Release and loads it', () => {
+        const app = emptyApp('forced-install');
+        const install = npm(app, ['install', '--foreground-scripts', tgz], { SENDMSG_SHIM_BUILD_FROM_SOURCE: '1' });
+        expect(install.status, out(install)).toBe(0);
+        const pkg = join(app, 'node_modules/sendmsg-shim');
+        expect(out(install)).toContain(`a source build was asked for; fetching ${tools} into ${TOOLCHAIN}/`);
+        expect(out(install)).toContain(`building the native addon with cmake-js ${devDependencies['cmake-js']} (${TOOLCHAIN}/node_modules/cmake-js/bin/cmake-js)`);
+        for (const name of ['cmake-js', 'node-addon-api']) {
+          const fetched = JSON.parse(readFileSync(join(pkg, TOOLCHAIN, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+          expect([name, fetched.version]).toEqual([name, devDependencies[name]]);
+        }
+        // Compiled against the fetched node-addon-api.
+        expect(readFileSync(join(pkg, 'build/CMakeCache.txt'), 'utf8')).toContain(`NODE_ADDON_API_DIR:UNINITIALIZED=${join(pkg, TOOLCHAIN, 'node_modules/node-addon-api')}\n`);
+        expect(existsSync(join(pkg, 'build/from-source'))).toBe(true);
+        expect(kindOf(join(pkg, 'build/Release/sendmsg_shim.node'))).toBe('ELF x86-64');
+        const r = run(app);
+        expect(r.got).toEqual(['from tarball', '127.0.0.2']);
+        expect([r.implementation, r.addonFile]).toEqual(['addon', join(pkg, 'build/Release/sendmsg_shim.node')]);
+        // The build tools stay inside sendmsg-shim: the project's own tree has no more packages.
+        const lock = JSON.parse(readFileSync(join(app, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+        expect(Object.keys(lock.packages).sort()).toEqual(['node_modules/@yuuang/ffi-rs-linux-x64-gnu', 'node_modules/ffi-rs',
+          'node_modules/node-gyp-build', 'node_modules/sendmsg-shim']);
+      }, 300_000);
+
+      it('npm rebuild --build-from-source: a failing compiler leaves the prebuild in use; a working one builds with the tools already fetched, and that build is loaded', () => {
+        const app = emptyApp('from-source');
+        const install = npm(app, ['install', tgz]);
+        expect(install.status, out(install)).toBe(0);
+        const pkg = join(app, 'node_modules/sendmsg-shim');
+        const broken = npm(app, ['rebuild', 'sendmsg-shim', '--build-from-source', '--foreground-scripts'], { CXX: '/bin/false', CC: '/bin/false' });
+        expect(broken.status, out(broken)).toBe(0);
+        expect(out(broken)).toContain(`fetching ${tools} into ${TOOLCHAIN}/`);
+        expect(out(broken)).toContain('building the native addon failed (see above)');
+        expect(out(broken)).toContain('stays in use');
+        expect(run(app).addonFile).toBe(join(pkg, PREBUILDS['linux-x64'].file));
+        // cmake-js removed build/ after the failed compile; the build tools are not in it.
+        expect(existsSync(join(pkg, TOOLCHAIN, 'node_modules/cmake-js/bin/cmake-js'))).toBe(true);
+        const built = npm(app, ['rebuild', 'sendmsg-shim', '--build-from-source', '--foreground-scripts']);
+        expect(built.status, out(built)).toBe(0);
+        expect(out(built)).not.toContain('fetching');
+        expect(out(built)).toContain(`a source build was asked for; building the native addon with cmake-js ${devDependencies['cmake-js']} (${TOOLCHAIN}/`);
+        expect(existsSync(join(pkg, 'build/from-source'))).toBe(true);
+        const r = run(app);
+        expect(r.got).toEqual(['from tarball', '127.0.0.2']);
+        expect([r.implementation, r.addonFile]).toEqual(['addon', join(pkg, 'build/Release/sendmsg_shim.node')]);
+      }, 300_000);
+
+      it('no prebuild for the platform: npm install builds the addon with the fetched build tools, and it is loaded', () => {
+        const app = emptyApp('no-prebuild-built');
+        const install = npm(app, ['install', '--ignore-scripts', tgz]);
+        expect(install.status, out(install)).toBe(0);
+        const pkg = join(app, 'node_modules/sendmsg-shim');
+        rmSync(join(pkg, 'prebuilds/linux-x64'), { recursive: true });
+        // The install script as npm install runs it (npm rebuild runs the same lifecycle).
+        const rebuild = npm(app, ['rebuild', 'sendmsg-shim', '--foreground-scripts']);
+        expect(rebuild.status, out(rebuild)).toBe(0);
+        expect(out(rebuild)).toContain(`no prebuilt addon for linux-x64; fetching ${tools} into ${TOOLCHAIN}/`);
+        expect(out(rebuild)).toContain('no prebuilt addon for linux-x64; building the native addon with cmake-js');
+        expect(existsSync(join(pkg, 'build/from-source'))).toBe(false);
+        const r = run(app);
+        expect(r.got).toEqual(['from tarball', '127.0.0.2']);
+        expect([r.implementation, r.addonFile]).toEqual(['addon', join(pkg, 'build/Release/sendmsg_shim.node')]);
+        expect(r.stderr).toBe('');
+      }, 300_000);
+    });
   });
 });
