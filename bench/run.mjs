@@ -1,5 +1,6 @@
 // npm run bench [-- --json FILE]: datagrams per second for C and Node senders, measured
-// side by side in ONE run on this machine, for 64, 1200 and 1472-byte payloads.
+// side by side in ONE run on this machine, for 64, 1200 and 1472-byte payloads; then the
+// receive table (bench/recv.mjs). BENCH_ONLY=receive runs the receive table alone.
 //
 // The receiver is never the bottleneck: every sender sends to the same sink, a bound UDP
 // socket that nobody reads (opened with the shim, which has no receive side). The kernel
@@ -11,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSocket, recvMsg, sendMsg, sendMsgSync, sendMsgBatch, sendMsgBatchSync } from '../dist/index.mjs';
+import { receiveBench } from './recv.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -18,6 +20,11 @@ const N = Number(process.env.BENCH_N ?? 100_000);
 const SIZES = [64, 1200, 1472];
 const jsonAt = process.argv.indexOf('--json');
 const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
+
+if (process.env.BENCH_ONLY === 'receive') {  // the receive table alone, while working on it
+  await receiveBench({ root, runs: RUNS });
+  process.exit(0);
+}
 
 const csend = join(root, 'build', 'bench', 'csend');
 mkdirSync(dirname(csend), { recursive: true });
@@ -208,9 +215,10 @@ for (const [label, [a, b, target]] of Object.entries(ratios)) {
 }
 console.log(`\nping-pong round trip, µs (median of ${RUNS} runs of ${PINGS})`);
 for (const [name, us] of Object.entries(latency)) console.log(`${name.padEnd(28)}${us.toFixed(1).padStart(9)}`);
+const receive = await receiveBench({ root, runs: RUNS });
 if (jsonFile) {
   const targets = Object.fromEntries(Object.entries(ratios).filter(([, r]) => r[2]).map(([label, r]) => [label, r[2]]));
   writeFileSync(jsonFile, JSON.stringify({ node: process.version, runs: RUNS, n: N, sizes: SIZES, results, rounds, ratios: ratioOut, targets,
-    latencyUs: latency }, null, 2));
+    latencyUs: latency, receive }, null, 2));
   console.log(`\nwrote ${jsonFile}`);
 }
