@@ -83,7 +83,8 @@ function ratioLine(label) {
   return `- ${what}: **${span(values)}×** ${against}${note}`;
 }
 function ffiLine() {
-  const parts = [['ffi-rs sendMsgSync / addon sendMsgSync', 'with `sendMsgSync`'], ['ffi-rs sendMsg / addon sendMsg', 'with `sendMsg`'],
+  const parts = [['ffi-rs sendMsgSync / addon sendMsgSync', 'with `sendMsgSync`'],
+    ['ffi-rs sendMsg / addon sendMsg', 'with `sendMsg` (coalesced into one `sendmmsg` through ffi-rs)'],
     ['ffi-rs sendMsgBatch / addon sendMsgBatch', 'in batches']].filter(([label]) => r.ratios[label])
     .map(([label, how], i) => `**${span(r.ratios[label])}×**${i === 0 ? " the addon's rate" : ''} ${how}`);
   if (parts.length === 0) return [];
