@@ -113,8 +113,8 @@ function performanceBlock() {
   const us = c.map((rate) => 1e6 / rate);
   const others = Object.keys(r.ratios).filter((label) => !headline.includes(label) && !label.startsWith('ffi-rs '));
   return [
-    `The recorded run: ${r.runs} rounds of ${r.n} datagrams per Node sender and payload size (${S.join(', ')} B), ${r.node}, ` +
-      'loopback, this 2-core machine. Every figure below is the median of the per-round ratios, as in README\'s table.',
+    `${r.runs} rounds of ${r.n} datagrams per Node sender and payload size (${S.join(', ')} B), ${r.node}, loopback, this 2-core ` +
+      "machine. Ratios are medians of the per-round ratios; rates and round trips are medians over the rounds, as in README's table.",
     '',
     `- the kernel's own path: C \`sendmsg\` with IP_PKTINFO sends ${fmt(Math.min(...c))}–${fmt(Math.max(...c))} datagrams/s, ` +
       `${span(us, 1)} µs per datagram`,
