@@ -38,19 +38,19 @@ export interface IcmpReport {
 /** Details that locate an error; all optional. */
 export interface WsaErrorDetails {
   /** What the OS said: errno on Linux, the Win32/NTSTATUS value on Windows. 0 or absent when the shim itself refused. */
-  sysErrno?: number;
+  sysErrno?: number | undefined;
   /** The call that failed: `'sendmsg'` (Linux), `'WSASendMsg'` (Windows), `'bind'`, `'connect'`... */
-  syscall?: string;
+  syscall?: string | undefined;
   /** Destination (or bind) address the failed call used, where known. */
-  address?: string;
+  address?: string | undefined;
   /** Destination (or bind) port the failed call used, where known. */
-  port?: number;
+  port?: number | undefined;
   /** The source address the failed send asked for (`control.sourceAddress`). */
-  sourceAddress?: string;
+  sourceAddress?: string | undefined;
   /** The earlier datagram an ICMP error is about. */
-  icmp?: IcmpReport;
+  icmp?: IcmpReport | undefined;
   /** Why, in words, when the shim knows more than the code says; added to the message. */
-  reason?: string;
+  reason?: string | undefined;
 }
 
 /**

@@ -10,19 +10,19 @@ import { validateAbortSignal, validateInteger, validateKeys, validateObject } fr
 /** Options of {@link recvMsg}. */
 export interface RecvOptions {
   /** Room for the datagram, in bytes (default 65536, enough for any UDP datagram). */
-  bufferSize?: number;
+  bufferSize?: number | undefined;
   /** Aborting fails a receive still waiting with WSA_OPERATION_ABORTED. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What came with a received datagram (needs `recvPktinfo: true` on the socket). */
 export interface ReceivedControl {
   /** The local address the datagram was sent to: answer from it (`control.sourceAddress`). */
-  destinationAddress?: string;
+  destinationAddress?: string | undefined;
   /** The interface it arrived on. */
-  interfaceIndex?: number;
+  interfaceIndex?: number | undefined;
   /** Its TOS / traffic-class byte. */
-  tos?: number;
+  tos?: number | undefined;
 }
 
 /** One received datagram. */

@@ -34,7 +34,7 @@ export interface SendTarget {
   /** 1–65535 (raw sockets: 0–65535). */
   port: number;
   /** Ignored (the address says it); accepted so that `recvMsg`'s `from` can be passed back. */
-  family?: 'IPv4' | 'IPv6';
+  family?: 'IPv4' | 'IPv6' | undefined;
 }
 
 /** Per-datagram control data (IN_PKTINFO / IN6_PKTINFO). */
@@ -44,17 +44,17 @@ export interface SendControl {
    * IPV6_PKTINFO; Windows: IN_PKTINFO `ipi_addr` / IN6_PKTINFO. A v4 or v4-mapped
    * destination takes an IPv4 source (the Windows dual-stack rule); mixing families is WSAEINVAL.
    */
-  sourceAddress?: string;
+  sourceAddress?: string | undefined;
   /** Outgoing interface index (0 = routing decides). */
-  interfaceIndex?: number;
+  interfaceIndex?: number | undefined;
   /**
    * The TOS / traffic-class byte of this datagram, 0–255 (DSCP in the high six bits, ECN in
    * the low two). Linux: IP_TOS or IPV6_TCLASS, by the destination's family (the dual-stack
    * rule). Windows: ECN alone as IP_ECN; DSCP bits as IP_TOS where the stack takes them (`capabilities().perDatagramTos`), else WSAEOPNOTSUPP.
    */
-  tos?: number;
+  tos?: number | undefined;
   /** The ECN codepoint, 0–3 (e.g. 1 = ECT(1), 2 = ECT(0)); replaces the low two bits of `tos`. Windows: IP_ECN / IPV6_ECN. */
-  ecn?: number;
+  ecn?: number | undefined;
 }
 
 /** One datagram, in the terms of WSAMSG. */
@@ -62,13 +62,13 @@ export interface Message {
   /** The payload: one view or up to 1024, gathered by the kernel (WSABUF[] / iovec[]); a send that has to wait sends a copy of what they held at the call. */
   buffers: ArrayBufferView | readonly ArrayBufferView[];
   /** Destination; omit on a connected socket. */
-  to?: SendTarget | null;
+  to?: SendTarget | null | undefined;
   /** Per-datagram source address / interface. */
-  control?: SendControl | null;
+  control?: SendControl | null | undefined;
   /** `MSG.DONTROUTE`; `MSG.OOB` and `MSG.PARTIAL` are refused with WSAEOPNOTSUPP on datagram sockets. */
-  flags?: number;
+  flags?: number | undefined;
   /** `sendMsg` only: aborting fails the send with WSA_OPERATION_ABORTED if the OS has not taken it yet. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Cut the buffers into datagrams of this many bytes (the last may be shorter), all with
    * the same destination and control data. The kernel does the cutting where it can
@@ -76,7 +76,7 @@ export interface Message {
    * otherwise the shim sends the pieces as one batch, without copying. Resolves with the
    * total bytes sent.
    */
-  segmentSize?: number;
+  segmentSize?: number | undefined;
 }
 
 /** Completion callback of {@link sendMsg}: never called synchronously. */

@@ -20,25 +20,25 @@ export interface OpenSocketOptions {
   /** `'udp4' | 'udp6' | 'raw4' | 'raw6'`. */
   type: SocketType;
   /** IP protocol number for raw sockets (e.g. 17 for UDP, 253 for experiments). Raw only; default 255. */
-  protocol?: number;
+  protocol?: number | undefined;
   /** Local address and port; without it the OS picks them at the first send. */
   bind?: {
     /** IP literal; default the wildcard (`0.0.0.0` or `::`). */
-    address?: string;
+    address?: string | undefined;
     /** 0 (default) lets the OS choose. */
-    port?: number;
-  };
+    port?: number | undefined;
+  } | undefined;
   /** udp6 only. `false` (default) is dual stack, so IPv4 destinations work as v4-mapped; set explicitly on every OS, since Windows and Linux default differently. */
-  ipv6Only?: boolean;
+  ipv6Only?: boolean | undefined;
   /** SO_BROADCAST: without it a send to a broadcast address fails with WSAEACCES. */
-  broadcast?: boolean;
+  broadcast?: boolean | undefined;
   /**
    * UDP, Linux: SO_REUSEPORT, so that several sockets (one per worker thread, say) bind the
    * same address and port and the kernel spreads the datagrams over them. Windows has no
    * such option (SO_REUSEADDR means something else there: any socket could take the port),
    * so there it fails at open with WSAEOPNOTSUPP.
    */
-  reusePort?: boolean;
+  reusePort?: boolean | undefined;
   /**
    * UDP: let the OS coalesce datagrams of one sender into one receive (Linux: UDP_GRO, 5.0+;
    * Windows: UDP_RECV_MAX_COALESCED_SIZE, URO, 10 2004+), which saves most of the per-datagram
@@ -48,13 +48,13 @@ export interface OpenSocketOptions {
    * {@link Socket.capabilities}'s `receiveOffload` says which. Off by default (some Windows
    * drivers coalesce without reporting the segment size: quinn #2041, msquic #4955).
    */
-  receiveOffload?: boolean;
+  receiveOffload?: boolean | undefined;
   /** Milliseconds a blocking `sendMsgSync` may wait for send-buffer room before WSAETIMEDOUT (SO_SNDTIMEO semantics). 0 or absent: wait as long as it takes. */
-  sendTimeout?: number;
+  sendTimeout?: number | undefined;
   /** `sendMsgSync` then fails with WSAEWOULDBLOCK instead of waiting. `sendMsg` is overlapped either way. */
-  nonBlocking?: boolean;
+  nonBlocking?: boolean | undefined;
   /** SO_SNDBUF in bytes (the OS may round or double it). */
-  sendBufferSize?: number;
+  sendBufferSize?: number | undefined;
   /**
    * UDP only: whether ICMP errors caused by EARLIER sends fail later calls.
    *
@@ -73,26 +73,26 @@ export interface OpenSocketOptions {
    *
    * `false`: none, connected or not.
    */
-  icmpErrors?: boolean;
+  icmpErrors?: boolean | undefined;
   /**
    * Most datagrams `sendMsg` / `sendMsgBatch` may keep queued (waiting for send-buffer
    * room, or in flight on Windows) before further overlapped sends fail at once with
    * WSAEWOULDBLOCK, Winsock's "too many outstanding overlapped I/O requests". Default
    * 1024. {@link Socket.drained} resolves when there is room again.
    */
-  maxPendingSends?: number;
+  maxPendingSends?: number | undefined;
   /** The same bound in payload bytes; default 4 MiB. */
-  maxPendingBytes?: number;
+  maxPendingBytes?: number | undefined;
   /** Time to live / hop limit of outgoing datagrams, 1–255 (IP_TTL / IPV6_UNICAST_HOPS). */
-  ttl?: number;
+  ttl?: number | undefined;
   /** Never fragment: a datagram above the path MTU fails with WSAEMSGSIZE (IP_DONTFRAGMENT on Windows, IP_PMTUDISC_DO / IPV6_DONTFRAG on Linux). */
-  dontFragment?: boolean;
+  dontFragment?: boolean | undefined;
   /**
    * Report, for each received datagram, the local address it was sent to, the interface
    * and the TOS byte (`recvMsg`'s `control`): IP_PKTINFO / IPV6_RECVPKTINFO and
    * IP_RECVTOS / IPV6_RECVTCLASS. Off by default: a socket that does not ask pays nothing.
    */
-  recvPktinfo?: boolean;
+  recvPktinfo?: boolean | undefined;
   /**
    * How this socket reaches the OS: `'addon'`, the compiled native addon, or `'ffi'`, libc
    * called through ffi-rs (Linux x64/arm64 only; no compiler needed; about a third of the addon's rate for single sends, see README's benchmark).
@@ -100,7 +100,7 @@ export interface OpenSocketOptions {
    * the `SENDMSG_SHIM_IMPLEMENTATION` environment variable forces one). Both give the same
    * results: the same bytes, the same WsaError codes.
    */
-  implementation?: Implementation;
+  implementation?: Implementation | undefined;
 }
 
 /** What {@link Socket.capabilities} reports. */
@@ -336,6 +336,12 @@ export function lastError(native: NativeSocket, address?: string, port?: number,
   return toWsaError(wsa, sysErrno, syscall, icmp, { address, port, sourceAddress });
 }
 
+/** openSocket's way past the private constructor (set by the class's static block). */
+let createSocket: (type: SocketType, native: NativeSocket, implementation: Implementation, plan: PlanMemory,
+  limits: SocketLimits) => Socket;
+/** @internal */
+interface SocketLimits { maxPendingSends: number; maxPendingBytes: number; bound: boolean }
+
 /**
  * A datagram socket owned by sendmsg-shim (its own fd / SOCKET, not a `node:dgram` one).
  * Create it with {@link openSocket}; send with {@link sendMsg} or {@link sendMsgSync}.
@@ -348,9 +354,11 @@ export class Socket {
   /** @internal */
   readonly [kState]: SocketState;
 
-  /** @internal Use {@link openSocket}. */
-  constructor(type: SocketType, native: NativeSocket, implementation: Implementation, plan: PlanMemory,
-    limits: { maxPendingSends: number; maxPendingBytes: number; bound: boolean }) {
+  // Private rather than internal: stripInternal would drop the declaration and leave users an
+  // implicit public `new Socket()` that type-checks and then throws.
+  /** Use {@link openSocket}. */
+  private constructor(type: SocketType, native: NativeSocket, implementation: Implementation, plan: PlanMemory,
+    limits: SocketLimits) {
     if (!(plan instanceof PlanMemory)) {
       throw Object.assign(new TypeError('Socket cannot be constructed directly: use openSocket()'), { code: 'ERR_ILLEGAL_CONSTRUCTOR' });
     }
@@ -364,6 +372,10 @@ export class Socket {
       pendingDatagrams: 0, pendingBytes: 0, maxPendingSends: limits.maxPendingSends, maxPendingBytes: limits.maxPendingBytes,
       roomWaiters: [], self: this, staged: null, sentThisTurn: false, leftover: [],
     };
+  }
+
+  static {
+    createSocket = (type, native, implementation, plan, limits) => new Socket(type, native, implementation, plan, limits);
   }
 
   /**
@@ -430,6 +442,18 @@ export class Socket {
     }
     if (st.pending.size === 0 && st.receiving.size === 0) return Promise.resolve();
     return new Promise((resolve) => st.drained.push(resolve));
+  }
+
+  /**
+   * `await using sock = await openSocket(...)`: leaving the block is `await sock.close()`.
+   *
+   * There is deliberately no `Symbol.dispose`: closing completes asynchronously (queued
+   * sends fail and, on Windows, cancelled ones come back through the completion port), so a
+   * synchronous `using` would leave the block with sends still unsettled and nobody awaiting
+   * them. (Node has had `Symbol.asyncDispose` since 20.4; `engines` asks for 20.17.)
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Sends accepted by `sendMsg` that the OS has not taken yet (waiting for send-buffer room). */
@@ -610,6 +634,6 @@ export function openSocket(options: OpenSocketOptions): Promise<Socket> {
   if (ok !== true) {
     return Promise.reject(lastError(native, bindAddress ?? undefined, bindAddress ? bindPort : undefined));
   }
-  sock = new Socket(type, native, impl, plan, { maxPendingSends, maxPendingBytes, bound: bindAddress !== null });
+  sock = createSocket(type, native, impl, plan, { maxPendingSends, maxPendingBytes, bound: bindAddress !== null });
   return Promise.resolve(sock);
 }

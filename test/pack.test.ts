@@ -11,7 +11,7 @@ import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_proce
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kindOf, PREBUILDS } from './helpers/binaries';
 import { isPosix, wine } from './helpers/platform';
@@ -100,12 +100,33 @@ describe.skipIf(!isPosix || wine)(`packed tarball${isPosix && !wine ? '' : ' (sk
     for (const need of ['CMakeLists.txt', 'package.json', 'README.md', 'native/addon.cc', 'native/errors.def', 'native/shim.h',
       'native/glibc_compat.cc', 'native/napi_host_win32.cc', 'cmake/mingw-w64-x86_64.cmake',
       'platform/posix/send.cc', 'platform/win32/send.cc', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/cli.js',
-      'dist/ffi/socket.js', 'scripts/install.mjs', 'scripts/find-prebuild.cjs']) expect(files).toContain(need);
+      'dist/ffi/socket.js', 'scripts/install.mjs', 'scripts/find-prebuild.cjs', 'LICENSE', 'docs/usage.md', 'docs/bench.svg',
+      'examples/echo-server.ts', 'examples/demo.mjs']) expect(files).toContain(need);
     if (havePrebuilds) for (const p of Object.values(PREBUILDS)) expect(files).toContain(p.file);
     const shipped = ['scripts/install.mjs', 'scripts/find-prebuild.cjs'];
-    const stray = files.filter((f) => (/^(test|build[^/]*|node_modules|scripts|examples|bench|\.ci)\//.test(f) && !shipped.includes(f)) ||
+    const stray = files.filter((f) => (/^(test|build[^/]*|node_modules|scripts|bench|docs\/api|\.ci)\//.test(f) && !shipped.includes(f)) ||
       (f.endsWith('.node') && !f.startsWith('prebuilds/')));
     expect(stray).toEqual([]);
+  });
+
+  it('every relative link of README and docs/, and every file the CLI help names, is in the tarball', () => {
+    const json = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+    const files = new Set<string>(JSON.parse(json)[0].files.map((f: { path: string }) => f.path));
+    const pages = [...files].filter((f) => f === 'README.md' || /^docs\/[^/]+\.md$/.test(f));
+    expect(pages.length).toBeGreaterThan(5);
+    const missing: string[] = [];
+    for (const page of pages) {
+      const text = readFileSync(join(root, page), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;  // https:, mailto:
+        const resolved = posix.normalize(posix.join(posix.dirname(page), target!));
+        if (!files.has(resolved)) missing.push(`${page} -> ${target}`);
+      }
+    }
+    for (const [, cited] of readFileSync(join(root, 'src/cli.ts'), 'utf8').matchAll(/\b((?:examples|docs)\/[\w.-]+\.\w+)/g)) {
+      if (!files.has(cited!)) missing.push(`src/cli.ts -> ${cited}`);
+    }
+    expect(missing).toEqual([]);
   });
 
   describe.skipIf(!havePrebuilds || !linuxX64)(`installed from the tarball${havePrebuilds ? (linuxX64 ? '' : ' (skipped: linux-x64 only)') : ' (skipped: no prebuilds/ here: npm run prebuild)'}`, () => {

@@ -1,6 +1,7 @@
 // The code in README.md and docs/*.md cannot rot: TypeScript blocks are type-checked as
-// users would compile them (importing 'sendmsg-shim' by name, against dist's types), the
-// README example is also run, and C blocks are compiled with cc.
+// users would compile them (importing 'sendmsg-shim' by name, against dist's types, under the
+// strictest flags a project may set), the README example is also run, and C blocks are
+// compiled with cc.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ describe.skipIf(!isPosix)(`documentation snippets${isPosix ? '' : ' (skipped: co
       writeFileSync(f, `${b.code}\nexport {};\n`);
       return f;
     });
-    const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck',
+    const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--ignoreConfig', '--noEmit', '--strict', '--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess', '--skipLibCheck',
       '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022', '--types', 'node', ...files], { encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
