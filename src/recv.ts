@@ -45,15 +45,15 @@ export interface ReceivedMessage {
 /** Options of {@link recvMsgBatch}. */
 export interface RecvBatchOptions extends RecvOptions {
   /** Most datagrams one call returns: 1 to 1024, default 64. */
-  maxMessages?: number;
+  maxMessages?: number | undefined;
 }
 
 /** Options of {@link messages}: the batches it receives underneath. */
 export interface MessagesOptions {
   /** Room for each datagram (see {@link RecvOptions.bufferSize}). */
-  bufferSize?: number;
+  bufferSize?: number | undefined;
   /** Most datagrams per receive underneath (see {@link RecvBatchOptions.maxMessages}). */
-  maxMessages?: number;
+  maxMessages?: number | undefined;
 }
 
 const RECV_KEYS = new Set(['bufferSize', 'signal']);

@@ -3,7 +3,7 @@
 // project would see them. Every line must compile except those marked @ts-expect-error,
 // which must fail.
 import {
-  MSG, openSocket, recvMsg, replyTo, sendMsg, sendMsgBatch, sendMsgSync, Socket, WsaError, WSA,
+  MSG, openSocket, recvMsg, recvMsgBatch, replyTo, sendMsg, sendMsgBatch, sendMsgSync, Socket, WsaError, WSA,
   type Message, type OpenSocketOptions, type ReceivedMessage, type SendControl,
 } from 'sendmsg-shim';
 
@@ -60,7 +60,13 @@ void sent; void failedIndex;
 const destination: string | undefined = m.control.destinationAddress;
 const fromFamily: 'IPv4' | 'IPv6' = m.from.family;
 void destination; void fromFamily;
-for await (const r of sock.messages({ bufferSize: maybeNumber })) {
+const received: ReceivedMessage[] = await recvMsgBatch(sock, { maxMessages: maybeNumber, bufferSize: maybeNumber });
+void received;
+// @ts-expect-error maxMessages is a number
+void recvMsgBatch(sock, { maxMessages: '4' });
+const offloadOptions: OpenSocketOptions = { type: 'udp4', receiveOffload: maybeBoolean, reusePort: maybeBoolean };
+void offloadOptions;
+for await (const r of sock.messages({ bufferSize: maybeNumber, maxMessages: maybeNumber })) {
   const received: ReceivedMessage = r;
   void received;
   break;
