@@ -48,6 +48,28 @@ function tableBlock() {
   return ['```', ...lines, '```'].join('\n');
 }
 
+// The receive table (bench/recv.mjs), as the bench printed it.
+function receiveBlock() {
+  const v = r.receive;
+  if (!v) return '```\n(this run has no receive table: record one with npm run bench:record)\n```';
+  const rs = v.sizes;
+  const lines = [
+    `datagrams/s received from a C flood of ${v.floodMs} ms (lost: share of the flood never received), median of ${r.runs} rounds, 2 CPUs`,
+    '',
+    ['receiver'.padEnd(34), ...rs.map((s) => `${s} B`.padStart(18))].join(''),
+    ...Object.keys(v.results[rs[0]]).map((k) => [k.padEnd(34),
+      ...rs.map((s) => `${fmt(v.results[s][k].rate)} (${(v.results[s][k].drops * 100).toFixed(0)}% lost)`.padStart(18))].join('')),
+    '',
+    ['ratio'.padEnd(44), 'target', ...rs.map((s) => `${s} B`.padStart(16))].join(''),
+  ];
+  for (const [label, values] of Object.entries(v.ratios)) {
+    const target = v.targets?.[label];
+    lines.push([label.padEnd(44), (target ? `>=${target}` : '').padStart(6),
+      ...values.map((x) => `${x.toFixed(2)}${target && x >= target ? '*' : ' '}`.padStart(16))].join(''));
+  }
+  return ['```', ...lines, '```'].join('\n');
+}
+
 // ---- figures in words ----
 
 const span = (values, digits = 2) => {
@@ -207,7 +229,7 @@ function replaceBlock(text, path, name, content) {
   return text.replace(re, () => `<!-- ${name}:start -->\n${content}\n<!-- ${name}:end -->`);
 }
 
-const outputs = { readme: tableBlock, summary: summaryBlock, performance: performanceBlock, svg: svgText };
+const outputs = { readme: tableBlock, summary: summaryBlock, performance: performanceBlock, svg: svgText, receive: receiveBlock };
 if (process.argv.includes('--write')) {
   // Everything is rendered before anything is written: a missing marker leaves no file half done.
   const readme = join(root, 'README.md');
@@ -215,12 +237,13 @@ if (process.argv.includes('--write')) {
   let readmeText = readFileSync(readme, 'utf8');
   readmeText = replaceBlock(readmeText, readme, 'bench', tableBlock());
   readmeText = replaceBlock(readmeText, readme, 'bench-summary', summaryBlock());
+  readmeText = replaceBlock(readmeText, readme, 'bench-receive', receiveBlock());
   const performanceText = replaceBlock(readFileSync(performance, 'utf8'), performance, 'bench-figures', performanceBlock());
   const svg = await svgText();
   writeFileSync(readme, readmeText);
   writeFileSync(performance, performanceText);
   writeFileSync(join(root, 'docs/bench.svg'), svg);
-  console.log('wrote README.md (table, summary), docs/performance.md (figures), docs/bench.svg');
+  console.log('wrote README.md (tables, summary), docs/performance.md (figures), docs/bench.svg');
 } else {
   const at = process.argv.indexOf('--print');
   const name = at > 0 ? process.argv[at + 1] : 'readme';

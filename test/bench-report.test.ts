@@ -31,6 +31,12 @@ describe('figures drawn from bench/results.json', () => {
     expect(read('README.md')).toContain(marked('bench-summary', summary));
   });
 
+  it("README's receive table is the same run's", () => {
+    const table = render('receive');
+    expect(table).toContain('recvMsgBatch / C recvmmsg');
+    expect(read('README.md')).toContain(marked('bench-receive', table));
+  });
+
   it("docs/performance.md's figures are the same run's", () => {
     const figures = render('performance');
     expect(figures).toContain('µs per datagram');
