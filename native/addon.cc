@@ -412,12 +412,20 @@ class Socket : public Napi::ObjectWrap<Socket> {
         v.total += v.bufs[k].len;
       }
       v.n = nbufs;
-      uint32_t maxBytes = 0;
-      bool split = false;
+      int wsa = 0;
+      // A batch usually repeats one record (src/ copies it for messages with the same
+      // destination and control): decoded once, checked per message.
+      if (i == 0 || std::memcmp(rec, rec - plan::kSize, plan::kSize) != 0) {
+        bool split = false;
+        wsa = decode_plan(rec, &batch_[i].to, &specs_[i], &batchMaxBytes_, &split);
+        if (!wsa && split) wsa = WSAEFAULT_;  // src/ never asks a batch to split a message
+      } else {
+        batch_[i].to = batch_[i - 1].to;
+        specs_[i] = specs_[i - 1];
+        if (specs_[i].to) specs_[i].to = &batch_[i].to;
+      }
       // What the shim refuses fails the whole batch before anything is sent.
-      int wsa = decode_plan(rec, &batch_[i].to, &specs_[i], &maxBytes, &split);
-      if (!wsa && split) wsa = WSAEFAULT_;  // src/ never asks a batch to split a message
-      if (!wsa && maxBytes && v.total > maxBytes) wsa = WSAEMSGSIZE_;
+      if (!wsa && batchMaxBytes_ && v.total > batchMaxBytes_) wsa = WSAEMSGSIZE_;
       if (wsa) return Napi::Value(env, FailureToJs(env, 0, i, wsa));
       specs_[i].bufs = v.bufs;
       specs_[i].nbufs = nbufs;
@@ -887,6 +895,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<long> eachResults_;  // sendEach's, reused
   std::vector<OsError> eachErrs_;
   std::vector<Received> recvOut_;  // recvBatch's immediate results, reused
+  uint32_t batchMaxBytes_ = 0;     // the limit of the record SendBatch decoded last
   size_t lastSent_ = 0;           // segments sent before a split send failed
   std::unordered_map<double, double> splitBytes_;  // token -> bytes, for pending split sends
   OsError err_;
