@@ -5,7 +5,8 @@
  *                                     SO_REUSEPORT can spread them), 32 per sendmmsg, or with
  *                                     gso as 64 KB UDP_SEGMENT sends; prints the count sent
  *                                     and the milliseconds it took.
- *   cflood recv PORT                  receives on 127.0.0.1:PORT with recvmmsg x32 (2 KB slots)
+ *   cflood recv PORT                  receives on 127.0.0.1:PORT with recvmmsg x32 (2 KB slots,
+ *                                     and each sender's address, as a server needs it)
  *                                     until 200 ms pass with nothing (every receiver of the
  *                                     benchmark stops so); prints the count received.
  * Loopback only. */
@@ -77,6 +78,7 @@ static int receive(int port) {
   printf("ready\n");
   fflush(stdout);
   static char slots[B][SLOT];
+  struct sockaddr_storage from[B];  /* who sent each: what any server needs to answer */
   struct iovec iov[B];
   struct mmsghdr hdrs[B];
   long got = 0;
@@ -88,6 +90,8 @@ static int receive(int port) {
       memset(&hdrs[i], 0, sizeof(hdrs[i]));
       hdrs[i].msg_hdr.msg_iov = &iov[i];
       hdrs[i].msg_hdr.msg_iovlen = 1;
+      hdrs[i].msg_hdr.msg_name = &from[i];
+      hdrs[i].msg_hdr.msg_namelen = sizeof(from[i]);
     }
     int r = recvmmsg(fd, hdrs, B, MSG_DONTWAIT, NULL);
     if (r > 0) got += r;

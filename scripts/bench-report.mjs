@@ -56,15 +56,15 @@ function receiveBlock() {
   const lines = [
     `datagrams/s received from a C flood of ${v.floodMs} ms (lost: share of the flood never received), median of ${r.runs} rounds, 2 CPUs`,
     '',
-    ['receiver'.padEnd(34), ...rs.map((s) => `${s} B`.padStart(18))].join(''),
-    ...Object.keys(v.results[rs[0]]).map((k) => [k.padEnd(34),
+    ['receiver'.padEnd(38), ...rs.map((s) => `${s} B`.padStart(18))].join(''),
+    ...Object.keys(v.results[rs[0]]).map((k) => [k.padEnd(38),
       ...rs.map((s) => `${fmt(v.results[s][k].rate)} (${(v.results[s][k].drops * 100).toFixed(0)}% lost)`.padStart(18))].join('')),
     '',
-    ['ratio'.padEnd(44), 'target', ...rs.map((s) => `${s} B`.padStart(16))].join(''),
+    ['ratio'.padEnd(46), 'target', ...rs.map((s) => `${s} B`.padStart(16))].join(''),
   ];
   for (const [label, values] of Object.entries(v.ratios)) {
     const target = v.targets?.[label];
-    lines.push([label.padEnd(44), (target ? `>=${target}` : '').padStart(6),
+    lines.push([label.padEnd(46), (target ? `>=${target}` : '').padStart(6),
       ...values.map((x) => `${x.toFixed(2)}${target && x >= target ? '*' : ' '}`.padStart(16))].join(''));
   }
   return ['```', ...lines, '```'].join('\n');
