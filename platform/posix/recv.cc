@@ -177,6 +177,20 @@ void drain_recv(PlatformSocket* s, bool pollError) {
   if (!done.empty()) s->recvSink(s->recvSinkCtx, done.data(), done.size());
 }
 
+// A receive that has to wait: queued behind the others, woken by the socket's poll.
+static long queue(PlatformSocket* s, PendingRecv r, ReceiveSink sink, void* ctx, OsError* err) {
+  s->recvQueue.push_back(r);
+  g_queuedSends++;
+  s->recvSink = sink;
+  s->recvSinkCtx = ctx;
+  if (!poll_update(s, err)) {
+    s->recvQueue.pop_back();
+    g_queuedSends--;
+    return kSendFailed;
+  }
+  return kSendPending;
+}
+
 long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token, ReceiveSink sink,
                      void* ctx, Received* out, OsError* err) {
   if (s->fd < 0) {
@@ -194,16 +208,7 @@ long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token,
       return kSendFailed;
     }
   }
-  s->recvQueue.push_back(PendingRecv{token, data, len});
-  g_queuedSends++;
-  s->recvSink = sink;
-  s->recvSinkCtx = ctx;
-  if (!poll_update(s, err)) {
-    s->recvQueue.pop_back();
-    g_queuedSends--;
-    return kSendFailed;
-  }
-  return kSendPending;
+  return queue(s, PendingRecv{token, data, len}, sink, ctx, err);
 }
 
 long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, ReceiveSink sink, void* ctx,
@@ -223,16 +228,7 @@ long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, Receiv
       return kSendFailed;
     }
   }
-  s->recvQueue.push_back(PendingRecv{token, nullptr, slot, max});
-  g_queuedSends++;
-  s->recvSink = sink;
-  s->recvSinkCtx = ctx;
-  if (!poll_update(s, err)) {
-    s->recvQueue.pop_back();
-    g_queuedSends--;
-    return kSendFailed;
-  }
-  return kSendPending;
+  return queue(s, PendingRecv{token, nullptr, slot, max}, sink, ctx, err);
 }
 
 bool recv_cancel(PlatformSocket* s, double token) {

@@ -154,28 +154,36 @@ void deliver_recv(void* arg) {
   for (PendingRecv* b : batches) delete b;
 }
 
+static PendingRecv* new_receive(PlatformSocket* s, double token) {
+  auto* p = new PendingRecv();
+  p->s = s;
+  p->dispatcher = s->dispatcher;
+  p->token = token;
+  return p;
+}
+
+// A receive whose WSARecvMsg went pending: the port brings it back to deliver_recv.
+static long in_flight(PlatformSocket* s, PendingRecv* p, ReceiveSink sink, void* ctx) {
+  s->recvSink = sink;
+  s->recvSinkCtx = ctx;
+  io_started(s);
+  s->recvInFlight.push_back(p);
+  g_inFlight++;
+  return kSendPending;
+}
+
 long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token, ReceiveSink sink,
                      void* ctx, Received* out, OsError* err) {
   if (s->sock == INVALID_SOCKET) {
     set_shim_error(err, WSAENOTSOCK_, "WSARecvMsg");
     return kSendFailed;
   }
-  auto* p = new PendingRecv();
-  p->s = s;
-  p->dispatcher = s->dispatcher;
-  p->token = token;
+  PendingRecv* p = new_receive(s, token);
   start(s, p, data, len);
   DWORD bytes = 0;
   int rc = s->wsaRecvMsg(s->sock, &p->msg, &bytes, &p->head.ov, nullptr);
   int e = rc == 0 ? 0 : WSAGetLastError();
-  if (e == WSA_IO_PENDING) {
-    s->recvSink = sink;
-    s->recvSinkCtx = ctx;
-    io_started(s);
-    s->recvInFlight.push_back(p);
-    g_inFlight++;
-    return kSendPending;
-  }
+  if (e == WSA_IO_PENDING) return in_flight(s, p, sink, ctx);
   // Completed at once (skip-on-success queued no packet), with data or an error.
   finish(p, bytes, e, 0, out);
   delete p;
@@ -192,23 +200,13 @@ long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, Receiv
     set_shim_error(err, WSAENOTSOCK_, "WSARecvMsg");
     return kSendFailed;
   }
-  auto* p = new PendingRecv();
-  p->s = s;
-  p->dispatcher = s->dispatcher;
-  p->token = token;
+  PendingRecv* p = new_receive(s, token);
   p->slot = slot;
   p->max = max;
   p->slots = std::move(s->spareSlots);
   if (p->slots.size() < slot * max) p->slots.resize(slot * max);
   p->got.reserve(max);
-  if (!receive_slot(s, p) || !fill(s, p)) {
-    s->recvSink = sink;
-    s->recvSinkCtx = ctx;
-    io_started(s);
-    s->recvInFlight.push_back(p);
-    g_inFlight++;
-    return kSendPending;
-  }
+  if (!receive_slot(s, p) || !fill(s, p)) return in_flight(s, p, sink, ctx);
   if (p->got[0].bytes < 0) {
     *err = p->got[0].err;
     s->spareSlots = std::move(p->slots);

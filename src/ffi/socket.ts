@@ -208,6 +208,18 @@ function isView(v: unknown): v is ArrayBufferView {
 /** Room for a received datagram's control messages (recv.cc's kRecvControl). */
 const RECV_CONTROL = 256;
 
+/** A receive's msghdr at `hdr` (zeroed by the caller): one iovec at `iov` over `len` bytes at `data`. */
+function receiveHeader(hdr: number, iov: number, data: number, len: number, name: number, control: number): void {
+  setPtr(iov, base + data);
+  setPtr(iov + A['iovec.iov_len'], len);
+  setPtr(hdr + A['msghdr.msg_name'], base + name);
+  view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+  setPtr(hdr + A['msghdr.msg_iov'], base + iov);
+  setPtr(hdr + A['msghdr.msg_iovlen'], 1);
+  setPtr(hdr + A['msghdr.msg_control'], base + control);
+  setPtr(hdr + A['msghdr.msg_controllen'], RECV_CONTROL);
+}
+
 /** recv.cc's decode_control: what the control messages of a datagram of `bytes` bytes say. */
 function decodeControl(control: number, used: number, bytes: number): { destination: string | null; ifindex: number; tos: number; segment: number } {
   let destination: string | null = null;
@@ -1129,34 +1141,35 @@ export class FfiSocket implements NativeSocket {
     this.deliverReceived(done);
   }
 
+  /**
+   * recv.cc's retrying: the call again after EINTR, and after the one ICMP error a socket
+   * that does not want them must not see. >= 0, or -errno.
+   */
+  private retrying(call: () => number): number {
+    for (let swallowed = false; ;) {
+      const n = call();
+      if (n >= 0) return n;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (swallowed || !this.swallowIcmpError(code)) return -code;
+      swallowed = true;
+    }
+  }
+
   /** One recvmsg, MSG_DONTWAIT, into the arena and then the caller's buffer; or the errno. */
   private receiveOne(buffer: ArrayBufferView): RawReceived | number {
     const hdr = HDRS;
     const name = HDRS + 64;
     const control = name + A['sizeof sockaddr_storage'];
-    const controlLen = 256;
-    const iov = control + controlLen;
+    const iov = control + RECV_CONTROL;
     const data = DATA;
     const len = Math.min(buffer.byteLength, DATA_END - DATA);
-    let n: number;
-    let swallowed = false;
-    for (;;) {
-      mem.fill(0, hdr, iov + A['sizeof iovec']);
-      setPtr(iov, base + data);
-      setPtr(iov + A['iovec.iov_len'], len);
-      setPtr(hdr + A['msghdr.msg_name'], base + name);
-      view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
-      setPtr(hdr + A['msghdr.msg_iov'], base + iov);
-      setPtr(hdr + A['msghdr.msg_iovlen'], 1);
-      setPtr(hdr + A['msghdr.msg_control'], base + control);
-      setPtr(hdr + A['msghdr.msg_controllen'], controlLen);
-      n = libc.recvmsg(this.fd, base + hdr, A.MSG_DONTWAIT);
-      if (n >= 0) break;
-      const code = errno();
-      if (code === EINTR) continue;
-      if (swallowed || !this.swallowIcmpError(code)) return code;
-      swallowed = true;
-    }
+    const n = this.retrying(() => {
+      mem.fill(0, hdr, hdr + A['sizeof msghdr']);
+      receiveHeader(hdr, iov, data, len, name, control);
+      return libc.recvmsg(this.fd, base + hdr, A.MSG_DONTWAIT);
+    });
+    if (n < 0) return -n;
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
     const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
@@ -1179,29 +1192,12 @@ export class FfiSocket implements NativeSocket {
     const hdrSize = A['sizeof mmsghdr'];
     mem.fill(0, HDRS, HDRS + n0 * hdrSize);
     for (let i = 0; i < n0; i++) {
-      const hdr = HDRS + i * hdrSize;
       const iov = DATA + i * perMsg;
       const name = iov + A['sizeof iovec'];
-      const control = name + A['sizeof sockaddr_storage'];
-      setPtr(iov, base + slots + i * len);
-      setPtr(iov + A['iovec.iov_len'], len);
-      setPtr(hdr + A['msghdr.msg_name'], base + name);
-      view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
-      setPtr(hdr + A['msghdr.msg_iov'], base + iov);
-      setPtr(hdr + A['msghdr.msg_iovlen'], 1);
-      setPtr(hdr + A['msghdr.msg_control'], base + control);
-      setPtr(hdr + A['msghdr.msg_controllen'], RECV_CONTROL);
+      receiveHeader(HDRS + i * hdrSize, iov, slots + i * len, len, name, name + A['sizeof sockaddr_storage']);
     }
-    let n: number;
-    let swallowed = false;
-    for (;;) {
-      n = libc.recvmmsg(this.fd, base + HDRS, n0, A.MSG_DONTWAIT, 0);
-      if (n >= 0) break;
-      const code = errno();
-      if (code === EINTR) continue;
-      if (swallowed || !this.swallowIcmpError(code)) return code;
-      swallowed = true;
-    }
+    const n = this.retrying(() => libc.recvmmsg(this.fd, base + HDRS, n0, A.MSG_DONTWAIT, 0));
+    if (n < 0) return -n;
     // addon.cc's BatchToJs layout: the table, then the bytes; addresses once each.
     let total = 0;
     for (let i = 0; i < n; i++) total += view.getUint32(HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
