@@ -654,6 +654,13 @@ class Socket : public Napi::ObjectWrap<Socket> {
       groups.push_back(ReceivedGroup{done + i, n});
       i += n;
     }
+    // All of them in one callback scope: the caller's code (promise reactions, nextTicks)
+    // runs once every receive of this wake is settled, not between two of them. Between
+    // them it could make a receive that completes at once, and so before the receives
+    // made ahead of it that this wake completed (order), and on Linux one whose recvmmsg
+    // writes into the slots that still hold a batch of this wake, not yet copied (that
+    // batch would come back with the new datagrams, its own lost). The ffi-rs backend
+    // settles a wake's receives in one JS turn too.
     static_cast<Socket*>(ctx)->Emit<ReceivedGroup, 6>("onreceive", groups.data(), groups.size(),
                                                       [](Napi::Env env, const ReceivedGroup& g, napi_value* argv) {
       const Received& r = *g.first;
@@ -668,7 +675,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
         err = OsError{WSAENOBUFS_, 0, "recvmmsg", false, {}};
       }
       ErrorArgs(env, err, argv + 2);
-    });
+    }, true);
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
@@ -855,13 +862,18 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // promise reactions and nextTick queue afterwards, as for any Node I/O completion. The
   // C API, because a failure (an environment shutting down, a throwing callback) must
   // stop delivery, not abort the process.
+  // oneTick: all items inside one callback scope, so that nothing but the callbacks runs
+  // until the last one has (the ticks and promise reactions run when the scope closes).
   template <typename Item, size_t Argc>
-  void Emit(const char* name, const Item* items, size_t count, void (*args)(Napi::Env, const Item&, napi_value*)) {
+  void Emit(const char* name, const Item* items, size_t count, void (*args)(Napi::Env, const Item&, napi_value*),
+            bool oneTick = false) {
     if (registry_->tornDown) return;
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     Napi::Object recv = Value();
     Napi::Value fn = recv.Get(name);
+    napi_callback_scope tick = nullptr;
+    if (oneTick && count > 1 && napi_open_callback_scope(env, recv, context_, &tick) != napi_ok) tick = nullptr;
     for (size_t i = 0; i < count && fn.IsFunction(); i++) {
       napi_value argv[Argc];
       args(env, items[i], argv);
@@ -878,6 +890,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
         break;
       napi_fatal_exception(env, exception);
     }
+    if (tick) napi_close_callback_scope(env, tick);
     ReleaseIfIdle();
   }
 

@@ -1,0 +1,72 @@
+// recvMsgBatch, messages() and the leftover queue under a hostile caller: receives made from
+// inside another's completion, loops left early while other receives wait, coalesced
+// receives taken by calls with different buffer sizes. Real sockets on loopback; the shim's
+// own sends (sendMsgSync, one tick) put every datagram in the kernel's queue before the
+// receiving socket wakes, and node:dgram is not needed as a witness here because every
+// payload says which it was.
+import { describe, expect, it } from 'vitest';
+import { recvMsg, recvMsgBatch, sendMsgSync, type ReceivedMessage, type Socket } from '../src/index';
+import { useSockets } from './helpers/sockets';
+
+const { shim } = useSockets();
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const text = (m: ReceivedMessage | ReceivedMessage[]) => (Array.isArray(m) ? m.map((x) => x.buffer.toString()) : [m.buffer.toString()]);
+/** The promise's value, or 'still waiting' if it has not settled within ms (generous: nothing here should take long). */
+const within = <T>(p: Promise<T>, ms = 3000) => Promise.race([p, settle(ms).then(() => 'still waiting' as const)]);
+
+async function pair(opts: { receiveOffload?: boolean } = {}) {
+  const rx = await shim({ type: 'udp4', bind: { address: '127.0.0.1' }, ...opts });
+  const tx = await shim({ type: 'udp4', bind: { address: '127.0.0.1' } });
+  const to = { address: '127.0.0.1', port: rx.address().port };
+  return { rx, tx, to, send: (...payloads: string[]) => { for (const p of payloads) sendMsgSync(tx, { buffers: Buffer.from(p), to }); } };
+}
+
+/** Receives with batches until `count` datagrams came (each batch at most `max`). */
+async function drain(s: Socket, count: number, max = 64): Promise<string[]> {
+  const out: string[] = [];
+  while (out.length < count) {
+    const b = await within(recvMsgBatch(s, { maxMessages: max }));
+    if (b === 'still waiting') break;
+    out.push(...text(b));
+  }
+  return out;
+}
+
+describe('receives made from inside a completion', () => {
+  it('a batch completed in the same wake as an earlier receive keeps its own datagrams when a new batch is made from that receive\'s callback', async () => {
+    // One wake completes a (d1) and b (a batch: d2, d3, received into the socket's slots).
+    // a's callback runs before b is handed to JS and makes batch c, which found the receive
+    // queue empty and received d4, d5 at once into the same slots: b then came back as
+    // d4, d5 (d2, d3 lost, d4, d5 twice).
+    const { rx, send } = await pair();
+    let c: Promise<ReceivedMessage[]> | undefined;
+    const a = recvMsg(rx).then((m) => {
+      c = recvMsgBatch(rx, { maxMessages: 2, bufferSize: 100 });
+      return m;
+    });
+    const b = recvMsgBatch(rx, { maxMessages: 2, bufferSize: 100 });
+    await settle(50);
+    send('d1', 'd2', 'd3', 'd4', 'd5');
+    const got = [...text(await a), ...text(await b)];
+    got.push(...text(await c!));
+    got.push(...(await drain(rx, 5 - got.length)));
+    expect(got).toEqual(['d1', 'd2', 'd3', 'd4', 'd5']);
+  });
+
+  it('a batch made from an earlier receive\'s callback does not complete before a batch made before it', async () => {
+    const { rx, send } = await pair();
+    const order: string[] = [];
+    const a = recvMsg(rx).then((m) => {
+      void recvMsgBatch(rx, { maxMessages: 1 }).then((x) => order.push(`c:${text(x)}`));
+      return m;
+    });
+    const b = recvMsgBatch(rx, { maxMessages: 1 }).then((x) => order.push(`b:${text(x)}`));
+    await settle(50);
+    send('d1', 'd2', 'd3');
+    await a;
+    await b;
+    const deadline = Date.now() + 3000;
+    while (order.length < 2 && Date.now() < deadline) await settle(10);
+    expect(order).toEqual(['b:d2', 'c:d3']);
+  });
+});
