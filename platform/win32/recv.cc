@@ -142,7 +142,7 @@ void deliver_recv(void* arg) {
       batches.push_back(head);
     } else {
       Received r;
-      finish(head, head->bytes, 0, head->status, &r);
+      finish(head, head->bytes, head->wsaError, head->status, &r);
       ready.push_back(r);
       delete head;
     }
@@ -184,6 +184,18 @@ long recv_overlapped(PlatformSocket* s, uint8_t* data, size_t len, double token,
   int rc = s->wsaRecvMsg(s->sock, &p->msg, &bytes, &p->head.ov, nullptr);
   int e = rc == 0 ? 0 : WSAGetLastError();
   if (e == WSA_IO_PENDING) return in_flight(s, p, sink, ctx);
+  if (!s->recvInFlight.empty()) {
+    // Completed at once, but receives made before it are still in flight: Winsock gave
+    // them their datagrams first (it satisfies receives in the order they were posted),
+    // and their completions wait to be delivered (the dispatcher runs each in its own
+    // callback, and JS runs between: this very call may be such JS). Returned now, it
+    // would complete ahead of them; it waits behind them instead, and the first one's
+    // deliver_recv delivers it.
+    p->bytes = bytes;
+    p->wsaError = e;
+    p->done = true;
+    return in_flight(s, p, sink, ctx);
+  }
   // Completed at once (skip-on-success queued no packet), with data or an error.
   finish(p, bytes, e, 0, out);
   delete p;
@@ -207,6 +219,14 @@ long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, Receiv
   if (p->slots.size() < slot * max) p->slots.resize(slot * max);
   p->got.reserve(max);
   if (!receive_slot(s, p) || !fill(s, p)) return in_flight(s, p, sink, ctx);
+  if (!s->recvInFlight.empty()) {
+    // Completed at once behind receives still in flight: it waits for them (see
+    // recv_overlapped), its datagrams (or failure) in `got` and its own slots. Being in
+    // the list, it also keeps an earlier batch from taking more (deliver_recv's newest
+    // check): those would be datagrams after the ones this batch took.
+    p->done = true;
+    return in_flight(s, p, sink, ctx);
+  }
   if (p->got[0].bytes < 0) {
     *err = p->got[0].err;
     s->spareSlots = std::move(p->slots);
@@ -223,7 +243,16 @@ long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, Receiv
 }
 
 bool recv_cancel(PlatformSocket* s, double token) {
-  cancel_in_flight(s->sock, s->recvInFlight, token);
+  // Not one that is done already (completed, or completed at once behind others): there is
+  // nothing left to cancel, and take_ready would deliver a cancelled one ahead of the
+  // receives before it, with its datagrams. It completes in its turn with what it got.
+  if (s->sock == INVALID_SOCKET) return false;
+  for (PendingRecv* p : s->recvInFlight) {
+    if (p->token == token && !p->done) {
+      p->cancelled = true;
+      CancelIoEx(reinterpret_cast<HANDLE>(s->sock), &p->head.ov);
+    }
+  }
   return false;
 }
 

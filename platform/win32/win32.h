@@ -89,6 +89,7 @@ struct PendingRecv {
   alignas(WSACMSGHDR) unsigned char control[256];
   DWORD bytes;
   DWORD status;
+  int wsaError = 0;  // a single receive that completed at once behind others: its WSAGetLastError
   bool done = false;
   bool cancelled = false;  // cancelled on its own (a signal): delivered without waiting
   size_t slot = 0;
