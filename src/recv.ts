@@ -215,17 +215,22 @@ function validateMaxMessages(value: unknown, size: number): number {
  * (src/socket.ts), or fails with WSA_OPERATION_ABORTED when its signal fires first.
  */
 function wait<T>(st: SocketState, token: number, buffer: Uint8Array | null, signal: AbortSignal | undefined, syscall: string,
-  settle: (result: RawReceived | RawBatch) => T, serve?: () => T): Promise<T> {
+  settle: (result: RawReceived | RawBatch) => T, serve: () => T): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const entry: ReceivingEntry = {
       buffer,
       done: (err, result) => {
-        if (err) reject(err);
+        // Taken back by serveLeftover on Windows (a cancelled WSARecvMsg): its completion
+        // says WSA_OPERATION_ABORTED, which nobody asked for. Served from the leftover
+        // instead; still a failure if the caller aborted it too, or closed the socket.
+        if (err && entry.reclaiming && err.errno === WSA.OPERATION_ABORTED && !entry.link?.fired && !st.closed &&
+            st.leftover.length !== 0) resolve(serve());
+        else if (err) reject(err);
         else resolve(settle(result!));
         serveLeftover(st);
       },
+      serve: () => resolve(serve()),
     };
-    if (serve) entry.serve = () => resolve(serve());
     // In the map first: a duck-typed signal may fire from inside addEventListener.
     st.receiving.set(token, entry);
     if (signal) {
@@ -248,15 +253,22 @@ function wait<T>(st: SocketState, token: number, buffer: Uint8Array | null, sign
 }
 
 /**
- * Datagrams a completion brought beyond what its call takes wait in st.leftover; receives
- * queued behind it would otherwise wait for the network while they sit there. Each one the
- * backend can still take back (cancelRecv; Windows may already be receiving into it) is
- * served from them instead, in call order.
+ * Datagrams a completion brought beyond what its call takes, and the rest of a batch a
+ * messages() loop left, wait in st.leftover; receives queued behind them would otherwise
+ * wait for the network while they sit there. Each one the backend can take back
+ * (cancelRecv) is served from them instead, in call order. One it cannot take back now
+ * stops the rest (order: none may overtake it): on Linux it is completing in this very
+ * wake and takes from the leftover first (take, settleOne); on Windows cancelRecv cancels
+ * the WSARecvMsg in flight and answers false, and the cancelled completion, when it comes,
+ * serves it (wait's `reclaiming`).
  */
 function serveLeftover(st: SocketState): void {
   for (const [token, entry] of st.receiving) {
-    if (st.leftover.length === 0) return;
-    if (!entry.serve || !st.native.cancelRecv(token)) return;  // order: none may overtake it
+    if (st.leftover.length === 0 || entry.reclaiming) return;
+    if (!st.native.cancelRecv(token)) {
+      entry.reclaiming = true;
+      return;
+    }
     st.receiving.delete(token);
     unlisten(entry.link);
     entry.serve();
@@ -271,6 +283,16 @@ function take(st: SocketState, raw: RawBatch, size: number, max: number): Receiv
   // Only a coalesced receive (or leftovers) can bring more than asked for.
   if (got.length > max) st.leftover = got.splice(max);
   return got;
+}
+
+/**
+ * A single receive's datagram: behind the leftover, if there is one (it came from the
+ * network after them), and the caller gets the leftover's first instead.
+ */
+function settleOne(st: SocketState, m: ReceivedMessage): ReceivedMessage {
+  if (st.leftover.length === 0) return m;
+  st.leftover.push(m);
+  return st.leftover.shift()!;
 }
 
 /**
@@ -291,18 +313,19 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
   if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
   if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(st.leftover.shift()!);
   const token = nextToken++;
+  const serve = () => st.leftover.shift()!;
   if (st.native.receiveOffload) {
     // A receive may hold several datagrams: through the batch path, keeping the rest.
     const r = st.native.recvBatch(Math.max(size, OFFLOAD_SLOT), 1, token);
     if (Array.isArray(r)) return Promise.resolve(take(st, r as RawBatch, size, 1)[0]!);
     if (r !== -2) return Promise.reject(lastError(st.native));
-    return wait(st, token, null, signal, 'recvmsg', (result) => take(st, result as RawBatch, size, 1)[0]!, () => st.leftover.shift()!);
+    return wait(st, token, null, signal, 'recvmsg', (result) => take(st, result as RawBatch, size, 1)[0]!, serve);
   }
   const buffer = Buffer.allocUnsafe(size);
   const r = st.native.recv(buffer, token);
   if (Array.isArray(r)) return Promise.resolve(toMessage(buffer, r));
   if (r !== -2) return Promise.reject(lastError(st.native));
-  return wait(st, token, buffer, signal, 'recvmsg', (result) => toMessage(buffer, result as RawReceived));
+  return wait(st, token, buffer, signal, 'recvmsg', (result) => settleOne(st, toMessage(buffer, result as RawReceived)), serve);
 }
 
 /**
@@ -370,8 +393,12 @@ async function* iterate(sock: Socket, options: RecvBatchOptions): AsyncGenerator
     try {
       while (i < batch.length) yield batch[i++]!;
     } finally {
-      // Left early (break, return, throw): what the loop never saw is the socket's again.
-      if (i < batch.length && !st.closed) st.leftover = batch.slice(i).concat(st.leftover);
+      // Left early (break, return, throw): what the loop never saw is the socket's again,
+      // and receives already waiting get it now rather than wait for the network.
+      if (i < batch.length && !st.closed) {
+        st.leftover = batch.slice(i).concat(st.leftover);
+        serveLeftover(st);
+      }
     }
   }
 }

@@ -174,7 +174,9 @@ export interface ReceivingEntry {
   buffer: Uint8Array | null;
   link?: Listener;
   /** Settles it from st.leftover instead, once the backend has given it back (src/recv.ts). */
-  serve?: () => void;
+  serve: () => void;
+  /** serveLeftover asked the backend for it back and was told to wait for its completion (Windows). */
+  reclaiming?: boolean;
 }
 
 /** @internal An AbortSignal's 'abort' listener, added once and removed once. */

@@ -70,3 +70,55 @@ describe('receives made from inside a completion', () => {
     expect(order).toEqual(['b:d2', 'c:d3']);
   });
 });
+
+describe('messages() left early while other receives wait', () => {
+  for (const kind of ['recvMsg', 'recvMsgBatch'] as const) {
+    it(`a ${kind} waiting when the loop breaks gets the rest of the loop's batch first, without waiting for the network`, async () => {
+      const { rx, send } = await pair();
+      send('d1', 'd2', 'd3');
+      await settle(50);
+      let waiting: Promise<ReceivedMessage | ReceivedMessage[]> | undefined;
+      for await (const m of rx.messages()) {
+        expect(text(m)).toEqual(['d1']);
+        // The loop holds d2 and d3; this receive finds nothing in the kernel and waits.
+        waiting = kind === 'recvMsg' ? recvMsg(rx) : recvMsgBatch(rx);
+        break;
+      }
+      const first = await within(waiting!);
+      expect(first === 'still waiting' ? first : text(first)).toEqual(kind === 'recvMsg' ? ['d2'] : ['d2', 'd3']);
+      send('d4');
+      expect(await drain(rx, kind === 'recvMsg' ? 2 : 1)).toEqual(kind === 'recvMsg' ? ['d3', 'd4'] : ['d4']);
+    });
+  }
+
+  it('two loops on one socket: the second, waiting, gets what the first left, in order', async () => {
+    const { rx, send } = await pair();
+    send('d1', 'd2', 'd3');
+    await settle(50);
+    const second = rx.messages();
+    let next: Promise<IteratorResult<ReceivedMessage>> | undefined;
+    for await (const m of rx.messages()) {
+      expect(text(m)).toEqual(['d1']);
+      next = second.next();  // waits: the kernel's queue is empty
+      break;
+    }
+    const r = await within(next!);
+    expect(r === 'still waiting' ? r : text(r.value as ReceivedMessage)).toEqual(['d2']);
+    expect(text((await second.next()).value as ReceivedMessage)).toEqual(['d3']);
+    await second.return(undefined);
+  });
+
+  it('receives waiting behind the loop, single and batch, are served from its rest in call order', async () => {
+    const { rx, send } = await pair();
+    send('d1', 'd2', 'd3', 'd4');
+    await settle(50);
+    const waiting: Array<Promise<ReceivedMessage | ReceivedMessage[]>> = [];
+    for await (const m of rx.messages()) {
+      expect(text(m)).toEqual(['d1']);
+      waiting.push(recvMsgBatch(rx, { maxMessages: 1 }), recvMsg(rx), recvMsgBatch(rx, { maxMessages: 5 }));
+      break;
+    }
+    const got = await within(Promise.all(waiting));
+    expect(got === 'still waiting' ? got : got.map(text)).toEqual([['d2'], ['d3'], ['d4']]);
+  });
+});
