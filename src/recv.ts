@@ -91,11 +91,10 @@ function toMessage(buffer: Buffer, r: RawReceived): ReceivedMessage {
 
 /**
  * A RawBatch's datagrams as messages, appended to `out`. A coalesced receive (segment > 0)
- * becomes its datagrams, each a view of the one buffer; anything longer than `size` (only
- * possible when offload made the slots larger than asked) is cut to it, as the kernel would
- * have cut it.
+ * becomes its datagrams, each a view of the one buffer, whole: which call a datagram goes
+ * to, and so how much room it has, is decided after (take, cut).
  */
-function decodeBatch(raw: RawBatch, size: number, out: ReceivedMessage[]): void {
+function decodeBatch(raw: RawBatch, out: ReceivedMessage[]): void {
   const data = raw[0];
   const n = raw[1];
   const table = new Int32Array(data.buffer, data.byteOffset, n * RAW_BATCH_FIELDS);
@@ -117,8 +116,7 @@ function decodeBatch(raw: RawBatch, size: number, out: ReceivedMessage[]): void 
     const end = at + bytes;
     // A plain datagram is one segment of its own length (a zero-length one too).
     for (let off = at; off < end || off === at; off += segment) {
-      const whole = Math.min(segment, end - off);
-      const len = Math.min(whole, size);
+      const len = Math.min(segment, end - off);
       const control: ReceivedControl = {};
       if (destination !== undefined) {
         control.destinationAddress = destination;
@@ -128,7 +126,7 @@ function decodeBatch(raw: RawBatch, size: number, out: ReceivedMessage[]): void 
       out.push({
         buffer: buffer.subarray(off, off + len),
         bytes: len,
-        truncated: len < whole || (truncated && off + segment >= end),
+        truncated: truncated && off + segment >= end,
         from: { address, family, port },
         control,
       });
@@ -136,6 +134,22 @@ function decodeBatch(raw: RawBatch, size: number, out: ReceivedMessage[]): void 
     }
     at = end;
   }
+}
+
+/**
+ * A datagram as a receive with room for `size` bytes gets it: cut to it and flagged, as the
+ * kernel cuts a datagram longer than the buffer. Only a datagram that reached the receive
+ * through st.leftover (a coalesced receive's rest, a loop's rest) can be longer: it was
+ * received for another call, with room for a whole coalesced receive.
+ */
+function cut(m: ReceivedMessage, size: number): ReceivedMessage {
+  if (m.bytes <= size) return m;
+  return { ...m, buffer: m.buffer.subarray(0, size), bytes: size, truncated: true };
+}
+
+/** The first `max` datagrams of st.leftover, for a call with room for `size` bytes each. */
+function fromLeftover(st: SocketState, size: number, max: number): ReceivedMessage[] {
+  return st.leftover.splice(0, max).map((m) => cut(m, size));
 }
 
 /** What {@link replyTo} gives: spread it into a message (`{ buffers, ...replyTo(m) }`). */
@@ -275,13 +289,17 @@ function serveLeftover(st: SocketState): void {
   }
 }
 
-/** The first `max` of the leftover and the batch's own datagrams; the rest stays leftover. */
+/**
+ * The first `max` of the leftover and the batch's own datagrams, with room for `size` bytes
+ * each; the rest stays leftover, whole, for the calls it goes to.
+ */
 function take(st: SocketState, raw: RawBatch, size: number, max: number): ReceivedMessage[] {
   const got = st.leftover;
   st.leftover = [];
-  decodeBatch(raw, size, got);
+  decodeBatch(raw, got);
   // Only a coalesced receive (or leftovers) can bring more than asked for.
   if (got.length > max) st.leftover = got.splice(max);
+  for (let i = 0; i < got.length; i++) got[i] = cut(got[i]!, size);
   return got;
 }
 
@@ -289,10 +307,10 @@ function take(st: SocketState, raw: RawBatch, size: number, max: number): Receiv
  * A single receive's datagram: behind the leftover, if there is one (it came from the
  * network after them), and the caller gets the leftover's first instead.
  */
-function settleOne(st: SocketState, m: ReceivedMessage): ReceivedMessage {
+function settleOne(st: SocketState, m: ReceivedMessage, size: number): ReceivedMessage {
   if (st.leftover.length === 0) return m;
   st.leftover.push(m);
-  return st.leftover.shift()!;
+  return cut(st.leftover.shift()!, size);
 }
 
 /**
@@ -311,9 +329,9 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
   const { st, size, signal } = validateReceive(sock, options, RECV_KEYS);
   if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmsg' }));
   if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmsg' }));
-  if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(st.leftover.shift()!);
+  if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(cut(st.leftover.shift()!, size));
   const token = nextToken++;
-  const serve = () => st.leftover.shift()!;
+  const serve = () => cut(st.leftover.shift()!, size);
   if (st.native.receiveOffload) {
     // A receive may hold several datagrams: through the batch path, keeping the rest.
     const r = st.native.recvBatch(Math.max(size, OFFLOAD_SLOT), 1, token);
@@ -325,7 +343,7 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
   const r = st.native.recv(buffer, token);
   if (Array.isArray(r)) return Promise.resolve(toMessage(buffer, r));
   if (r !== -2) return Promise.reject(lastError(st.native));
-  return wait(st, token, buffer, signal, 'recvmsg', (result) => settleOne(st, toMessage(buffer, result as RawReceived)), serve);
+  return wait(st, token, buffer, signal, 'recvmsg', (result) => settleOne(st, toMessage(buffer, result as RawReceived), size), serve);
 }
 
 /**
@@ -352,13 +370,13 @@ export function recvMsgBatch(sock: Socket, options: RecvBatchOptions = {}): Prom
   const max = validateMaxMessages(options.maxMessages, size);
   if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmmsg' }));
   if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmmsg' }));
-  if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(st.leftover.splice(0, max));
+  if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(fromLeftover(st, size, max));
   const slot = st.native.receiveOffload ? Math.max(size, OFFLOAD_SLOT) : size;
   const token = nextToken++;
   const r = st.native.recvBatch(slot, Math.min(max, Math.floor(MAX_BATCH_MEMORY / slot)), token);
   if (Array.isArray(r)) return Promise.resolve(take(st, r as RawBatch, size, max));
   if (r !== -2) return Promise.reject(lastError(st.native));
-  return wait(st, token, null, signal, 'recvmmsg', (result) => take(st, result as RawBatch, size, max), () => st.leftover.splice(0, max));
+  return wait(st, token, null, signal, 'recvmmsg', (result) => take(st, result as RawBatch, size, max), () => fromLeftover(st, size, max));
 }
 
 /**

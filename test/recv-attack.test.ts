@@ -6,6 +6,7 @@
 // payload says which it was.
 import { describe, expect, it } from 'vitest';
 import { recvMsg, recvMsgBatch, sendMsgSync, type ReceivedMessage, type Socket } from '../src/index';
+import { itUnlessWine } from './helpers/platform';
 import { useSockets } from './helpers/sockets';
 
 const { shim } = useSockets();
@@ -120,5 +121,36 @@ describe('messages() left early while other receives wait', () => {
     }
     const got = await within(Promise.all(waiting));
     expect(got === 'still waiting' ? got : got.map(text)).toEqual([['d2'], ['d3'], ['d4']]);
+  });
+});
+
+const itOffload = itUnlessWine('Wine has no receive offload (URO)');
+
+describe('receiveOffload: the leftover of a coalesced receive', () => {
+  const pattern = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
+
+  itOffload('is not cut to the bufferSize of the call that got the coalesced receive', async () => {
+    const { rx, tx, to } = await pair({ receiveOffload: true });
+    const payload = pattern(1000);
+    sendMsgSync(tx, { buffers: payload, to, segmentSize: 100 });
+    const first = await recvMsg(rx, { bufferSize: 10 });
+    expect([first.bytes, first.truncated]).toEqual([10, true]);
+    // The other nine were never that call's: the next one has room for them whole.
+    const rest = await recvMsgBatch(rx, { bufferSize: 1500 });
+    expect(rest.map((m) => [m.bytes, m.truncated])).toEqual(Array(9).fill([100, false]));
+    expect(Buffer.concat(rest.map((m) => m.buffer)).equals(payload.subarray(100))).toBe(true);
+  });
+
+  itOffload('is cut to the bufferSize of the call it is served to, and flagged', async () => {
+    const { rx, tx, to } = await pair({ receiveOffload: true });
+    const payload = pattern(400);
+    sendMsgSync(tx, { buffers: payload, to, segmentSize: 100 });
+    const first = await recvMsg(rx, { bufferSize: 1500 });
+    expect(first.bytes).toBe(100);
+    const second = await recvMsg(rx, { bufferSize: 10 });
+    expect([second.bytes, second.truncated, second.buffer.length]).toEqual([10, true, 10]);
+    expect(second.buffer.equals(payload.subarray(100, 110))).toBe(true);
+    const rest = await recvMsgBatch(rx, { bufferSize: 20 });
+    expect(rest.map((m) => [m.bytes, m.truncated])).toEqual([[20, true], [20, true]]);
   });
 });
