@@ -83,6 +83,7 @@ struct PlatformSocket {
   std::deque<PendingSend> queue;
   std::deque<PendingRecv> recvQueue;
   RecvSlots recvSlots;
+  bool delivering = false;  // drain_recv's sink is running: its batch's datagrams are in recvSlots
   ReceiveSink recvSink = nullptr;
   void* recvSinkCtx = nullptr;
   std::vector<EncodedMsg> scratch;  // a batch's messages, reused from call to call
@@ -105,6 +106,9 @@ bool poll_update(PlatformSocket* s, OsError* err);
 bool drain(PlatformSocket* s, bool pollError = false);
 // Completes what the receive queue can receive now. Runs JS (the sink).
 void drain_recv(PlatformSocket* s, bool pollError = false);
+// Frees a closed socket's recvmmsg slots (up to 64 MiB), unless a batch in them is being
+// delivered right now (drain_recv frees them after).
+void release_recv_slots(PlatformSocket* s);
 
 enum class ErrContext { Plain, Send };
 // Translates errno at the call that failed; Send adds the socket's state to split EAGAIN.

@@ -174,7 +174,15 @@ void drain_recv(PlatformSocket* s, bool pollError) {
   }
   if (s->recvQueue.empty()) poll_update(s, nullptr);
   // Last: the sink runs JS, which may receive again or close this socket.
-  if (!done.empty()) s->recvSink(s->recvSinkCtx, done.data(), done.size());
+  if (done.empty()) return;
+  s->delivering = true;
+  s->recvSink(s->recvSinkCtx, done.data(), done.size());
+  s->delivering = false;
+  if (s->fd < 0) release_recv_slots(s);  // closed while delivering (see sock_close)
+}
+
+void release_recv_slots(PlatformSocket* s) {
+  if (!s->delivering) s->recvSlots = RecvSlots{};
 }
 
 // A receive that has to wait: queued behind the others, woken by the socket's poll.

@@ -225,6 +225,9 @@ void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
   }
   g_queuedSends -= static_cast<long>(s->recvQueue.size());
   s->recvQueue.clear();
+  // The slots are memory V8 does not see: left to the finalizer, a loop that opens and
+  // closes sockets would keep each one's (up to 64 MiB) until a GC it has no reason to run.
+  release_recv_slots(s);
   if (sink && !aborted.empty()) sink(ctx, aborted.data(), aborted.size());
   if (sink && s->recvSink && !abortedRecv.empty()) s->recvSink(s->recvSinkCtx, abortedRecv.data(), abortedRecv.size());
 }
