@@ -174,3 +174,25 @@ describe('memory', () => {
     expect(most / 2 ** 20).toBeLessThan(512);
   });
 });
+
+describe('memory of waiting batches', () => {
+  it('batches waiting together do not each hold maxMessages x bufferSize: a waiting batch costs what a waiting recvMsg does', async () => {
+    // On Windows each batch in flight had its own slots, all of them allocated (and zeroed)
+    // before its first WSARecvMsg: 12 waiting batches of 64 x 1 MiB held 768 MiB. README
+    // says the socket keeps maxMessages x bufferSize (at most 64 MiB).
+    const { rx, send } = await pair();
+    const before = process.memoryUsage().rss;
+    const waiting: Array<Promise<ReceivedMessage[] | 'aborted'>> = [];
+    for (let i = 0; i < 12; i++) waiting.push(recvMsgBatch(rx, { maxMessages: 64, bufferSize: 1 << 20 }).catch(() => 'aborted' as const));
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+    // The socket's one set of slots (64 MiB, Linux allocates it at the first call) and
+    // 12 x 1 MiB, with room to spare.
+    expect(grown).toBeLessThan(256);
+    // And they still work: the first takes what is there, in order.
+    send('d1', 'd2', 'd3');
+    expect(text((await waiting[0]) as ReceivedMessage[]).length).toBeGreaterThan(0);
+    await rx.close();
+    const got = (await Promise.all(waiting)).filter((b) => b !== 'aborted').map((b) => text(b as ReceivedMessage[])).flat();
+    expect(got).toEqual(['d1', 'd2', 'd3']);
+  });
+});

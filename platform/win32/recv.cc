@@ -91,6 +91,11 @@ static void took(PendingRecv* p, Received r);
 // Receives into p's next slot; false: it went in flight (the port will bring it back).
 // Otherwise its result (or failure) is in p->got.
 static bool receive_slot(PlatformSocket* s, PendingRecv* p) {
+  // Slots are added as they are received into, not all maxMessages at once: a batch that
+  // waits (and many may) holds one, as a waiting recvMsg holds its buffer. Nothing is in
+  // flight into the earlier ones now, and the results point into them only from point().
+  size_t need = (p->got.size() + 1) * p->slot;
+  if (p->slots.size() < need) p->slots.resize(need);
   start(s, p, p->slots.data() + p->got.size() * p->slot, p->slot);
   DWORD bytes = 0;
   int rc = s->wsaRecvMsg(s->sock, &p->msg, &bytes, &p->head.ov, nullptr);
@@ -110,8 +115,15 @@ static void took(PendingRecv* p, Received r) {
     p->max = p->got.size();
     return;
   }
-  r.data = r.bytes >= 0 ? p->slots.data() + p->got.size() * p->slot : nullptr;
+  r.data = nullptr;  // point() sets it, once the slots can no longer move
   p->got.push_back(r);
+}
+
+// The finished batch's results point into its slots (the glue groups a batch's datagrams
+// by their non-null data).
+static void point(PendingRecv* p) {
+  for (size_t i = 0; i < p->got.size(); i++)
+    if (p->got[i].bytes >= 0) p->got[i].data = p->slots.data() + i * p->slot;
 }
 
 // Receives into p's further slots while datagrams are queued. false: one went in flight.
@@ -138,6 +150,7 @@ void deliver_recv(void* arg) {
   std::vector<PendingRecv*> batches;  // their slots hold the bytes until the sink returns
   for (PendingRecv* head : take_ready(s->recvInFlight)) {
     if (head->max > 0) {
+      point(head);
       ready.insert(ready.end(), head->got.begin(), head->got.end());
       batches.push_back(head);
     } else {
@@ -216,7 +229,6 @@ long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, Receiv
   p->slot = slot;
   p->max = max;
   p->slots = std::move(s->spareSlots);
-  if (p->slots.size() < slot * max) p->slots.resize(slot * max);
   p->got.reserve(max);
   if (!receive_slot(s, p) || !fill(s, p)) return in_flight(s, p, sink, ctx);
   if (!s->recvInFlight.empty()) {
@@ -234,6 +246,7 @@ long recv_batch(PlatformSocket* s, size_t slot, size_t max, double token, Receiv
     return kSendFailed;
   }
   size_t n = p->got.size();
+  point(p);
   for (size_t i = 0; i < n; i++) out[i] = p->got[i];
   // The results point into these slots until the glue has copied them: the socket keeps
   // them (moving a vector keeps its memory where it is), and the next batch reuses them.
