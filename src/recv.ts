@@ -409,7 +409,10 @@ async function* iterate(sock: Socket, options: RecvBatchOptions): AsyncGenerator
     }
     let i = 0;
     try {
-      while (i < batch.length) yield batch[i++]!;
+      // Closed (from the loop's body, say): the loop ends here, as it did when each
+      // iteration was a receive, rather than yield the rest of a batch of a closed socket.
+      while (i < batch.length && !st.closed) yield batch[i++]!;
+      if (st.closed) return;
     } finally {
       // Left early (break, return, throw): what the loop never saw is the socket's again,
       // and receives already waiting get it now rather than wait for the network.

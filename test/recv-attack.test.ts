@@ -124,6 +124,23 @@ describe('messages() left early while other receives wait', () => {
   });
 });
 
+describe('messages() and close()', () => {
+  it('close() from inside the loop ends it: the rest of the batch in hand is not yielded after', async () => {
+    // Before batches the next iteration was a receive on the closed socket, which ended
+    // the loop; with a batch in hand the loop went on yielding it, and a body that answers
+    // each datagram (sendMsg) failed on the closed socket.
+    const { rx, send } = await pair();
+    send('d1', 'd2', 'd3');
+    await settle(50);
+    const seen: string[] = [];
+    for await (const m of rx.messages()) {
+      seen.push(...text(m));
+      if (seen.length === 1) await rx.close();
+    }
+    expect(seen).toEqual(['d1']);
+  });
+});
+
 const itOffload = itUnlessWine('Wine has no receive offload (URO)');
 
 describe('receiveOffload: the leftover of a coalesced receive', () => {
