@@ -393,6 +393,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (batch_.size() < n) batch_.resize(n);  // no reallocation below: specs point into it
     if (specs_.size() < n) specs_.resize(n);
     uint32_t next = 0;
+    const uint8_t* decoded = nullptr;  // the last record decoded in full
     for (uint32_t i = 0; i < n; i++) {
       const uint8_t* rec = plans.data + i * plan::kSize;
       uint16_t nbufs;
@@ -413,12 +414,15 @@ class Socket : public Napi::ObjectWrap<Socket> {
       }
       v.n = nbufs;
       int wsa = 0;
-      // A batch usually repeats one record (src/ copies it for messages with the same
-      // destination and control): decoded once, checked per message.
-      if (i == 0 || std::memcmp(rec, rec - plan::kSize, plan::kSize) != 0) {
+      // A batch usually repeats one plan: src/ marks a message with the plan of the one
+      // before (PLAN_AS_BEFORE), and a record equal to the last one decoded is that plan too.
+      // Either way it is decoded once and checked per message.
+      bool same = decoded && (rec[plan::FLAGS] == plan::PLAN_AS_BEFORE || std::memcmp(rec, decoded, plan::kSize) == 0);
+      if (!same) {
         bool split = false;
         wsa = decode_plan(rec, &batch_[i].to, &specs_[i], &batchMaxBytes_, &split);
         if (!wsa && split) wsa = WSAEFAULT_;  // src/ never asks a batch to split a message
+        decoded = rec;
       } else {
         batch_[i].to = batch_[i - 1].to;
         specs_[i] = specs_[i - 1];

@@ -2,7 +2,7 @@ import { type IpLiteral } from './address';
 import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { PlanMemory, planMessage, validateIpLiteral, type PlanInput, type Refusal } from './plan';
-import { PLAN_SIZE, PlanAt } from './plan.generated';
+import { PLAN_AS_BEFORE, PLAN_SIZE, PlanAt } from './plan.generated';
 import {
   Socket, addPending, flushStaged, hasRoom, kState, listen, notifyIfDrained, takePending, toWsaError, unlisten, type Listener,
   type PendingEntry, type SocketState, type StagedSends,
@@ -757,13 +757,12 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
       else args[k++] = v;
     }
   }
+  const u8 = batchPlans.u8;
   const u16 = batchPlans.u16;
-  const u32 = batchPlans.u32;
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!;
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
-      // The record of the message before (16 words; a loop costs less than copyWithin here).
-      for (let w = (i * PLAN_SIZE) >> 2, end = w + (PLAN_SIZE >> 2); w < end; w++) u32[w] = u32[w - (PLAN_SIZE >> 2)]!;
+      u8[i * PLAN_SIZE + PlanAt.FLAGS] = PLAN_AS_BEFORE;
     } else {
       let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
       if (!refused && p.segmentSize && p.totalBytes > p.segmentSize * OFFLOAD_MAX_SEGMENTS) {
