@@ -4,9 +4,11 @@
 // (node:dgram receivers witness rinfo.address), batches whose views go as direct arguments
 // or as one array, and caller code that tries to run between planning and the system call.
 import net from 'node:net';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { formatIp, ipLiteral, parseIp } from '../src/address';
 import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Message } from '../src/index';
+import { LiteralMemo, memoLiteral } from '../src/plan';
 import { kState } from '../src/socket';
 import { catchSync, expectWsa } from './helpers/expect';
 import { receiver } from './helpers/receiver';
@@ -82,6 +84,18 @@ describe('the address parser (src/address.ts, the only one)', () => {
     const a = ipLiteral('fe80::1%3', lookup);
     expect(ipLiteral('fe80::1%3', lookup)).toBe(a);
     expect(lookups).toBe(2);
+  });
+
+  it('the literal a send remembers for the next message is never one with a zone name', () => {
+    const memo = new LiteralMemo();
+    const a = memoLiteral('10.1.2.3', 'to.address', memo);
+    expect([memo.text, memo.literal]).toEqual(['10.1.2.3', a]);
+    memoLiteral('fe80::1%3', 'to.address', memo);
+    expect(memo.text).toBe('fe80::1%3');
+    memoLiteral(`fe80::1%${os.networkInterfaces().lo ? 'lo' : 'nosuchif0'}`, 'to.address', memo);
+    expect(memo.text).toBe('fe80::1%3');
+    expect(catchSync(() => memoLiteral('10.1.2', 'to.address', memo))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(memo.text).toBe('fe80::1%3');
   });
 });
 
