@@ -194,6 +194,7 @@ void cut_segments(const SendSpec& whole, size_t size, Segments* out) {
   for (size_t k = 0; k + 1 < starts.size(); k++) {
     SendSpec s = whole;
     s.pktinfo.segmentSize = 0;
+    s.planId = 0;  // not the whole's control data any more
     s.bufs = out->bufs.data() + starts[k];
     s.nbufs = starts[k + 1] - starts[k];
     out->specs.push_back(s);
@@ -339,7 +340,26 @@ class Socket : public Napi::ObjectWrap<Socket> {
     SendSpec spec{};
     uint32_t maxBytes = 0;
     bool split = false;
-    if (int wsa = decode_plan(rec, &to, &spec, &maxBytes, &split)) return FailCode(wsa);
+    // A sender that repeats itself sends one record over and over (src/ writes it only when
+    // the plan changes): decoded once, and the same planId lets the platform reuse its
+    // encoding too.
+    if (single_.valid && std::memcmp(rec, single_.rec, plan::kSize) == 0) {
+      to = single_.to;
+      spec = single_.spec;
+      if (spec.to) spec.to = &to;
+      maxBytes = single_.maxBytes;
+      split = single_.split;
+    } else {
+      single_.valid = false;
+      if (int wsa = decode_plan(rec, &to, &spec, &maxBytes, &split)) return FailCode(wsa);
+      spec.planId = NewPlanId();
+      std::memcpy(single_.rec, rec, plan::kSize);
+      single_.to = to;
+      single_.spec = spec;
+      single_.maxBytes = maxBytes;
+      single_.split = split;
+      single_.valid = true;
+    }
     spec.bufs = views.bufs;
     spec.nbufs = views.n;
     size_t segment = spec.pktinfo.segmentSize;
@@ -422,6 +442,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
         bool split = false;
         wsa = decode_plan(rec, &batch_[i].to, &specs_[i], &batchMaxBytes_, &split);
         if (!wsa && split) wsa = WSAEFAULT_;  // src/ never asks a batch to split a message
+        specs_[i].planId = NewPlanId();
         decoded = rec;
       } else {
         batch_[i].to = batch_[i - 1].to;
@@ -890,6 +911,19 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Endpoint to;
   };
 
+  // The single sends' record as last decoded (Send), and what it decoded to.
+  struct DecodedRecord {
+    bool valid = false;
+    uint8_t rec[plan::kSize];
+    Endpoint to;
+    SendSpec spec{};
+    uint32_t maxBytes = 0;
+    bool split = false;
+  };
+
+  // A number for a plan just decoded (SendSpec::planId): never 0, never twice (64 bits).
+  uint64_t NewPlanId() { return ++planIds_; }
+
   PlatformSocket* sock_ = nullptr;
   const uint8_t* plan_ = nullptr;  // the record's bytes (planRef_ keeps them alive)
   Napi::Reference<Napi::Value> planRef_;
@@ -900,6 +934,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<OsError> eachErrs_;
   std::vector<Received> recvOut_;  // recvBatch's immediate results, reused
   uint32_t batchMaxBytes_ = 0;     // the limit of the record SendBatch decoded last
+  DecodedRecord single_;
+  uint64_t planIds_ = 0;
   size_t lastSent_ = 0;           // segments sent before a split send failed
   std::unordered_map<double, double> splitBytes_;  // token -> bytes, for pending split sends
   OsError err_;

@@ -126,6 +126,25 @@ describe('one plan record per socket, reused only while nothing changed', () => 
     expect(await got(b, 3)).toEqual(want(['2@127.0.0.2', '3@127.0.0.3', '5@127.0.0.3']));
   });
 
+  it('single sends and batches taking turns on one socket: each goes where it says, from the source it says', async () => {
+    const [a, b] = [await receiver(), await receiver()];
+    trackAll(a, b);
+    const s = track(await openSocket({ type: 'udp4' }));
+    const toA = { address: '127.0.0.1', port: a.port };
+    const toB = { address: '127.0.0.1', port: b.port };
+    const src = (n: number) => ({ sourceAddress: `127.0.0.${n}` });
+    sendMsgSync(s, { buffers: Buffer.from('1'), to: toA, control: src(2) });
+    expect(sendMsgBatchSync(s, [{ buffers: Buffer.from('2'), to: toB, control: src(2) }, { buffers: Buffer.from('3'), to: toB, control: src(3) }])).toEqual({ sent: 2 });
+    sendMsgSync(s, { buffers: Buffer.from('4'), to: toA, control: src(2) });
+    expect(await sendMsgBatch(s, [{ buffers: Buffer.from('5'), to: toA, control: src(3) }])).toEqual({ sent: 1 });
+    sendMsgSync(s, { buffers: Buffer.from('6'), to: toA, control: src(2) });
+    await sendMsg(s, { buffers: Buffer.from('7'), to: toB, control: src(2) });
+    sendMsgSync(s, { buffers: Buffer.from('8'), to: toA, control: src(2) });
+    const got = (r: typeof a, n: number) => r.waitFor(n).then((ms) => ms.map(seen));
+    expect(await got(a, 5)).toEqual(want(['1@127.0.0.2', '4@127.0.0.2', '5@127.0.0.3', '6@127.0.0.2', '8@127.0.0.2']));
+    expect(await got(b, 3)).toEqual(want(['2@127.0.0.2', '3@127.0.0.3', '7@127.0.0.2']));
+  });
+
   it('connect() changes what a send without `to` is planned for', async () => {
     const a = track(await receiver());
     const r6 = track(await receiver('udp6'));
