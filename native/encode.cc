@@ -75,6 +75,7 @@ int decode_plan(const uint8_t* rec, Endpoint* to, SendSpec* spec, uint32_t* maxB
   uint8_t flags = rec[plan::FLAGS];
   if (flags & ~(plan::PLAN_HAS_TO | plan::PLAN_DONTROUTE | plan::PLAN_SPLIT)) return WSAEFAULT_;
   spec->to = nullptr;
+  spec->planId = 0;
   if (flags & plan::PLAN_HAS_TO) {
     if (!read_endpoint(rec, to)) return WSAEFAULT_;
     spec->to = to;

@@ -98,6 +98,11 @@ struct SendSpec {
   const Endpoint* to;  // nullptr: the connected peer
   PktinfoPlan pktinfo;
   uint32_t flags;      // MSG_DONTROUTE only; the encoder refused everything else
+  // 0, or the socket's number for this `to` and `pktinfo`: sends of one socket with the same
+  // nonzero planId have the same destination and control data, so the platform may reuse
+  // what it encoded for the one before. decode_plan sets 0; a copy whose to or pktinfo
+  // changes must too.
+  uint64_t planId;
 };
 
 enum class SendMode : uint8_t {

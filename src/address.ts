@@ -122,6 +122,11 @@ export function ipLiteral(text: string, nameToIndex: (name: string) => number): 
   return a;
 }
 
+/** @internal Whether {@link ipLiteral} keeps `a` as what its text means (not so with a zone name). */
+export function isKept(a: IpLiteral): boolean {
+  return known.get(a.text) === a;
+}
+
 /** @internal inet_ntop: dotted quad, or RFC 5952 text (with glibc's embedded-IPv4 forms). */
 export function formatIp(family: 4 | 6, b: Uint8Array, at = 0): string {
   if (family === 4) return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;

@@ -26,3 +26,5 @@ export const PLAN_HAS_TO = 1;
 export const PLAN_DONTROUTE = 2;
 /** @internal */
 export const PLAN_SPLIT = 4;
+/** @internal */
+export const PLAN_AS_BEFORE = 8;

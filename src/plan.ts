@@ -4,7 +4,7 @@
 // record of fixed layout (native/plan.def) that both implementations read; the addon and
 // the ffi-rs backend only turn it into msghdr / WSAMSG and say what the OS answered.
 import { markAsUntransferable } from 'node:worker_threads';
-import { type IpLiteral, ipLiteral } from './address';
+import { type IpLiteral, ipLiteral, isKept } from './address';
 import { binding } from './binding';
 import { invalidArgType, invalidArgValue } from './errors';
 import { Kind } from './kind';
@@ -175,5 +175,28 @@ export function validateIpLiteral(value: unknown, name: string): IpLiteral {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   const a = ipLiteral(value, binding.nameToIndex);
   if (a === null) throw invalidArgValue(name, value, 'must be an IPv4 or IPv6 literal (resolve host names with dns.lookup first)');
+  return a;
+}
+
+const UNSET: unique symbol = Symbol('unset');
+
+/**
+ * @internal The literal that the last message read named in one role (destination,
+ * source): a sender that repeats the text finds it with one comparison, where validating it
+ * again cost about 80 instructions. It holds only a literal that the cache keeps for its
+ * text, so a zone name is still looked up on every use.
+ */
+export class LiteralMemo {
+  text: unknown = UNSET;
+  literal: IpLiteral | null = null;
+}
+
+/** @internal {@link validateIpLiteral}, remembering the literal in `memo` (see there). */
+export function memoLiteral(value: unknown, name: string, memo: LiteralMemo): IpLiteral {
+  const a = validateIpLiteral(value, name);
+  if (isKept(a)) {
+    memo.text = value;
+    memo.literal = a;
+  }
   return a;
 }

@@ -1,8 +1,8 @@
 import { type IpLiteral } from './address';
 import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { PlanMemory, planMessage, validateIpLiteral, type PlanInput, type Refusal } from './plan';
-import { PLAN_SIZE, PlanAt } from './plan.generated';
+import { LiteralMemo, PlanMemory, memoLiteral, planMessage, type PlanInput, type Refusal } from './plan';
+import { PLAN_AS_BEFORE, PLAN_SIZE, PlanAt } from './plan.generated';
 import {
   Socket, addPending, flushStaged, hasRoom, kState, listen, notifyIfDrained, takePending, toWsaError, unlisten, type Listener,
   type PendingEntry, type SocketState, type StagedSends,
@@ -168,6 +168,10 @@ function notAMessage(msg: unknown, name: string): never {
   throw invalidArgType(name, 'of type object', msg);
 }
 
+// Module-private rather than per socket: nothing a caller reaches leads to them.
+const destinationMemo = new LiteralMemo();
+const sourceMemo = new LiteralMemo();
+
 /** Reads every field of a message once, with the checks that need nothing else. */
 function readMessage(st: SocketState, msg: unknown, names: Names): Prepared {
   if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg)) notAMessage(msg, names.msg);
@@ -182,7 +186,7 @@ function readMessage(st: SocketState, msg: unknown, names: Names): Prepared {
     checkTargetKeys(target, names.to);
     const address = target.address;
     const port = target.port;
-    to = validateIpLiteral(address, names.toAddress);
+    to = address === destinationMemo.text ? destinationMemo.literal : memoLiteral(address, names.toAddress, destinationMemo);
     if (!(st.isRaw && port === undefined)) {
       validateInteger(port, names.toPort, st.isRaw ? 0 : 1, 65535);
       toPort = port;
@@ -197,7 +201,9 @@ function readMessage(st: SocketState, msg: unknown, names: Names): Prepared {
     checkControlKeys(control, names.control);
     const sourceAddress = control.sourceAddress;
     const interfaceIndex = control.interfaceIndex;
-    if (sourceAddress !== undefined) source = validateIpLiteral(sourceAddress, names.sourceAddress);
+    if (sourceAddress !== undefined) {
+      source = sourceAddress === sourceMemo.text ? sourceMemo.literal : memoLiteral(sourceAddress, names.sourceAddress, sourceMemo);
+    }
     if (interfaceIndex !== undefined) {
       validateInteger(interfaceIndex, names.interfaceIndex, 0, 0xffffffff);
       ifindex = interfaceIndex;
@@ -757,13 +763,12 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
       else args[k++] = v;
     }
   }
+  const u8 = batchPlans.u8;
   const u16 = batchPlans.u16;
-  const u32 = batchPlans.u32;
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!;
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
-      // The record of the message before (16 words; a loop costs less than copyWithin here).
-      for (let w = (i * PLAN_SIZE) >> 2, end = w + (PLAN_SIZE >> 2); w < end; w++) u32[w] = u32[w - (PLAN_SIZE >> 2)]!;
+      u8[i * PLAN_SIZE + PlanAt.FLAGS] = PLAN_AS_BEFORE;
     } else {
       let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
       if (!refused && p.segmentSize && p.totalBytes > p.segmentSize * OFFLOAD_MAX_SEGMENTS) {

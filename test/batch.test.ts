@@ -43,6 +43,20 @@ describe('sendMsgBatch', () => {
     });
   }
 
+  it('a message after one that repeats the plan before it goes where it says, whatever that record held in an earlier batch', async () => {
+    const { s, r, r2 } = await setup();
+    const a = { address: '127.0.0.1', port: r.port };
+    const b = { address: '127.0.0.1', port: r2.port };
+    for (const send of [(m: Message[]) => sendMsgBatchSync(s, m), (m: Message[]) => sendMsgBatch(s, m)]) {
+      expect(await send([{ buffers: seq(0), to: a }, { buffers: seq(1), to: b }])).toEqual({ sent: 2 });
+      // The second message repeats the first's plan; the third's is what the second record held.
+      expect(await send([{ buffers: seq(2), to: a }, { buffers: seq(3), to: a }, { buffers: seq(4), to: b }])).toEqual({ sent: 3 });
+    }
+    const got = (x: Receiver, n: number) => x.waitFor(n).then((ms) => ms.map((m) => m.data.readUInt32BE(0)));
+    expect(await got(r, 6)).toEqual([0, 2, 3, 0, 2, 3]);
+    expect(await got(r2, 4)).toEqual([1, 4, 1, 4]);
+  });
+
   itControlData('each message keeps its own source address', async () => {
     const { s, r } = await setup();
     const msgs = [2, 3, 1, 3].map((n, i) => ({ buffers: seq(i), to: { address: '127.0.0.1', port: r.port }, control: { sourceAddress: `127.0.0.${n}` } }));

@@ -4,9 +4,11 @@
 // (node:dgram receivers witness rinfo.address), batches whose views go as direct arguments
 // or as one array, and caller code that tries to run between planning and the system call.
 import net from 'node:net';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { formatIp, ipLiteral, parseIp } from '../src/address';
 import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Message } from '../src/index';
+import { LiteralMemo, memoLiteral } from '../src/plan';
 import { kState } from '../src/socket';
 import { catchSync, expectWsa } from './helpers/expect';
 import { receiver } from './helpers/receiver';
@@ -83,6 +85,18 @@ describe('the address parser (src/address.ts, the only one)', () => {
     expect(ipLiteral('fe80::1%3', lookup)).toBe(a);
     expect(lookups).toBe(2);
   });
+
+  it('the literal a send remembers for the next message is never one with a zone name', () => {
+    const memo = new LiteralMemo();
+    const a = memoLiteral('10.1.2.3', 'to.address', memo);
+    expect([memo.text, memo.literal]).toEqual(['10.1.2.3', a]);
+    memoLiteral('fe80::1%3', 'to.address', memo);
+    expect(memo.text).toBe('fe80::1%3');
+    memoLiteral(`fe80::1%${os.networkInterfaces().lo ? 'lo' : 'nosuchif0'}`, 'to.address', memo);
+    expect(memo.text).toBe('fe80::1%3');
+    expect(catchSync(() => memoLiteral('10.1.2', 'to.address', memo))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    expect(memo.text).toBe('fe80::1%3');
+  });
 });
 
 describe('one plan record per socket, reused only while nothing changed', () => {
@@ -110,6 +124,25 @@ describe('one plan record per socket, reused only while nothing changed', () => 
     const got = (r: typeof a, n: number) => r.waitFor(n).then((ms) => ms.map(seen));
     expect(await got(a, 3)).toEqual(want(['1@127.0.0.2', '4@127.0.0.3', '4@127.0.0.3']));
     expect(await got(b, 3)).toEqual(want(['2@127.0.0.2', '3@127.0.0.3', '5@127.0.0.3']));
+  });
+
+  it('single sends and batches taking turns on one socket: each goes where it says, from the source it says', async () => {
+    const [a, b] = [await receiver(), await receiver()];
+    trackAll(a, b);
+    const s = track(await openSocket({ type: 'udp4' }));
+    const toA = { address: '127.0.0.1', port: a.port };
+    const toB = { address: '127.0.0.1', port: b.port };
+    const src = (n: number) => ({ sourceAddress: `127.0.0.${n}` });
+    sendMsgSync(s, { buffers: Buffer.from('1'), to: toA, control: src(2) });
+    expect(sendMsgBatchSync(s, [{ buffers: Buffer.from('2'), to: toB, control: src(2) }, { buffers: Buffer.from('3'), to: toB, control: src(3) }])).toEqual({ sent: 2 });
+    sendMsgSync(s, { buffers: Buffer.from('4'), to: toA, control: src(2) });
+    expect(await sendMsgBatch(s, [{ buffers: Buffer.from('5'), to: toA, control: src(3) }])).toEqual({ sent: 1 });
+    sendMsgSync(s, { buffers: Buffer.from('6'), to: toA, control: src(2) });
+    await sendMsg(s, { buffers: Buffer.from('7'), to: toB, control: src(2) });
+    sendMsgSync(s, { buffers: Buffer.from('8'), to: toA, control: src(2) });
+    const got = (r: typeof a, n: number) => r.waitFor(n).then((ms) => ms.map(seen));
+    expect(await got(a, 5)).toEqual(want(['1@127.0.0.2', '4@127.0.0.2', '5@127.0.0.3', '6@127.0.0.2', '8@127.0.0.2']));
+    expect(await got(b, 3)).toEqual(want(['2@127.0.0.2', '3@127.0.0.3', '7@127.0.0.2']));
   });
 
   it('connect() changes what a send without `to` is planned for', async () => {

@@ -73,6 +73,24 @@ describe('hostile callers', () => {
     expect(reads).toEqual(['length', '0', '1', 'length', '0', '1']);
   });
 
+  it('buffers are read in order up to the first that is not a view, which the error names; nothing is sent', async () => {
+    const { s, r, to } = await setup();
+    for (const n of [2, 3, 4, 5]) {
+      const reads: string[] = [];
+      const list: unknown[] = Array.from({ length: n }, (_, i) => (i === n - 2 ? `not a view` : Buffer.from(`${i}`)));
+      const buffers = new Proxy(list, {
+        get(target, key, recv) {
+          reads.push(String(key));
+          return Reflect.get(target, key, recv);
+        },
+      }) as ArrayBufferView[];
+      const e = catchSync(() => sendMsgSync(s, { buffers, to }));
+      expect(e).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining(`msg.buffers[${n - 2}]`) });
+      expect(reads).toEqual(['length', ...Array.from({ length: n - 1 }, (_, i) => String(i))]);
+    }
+    expect(await r.settle(100)).toEqual([]);
+  });
+
   it('a view whose own byteLength lies is measured by what it really covers', async () => {
     const { s, r, to } = await setup();
     const small = Buffer.alloc(20, 0x41);

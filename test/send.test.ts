@@ -2,7 +2,7 @@
 // public API, with node:dgram as the witness of payload and source address.
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MSG, openSocket, sendMsg, sendMsgSync, type Socket } from '../src/index';
+import { MSG, openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Socket } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
 import { itControlData, itUnlessWine, posixSysCode, sendSyscall } from './helpers/platform';
 import { receiver, type Receiver } from './helpers/receiver';
@@ -89,6 +89,40 @@ describe('source address per datagram (IPv4)', () => {
     const s = await sock({ type: 'udp4' });
     expect(sendMsgSync(s, { buffers: [], to: { address: '127.0.0.1', port: r.port } })).toBe(0);
     expect((await r.waitFor(1))[0].data.length).toBe(0);
+  });
+});
+
+describe('payload views', () => {
+  it('every kind of view sends the bytes it covers, alone, gathered and in a batch', async () => {
+    const r = await rx();
+    const s = await sock({ type: 'udp4' });
+    const to = { address: '127.0.0.1', port: r.port };
+    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+    const rab = new Resizable(8, { maxByteLength: 16 });
+    new Uint8Array(rab).set([1, 2, 3, 4, 5, 6, 7, 8]);
+    const tracking16 = new Uint16Array(rab, 2);
+    const trackingDv = new DataView(rab, 1);
+    rab.resize(6);
+    const shared = new Float32Array(new SharedArrayBuffer(12), 4, 2);
+    shared.set([1.5, -2]);
+    const views: ArrayBufferView[] = [
+      Buffer.from('pooled'), new Uint8Array([1, 2, 3]).subarray(1), new Uint8ClampedArray([250, 251]), new Int8Array([-1]),
+      new Uint16Array([0x0102, 0x0304]).subarray(1), new Int16Array([-2]), new Int32Array([-1, 7]), new Uint32Array([0xdeadbeef]),
+      new Float32Array([0.25]), new Float64Array([1.5, 2.5]).subarray(1), new BigInt64Array([-3n]), new BigUint64Array([0x0102030405060708n]),
+      new DataView(new Uint8Array([9, 8, 7, 6]).buffer, 1, 2), tracking16, trackingDv, shared, new Uint8Array(0), new DataView(new ArrayBuffer(0)),
+    ];
+    const bytes = (v: ArrayBufferView) => Buffer.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    expect([tracking16.byteLength, trackingDv.byteLength]).toEqual([4, 5]);
+    for (const v of views) expect(sendMsgSync(s, { buffers: v, to })).toBe(v.byteLength);
+    expect(sendMsgSync(s, { buffers: views, to })).toBe(views.reduce((n, v) => n + v.byteLength, 0));
+    expect(sendMsgBatchSync(s, views.map((v) => ({ buffers: [v, v], to })))).toEqual({ sent: views.length });
+    expect(await sendMsgBatch(s, [{ buffers: views.slice(0, 4), to }, { buffers: views.slice(4), to }])).toEqual({ sent: 2 });
+    const got = (await r.waitFor(2 * views.length + 3)).map((m) => m.data);
+    const want = [
+      ...views.map(bytes), Buffer.concat(views.map(bytes)), ...views.map((v) => Buffer.concat([bytes(v), bytes(v)])),
+      Buffer.concat(views.slice(0, 4).map(bytes)), Buffer.concat(views.slice(4).map(bytes)),
+    ];
+    expect(got).toEqual(want);
   });
 });
 

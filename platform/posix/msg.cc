@@ -17,10 +17,7 @@
 
 namespace shim {
 
-// iov must have room for max(spec.nbufs, 1) entries; control for kCmsgSpace bytes.
-void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
-                unsigned char* control) {
-  std::memset(m, 0, sizeof(*m));
+static void encode_iov(const SendSpec& spec, msghdr* m, iovec* iov) {
   for (size_t i = 0; i < spec.nbufs; i++) {
     iov[i].iov_base = const_cast<uint8_t*>(spec.bufs[i].data);
     iov[i].iov_len = spec.bufs[i].len;
@@ -33,6 +30,13 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
     iov[0] = iovec{nullptr, 0};
     m->msg_iovlen = 1;
   }
+}
+
+// iov must have room for max(spec.nbufs, 1) entries; control for kCmsgSpace bytes.
+void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
+                unsigned char* control) {
+  std::memset(m, 0, sizeof(*m));
+  encode_iov(spec, m, iov);
   if (spec.to) {
     int len;
     endpoint_to_sockaddr(kind, *spec.to, to, &len);
@@ -87,6 +91,34 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
     used += CMSG_SPACE(sizeof(seg));
   }
   m->msg_controllen = used;
+}
+
+void encode_msg_memo(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
+                     unsigned char* control, EncodedPlan* memo) {
+  if (spec.planId == 0 || spec.planId != memo->planId) {
+    encode_msg(kind, spec, m, iov, to, control);
+    memo->planId = m->msg_namelen <= sizeof(memo->name) ? spec.planId : 0;
+    if (memo->planId) {
+      // Whole arrays: copies of a constant size are a few moves, not a call.
+      std::memcpy(&memo->name, to, sizeof(memo->name));
+      memo->nameLen = m->msg_namelen;
+      std::memcpy(memo->control, control, sizeof(memo->control));
+      memo->controlLen = m->msg_controllen;
+    }
+    return;
+  }
+  std::memset(m, 0, sizeof(*m));
+  encode_iov(spec, m, iov);
+  if (memo->nameLen) {
+    std::memcpy(to, &memo->name, sizeof(memo->name));
+    m->msg_name = to;
+    m->msg_namelen = memo->nameLen;
+  }
+  if (memo->controlLen) {
+    std::memcpy(control, memo->control, sizeof(memo->control));
+    m->msg_control = control;
+    m->msg_controllen = memo->controlLen;
+  }
 }
 
 void abi_facts(void (*put)(void* ctx, const char* name, long value), void* ctx) {

@@ -38,6 +38,19 @@ struct EncodedMsg {
   int flags;
 };
 
+// What encode_msg made of one plan (SendSpec::planId): the destination and the control data,
+// not the payload. A send with the plan of the one encoded before on its socket (a sender
+// repeating its destination and source, the messages of a batch) copies these bytes instead
+// of encoding them again. Nothing points into it: copied from and into each message's own
+// storage, so a send nested in a flush (the sink runs JS) cannot change another's bytes.
+struct EncodedPlan {
+  uint64_t planId = 0;  // 0: holds nothing
+  sockaddr_in6 name;    // the larger of the two IP sockaddrs
+  socklen_t nameLen = 0;
+  alignas(cmsghdr) unsigned char control[kCmsgSpace];
+  size_t controlLen = 0;
+};
+
 // A send (one message) or a batch parked until the socket is writable; `next` counts the
 // messages already sent.
 struct PendingSend {
@@ -87,6 +100,7 @@ struct PlatformSocket {
   ReceiveSink recvSink = nullptr;
   void* recvSinkCtx = nullptr;
   std::vector<EncodedMsg> scratch;  // a batch's messages, reused from call to call
+  EncodedPlan sendPlan;             // the plan encoded last (encode_msg_memo)
   std::vector<mmsghdr> hdrs;
   CompletionSink sink = nullptr;
   void* sinkCtx = nullptr;
@@ -132,6 +146,10 @@ bool take_queued_icmp_error(PlatformSocket* s, const char* syscall, OsError* err
 
 void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                 unsigned char* control);
+// encode_msg, with the name and control data copied from `memo` when it holds the spec's
+// plan (a nonzero planId), and kept there when not.
+void encode_msg_memo(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
+                     unsigned char* control, EncodedPlan* memo);
 bool has_local_port(const PlatformSocket* s);
 
 }  // namespace shim

@@ -82,7 +82,7 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   msghdr m;
   sockaddr_storage to;
   alignas(cmsghdr) unsigned char control[kCmsgSpace];
-  encode_msg(s->kind, spec, &m, iov, &to, control);
+  encode_msg_memo(s->kind, spec, &m, iov, &to, control, &s->sendPlan);
 
   bool blocking = mode == SendMode::Blocking;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
@@ -170,7 +170,7 @@ bool poll_update(PlatformSocket* s, OsError* err) {
 static void encode_one(PlatformSocket* s, const SendSpec& spec, EncodedMsg* e) {
   e->iov.resize(spec.nbufs ? spec.nbufs : 1);  // encode_msg writes one iovec for an empty datagram
   msghdr m;
-  encode_msg(s->kind, spec, &m, e->iov.data(), &e->to, e->control);
+  encode_msg_memo(s->kind, spec, &m, e->iov.data(), &e->to, e->control, &s->sendPlan);
   e->toLen = m.msg_namelen;
   e->controlLen = m.msg_controllen;
   e->flags = os_flags(spec.flags);

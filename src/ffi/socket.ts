@@ -10,7 +10,7 @@ import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate'
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { Kind } from '../kind';
-import { PLAN_DONTROUTE, PLAN_HAS_TO, PLAN_SIZE, PLAN_SPLIT, PlanAt } from '../plan.generated';
+import { PLAN_AS_BEFORE, PLAN_DONTROUTE, PLAN_HAS_TO, PLAN_SIZE, PLAN_SPLIT, PlanAt } from '../plan.generated';
 import { ARENA_SIZE, base, errno, guardFd, libc, mem, unguardFd, view } from './libc';
 
 // --- the arena's regions -------------------------------------------------------------
@@ -740,9 +740,12 @@ export class FfiSocket implements NativeSocket {
     const views = viewList(args, 0);
     const msgs: Encoded[] = [];
     let next = 0;
+    let planAt = 0;
     for (let i = 0; i < n; i++) {
       const nbufs = plans[i * PLAN_SIZE + PlanAt.NBUFS]! | (plans[i * PLAN_SIZE + PlanAt.NBUFS + 1]! << 8);
-      const e = this.encode(plans, i * PLAN_SIZE, views.slice(next, next + nbufs));
+      // PLAN_AS_BEFORE: the plan of the record before (the first record cannot say so; encode refuses it).
+      if (i === 0 || plans[i * PLAN_SIZE + PlanAt.FLAGS] !== PLAN_AS_BEFORE) planAt = i * PLAN_SIZE;
+      const e = this.encode(plans, planAt, views.slice(next, next + nbufs));
       next += nbufs;
       // What the shim refuses fails the whole batch before anything is sent; src/ never
       // asks a batch to split a message.
