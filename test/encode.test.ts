@@ -43,8 +43,8 @@ function binary(): string {
 }
 
 // [name, socket, to, source, ifindex, tos, want pktinfo (0/4/6), its source, its interface,
-//  destination family, v4-mapped]
-type Case = [string, Kind, string, string | null, number, number, 0 | 4 | 6, string | null, number, 4 | 6, boolean];
+//  destination family, v4-mapped, segment size (0: none)]
+type Case = [string, Kind, string, string | null, number, number, 0 | 4 | 6, string | null, number, 4 | 6, boolean, number?];
 const cases: Case[] = [
   ['udp4 source', Kind.Udp4, '127.0.0.1', '127.0.0.2', 0, -1, 4, '127.0.0.2', 0, 4, false],
   ['udp4 interface only', Kind.Udp4, '127.0.0.1', null, 7, -1, 4, '0.0.0.0', 7, 4, false],
@@ -58,18 +58,24 @@ const cases: Case[] = [
   ['udp6 source + ECN', Kind.Udp6, '::1', '::1', 0, 0x02, 6, '::1', 0, 6, false],
   ['dual stack v4-mapped, ECN alone', Kind.Udp6, '::ffff:127.0.0.1', null, 0, 0x03, 0, null, 0, 6, true],
   ['udp6, ECN alone', Kind.Udp6, '::1', null, 0, 0x01, 0, null, 0, 6, false],
+  // segmentSize: UDP_SEGMENT (Linux) / UDP_SEND_MSG_SIZE (Windows USO) per send, after the
+  // other messages. Wine has no USO, so on Windows this is the only evidence of its layout.
+  ['udp4 segmentSize alone', Kind.Udp4, '127.0.0.1', null, 0, -1, 0, null, 0, 4, false, 1200],
+  ['udp4 source + ECN + segmentSize', Kind.Udp4, '127.0.0.1', '127.0.0.2', 0, 0x01, 4, '127.0.0.2', 0, 4, false, 1472],
+  ['udp6 source + segmentSize', Kind.Udp6, '::1', '::1', 0, -1, 6, '::1', 0, 6, false, 65000],
+  ['dual stack v4-mapped, segmentSize alone', Kind.Udp6, '::ffff:127.0.0.1', null, 0, -1, 0, null, 0, 6, true, 1],
 ];
 
 function planned(c: Case): string {
-  const [name, kind, to, source, ifindex, tos, want, wantAddr, wantIfindex, toFamily, mapped] = c;
+  const [name, kind, to, source, ifindex, tos, want, wantAddr, wantIfindex, toFamily, mapped, segmentSize = 0] = c;
   const mem = new PlanMemory(1);
   const refused = planMessage(mem, 0, kind, null, {
     to: validateIpLiteral(to, 'to'), toPort: 9000, source: source === null ? null : validateIpLiteral(source, 'source'),
-    ifindex, flags: 0, tos, segmentSize: 0, split: false,
+    ifindex, flags: 0, tos, segmentSize, split: false,
   });
   expect(refused, name).toBeNull();
   const hex = Buffer.from(mem.u8).toString('hex');
-  return [name, kind, hex, want, wantAddr ?? '-', wantIfindex, toFamily, mapped ? 1 : 0, tos].join('\t');
+  return [name, kind, hex, want, wantAddr ?? '-', wantIfindex, toFamily, mapped ? 1 : 0, tos, segmentSize].join('\t');
 }
 
 it('the planner refuses what the encoder never sees: mixed families, before any record is written', () => {
