@@ -172,41 +172,6 @@ bool read_views(napi_env env, const napi_value* argv, size_t argc, Views* out) {
   return true;
 }
 
-// The segments of one send cut into datagrams of `size` bytes, for when the kernel cannot
-// cut them (no UDP_SEGMENT / USO, or refused): views over the same memory, no copy.
-struct Segments {
-  std::vector<Buf> bufs;
-  std::vector<SendSpec> specs;
-};
-
-void cut_segments(const SendSpec& whole, size_t size, Segments* out) {
-  std::vector<size_t> starts;
-  size_t room = size;
-  starts.push_back(0);
-  for (size_t i = 0; i < whole.nbufs; i++) {
-    size_t offset = 0;
-    while (offset < whole.bufs[i].len) {
-      if (room == 0) {
-        starts.push_back(out->bufs.size());
-        room = size;
-      }
-      size_t take = std::min(room, whole.bufs[i].len - offset);
-      out->bufs.push_back(Buf{whole.bufs[i].data + offset, take});
-      offset += take;
-      room -= take;
-    }
-  }
-  starts.push_back(out->bufs.size());
-  for (size_t k = 0; k + 1 < starts.size(); k++) {
-    SendSpec s = whole;
-    s.pktinfo.segmentSize = 0;
-    s.planId = 0;  // not the whole's control data any more
-    s.bufs = out->bufs.data() + starts[k];
-    s.nbufs = starts[k + 1] - starts[k];
-    out->specs.push_back(s);
-  }
-}
-
 class Socket : public Napi::ObjectWrap<Socket> {
  public:
   static Napi::Function Define(Napi::Env env) {

@@ -1,5 +1,7 @@
 // OS-free decisions shared by every backend: address literals, the flag and size checks
-// Linux does not make itself, and which pktinfo control message a send carries.
+// Linux does not make itself, which pktinfo control message a send carries, and how a send
+// the kernel will not segment is cut.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -95,6 +97,34 @@ int decode_plan(const uint8_t* rec, Endpoint* to, SendSpec* spec, uint32_t* maxB
   if (*split && !p.segmentSize) return WSAEFAULT_;
   *maxBytes = field<uint32_t>(rec, plan::MAX_BYTES);
   return 0;
+}
+
+void cut_segments(const SendSpec& whole, size_t size, Segments* out) {
+  std::vector<size_t> starts;
+  size_t room = size;
+  starts.push_back(0);
+  for (size_t i = 0; i < whole.nbufs; i++) {
+    size_t offset = 0;
+    while (offset < whole.bufs[i].len) {
+      if (room == 0) {
+        starts.push_back(out->bufs.size());
+        room = size;
+      }
+      size_t take = std::min(room, whole.bufs[i].len - offset);
+      out->bufs.push_back(Buf{whole.bufs[i].data + offset, take});
+      offset += take;
+      room -= take;
+    }
+  }
+  starts.push_back(out->bufs.size());
+  for (size_t k = 0; k + 1 < starts.size(); k++) {
+    SendSpec s = whole;
+    s.pktinfo.segmentSize = 0;
+    s.planId = 0;  // not the whole's control data any more
+    s.bufs = out->bufs.data() + starts[k];
+    s.nbufs = starts[k + 1] - starts[k];
+    out->specs.push_back(s);
+  }
 }
 
 }  // namespace shim

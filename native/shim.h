@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "errors.h"
 
@@ -267,6 +268,15 @@ namespace plan {
 // record is one the planner can write (WSAEFAULT otherwise). *maxBytes: the transport's
 // limit for this destination (0 = none); *split: send the segments as a batch.
 int decode_plan(const uint8_t* rec, Endpoint* to, SendSpec* spec, uint32_t* maxBytes, bool* split);
+// The segments of one send cut into datagrams of `size` bytes, for when the kernel cannot
+// cut them (no UDP_SEGMENT / USO, or refused): views over the same memory, no copy. The glue
+// cuts a single send whose offload was refused; win32 cuts a batch's message itself, since
+// that message's place in the batch is the platform's to keep.
+struct Segments {
+  std::vector<Buf> bufs;
+  std::vector<SendSpec> specs;
+};
+void cut_segments(const SendSpec& whole, size_t size, Segments* out);
 // A bind or connect address: the same record, destination fields only.
 bool decode_endpoint(const uint8_t* rec, Endpoint* out);
 // if_nametoindex: the planner's lookup of a %zone name; 0 when no interface has it.

@@ -5,15 +5,48 @@
 // that prove it). Nothing in the matrix is written by hand: a row is "proven" on a platform
 // when one of its tests passed in a lane of that platform, and otherwise says why not (the
 // skip reason the lane recorded). --check fails when a row names no test any lane ran (a
-// stale row) or when no Linux or no Windows lane reported.
+// stale row), when no Linux or no Windows lane reported, or when the committed
+// docs/platform-matrix.md (as it was before this run rewrote it) does not have exactly the
+// rows of rows.json: a row added without regenerating the file would otherwise go unseen
+// wherever the lanes do not all run. --check-rows [--doc=FILE] does only that last check,
+// writes nothing and needs no lane report.
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
+const checkRowsOnly = process.argv.includes('--check-rows');
+const docPath = process.argv.find((a) => a.startsWith('--doc='))?.slice('--doc='.length) ?? join(root, 'docs', 'platform-matrix.md');
 const reportsDir = join(root, 'reports');
 const rows = JSON.parse(readFileSync(join(root, 'test', 'matrix', 'rows.json'), 'utf8'));
+
+// The row set of a rendered matrix against rows.json, names only: the statuses depend on
+// which lanes ran, the rows do not.
+function rowSetProblems(doc) {
+  if (doc === null) return [`${docPath} does not exist`];
+  const inDoc = new Set();
+  for (const line of doc.split('\n')) {
+    const m = /^\| (.+?) \| .* \|$/.exec(line);
+    if (m && m[1] !== 'row' && !/^-+$/.test(m[1])) inDoc.add(m[1]);
+  }
+  const wanted = new Set(rows.map((r) => r.row));
+  const fix = '(regenerate it from a full run: npm run matrix)';
+  return [
+    ...[...wanted].filter((r) => !inDoc.has(r)).map((r) => `row "${r}" of test/matrix/rows.json is missing from ${docPath} ${fix}`),
+    ...[...inDoc].filter((r) => !wanted.has(r)).map((r) => `row "${r}" of ${docPath} is not in test/matrix/rows.json ${fix}`),
+  ];
+}
+const committedDoc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : null;
+if (checkRowsOnly) {
+  const problems = rowSetProblems(committedDoc);
+  if (problems.length) {
+    console.error(problems.map((p) => `matrix: ${p}`).join('\n'));
+    process.exit(1);
+  }
+  console.log(`matrix: ${docPath} has the ${rows.length} rows of test/matrix/rows.json`);
+  process.exit(0);
+}
 const lanes = existsSync(reportsDir)
   ? readdirSync(reportsDir).filter((f) => /^lane-.*\.json$/.test(f)).map((f) => JSON.parse(readFileSync(join(reportsDir, f), 'utf8')))
   : [];
@@ -67,7 +100,7 @@ function cell(row, kind) {
   return `not yet proven: ${wine.skips.length ? wine.skips.join('; ') : ranOnWindows ? 'skipped' : 'its tests need Linux (network namespaces, a python witness) and do not run under Wine'}`;
 }
 
-const problems = [];
+const problems = check ? rowSetProblems(committedDoc) : [];
 if (!lanes.some((l) => kindOf(l) === 'linux')) problems.push('no Linux lane report in reports/');
 if (!lanes.some((l) => kindOf(l) !== 'linux')) problems.push('no Windows lane report in reports/ (npm run test:windows)');
 for (const row of rows) {

@@ -7,6 +7,8 @@
 # tarball is installed into an empty project as a Windows user gets it (npm install
 # --os=win32 --cpu=x64 --ignore-scripts; Wine has no compiler) and must load the addon.
 # Needs root (apt, unshare). Leaves its cache in .wine-lane/ (ignored by git).
+# `npm run test:windows -- test/segment.test.ts ...` runs only those files (everything before
+# the suite is the same); such a run is not the lane's result, so it writes no lane report.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LANE="$ROOT/.wine-lane"
@@ -72,4 +74,4 @@ time {
 }
 
 step "run the consumer check and the shared suite in sendmsg-host.exe (node.exe renamed) under Wine, in a private network namespace"
-REPORTS="$ROOT/reports" exec unshare --net -- bash "$ROOT/scripts/wine/in-netns.sh" "$STAGE" "$HOST_EXE" "$LANE/bcryptprimitives.dll" "$CONSUMER"
+REPORTS="$ROOT/reports" exec unshare --net -- bash "$ROOT/scripts/wine/in-netns.sh" "$STAGE" "$HOST_EXE" "$LANE/bcryptprimitives.dll" "$CONSUMER" "$@"

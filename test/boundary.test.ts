@@ -201,7 +201,8 @@ describe('one plan record per socket, reused only while nothing changed', () => 
     expect((await r.waitFor(2)).map((m) => m.data.toString())).toEqual(['a', 'b!']);
   });
 
-  // Linux's UDP_SEGMENT inside sendmmsg; Windows' USO is issue 15's (Wine refuses it).
+  // Linux's UDP_SEGMENT inside sendmmsg; without USO (Wine) Windows cuts the message itself,
+  // which test/segment.test.ts checks on every OS.
   it.skipIf(!isPosix)('a batch message with segmentSize is offloaded as before (up to 64 segments), on every implementation', async () => {
     const r = track(await receiver());
     const s = track(await openSocket({ type: 'udp4' }));

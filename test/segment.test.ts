@@ -1,7 +1,7 @@
 // segmentSize: one large payload sent as many datagrams; the receiver must get the right
 // number and sizes, the bytes in order, from the right source.
 import { afterEach, describe, expect, it } from 'vitest';
-import { openSocket, sendMsg, sendMsgSync, type Socket } from '../src/index';
+import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Socket } from '../src/index';
 import { catchSync } from './helpers/expect';
 import { isPosix, itControlData, wine } from './helpers/platform';
 import { receiver, type Receiver } from './helpers/receiver';
@@ -50,6 +50,25 @@ describe('segmentSize', () => {
   it('the same, blocking', () => roundTrip(30001, 1200, true));
   it('more than one offloaded send can carry (200 KB): the shim cuts it into a batch', () => roundTrip(200_000, 1472, false));
   it('a payload shorter than one segment is one datagram', () => roundTrip(3000, 4000, false));
+
+  // Linux offloads it inside sendmmsg; a Windows stack without USO (Wine, or one that has
+  // just refused it) gets the message cut by the backend, which must still count it as one
+  // message of the batch and keep the batch's order.
+  it('a batch message with segmentSize goes as its segments and counts as one message, blocking and overlapped', async () => {
+    const r = await receiver();
+    const s = await openSocket({ type: 'udp4' });
+    open.push(r, s);
+    const to = { address: '127.0.0.1', port: r.port };
+    const data = pattern(2500);
+    expect(sendMsgBatchSync(s, [{ buffers: [data.subarray(0, 700), data.subarray(700)], to, segmentSize: 1000 },
+      { buffers: Buffer.from('z'), to }])).toEqual({ sent: 2 });
+    expect(await sendMsgBatch(s, [{ buffers: Buffer.from('y'), to }, { buffers: data, to, segmentSize: 1000 }])).toEqual({ sent: 2 });
+    const got = await r.waitFor(8, 3000);
+    expect(got.map((m) => m.data.length)).toEqual([1000, 1000, 500, 1, 1, 1000, 1000, 500]);
+    expect(Buffer.concat(got.slice(0, 3).map((m) => m.data)).equals(data)).toBe(true);
+    expect(got[3]!.data.toString() + got[4]!.data.toString()).toBe('zy');
+    expect(Buffer.concat(got.slice(5).map((m) => m.data)).equals(data)).toBe(true);
+  });
 
   itControlData('every segment carries the source address', async () => {
     const { got } = await roundTrip(12000, 1000, false, '127.0.0.3');

@@ -3,7 +3,7 @@
 // The Wine lane provides one, so the IOCP pending path runs under Wine; on Linux the same
 // behaviour is proven in namespaces by netns.test.ts.
 import { describe, expect, it } from 'vitest';
-import { openSocket, sendMsg } from '../src/index';
+import { openSocket, sendMsg, sendMsgBatch } from '../src/index';
 import { binding } from '../src/binding';
 
 const sink = process.env.SHIM_SLOW_SINK;
@@ -32,6 +32,19 @@ describe.skipIf(!sink)(`pending sends on a slow link${sink ? '' : ' (skipped: ne
     // Successes form a prefix: nothing after an aborted send went out.
     expect(results.slice(0, sent).every((r) => r === 1000)).toBe(true);
     expect(s.pendingSends).toBe(0);
+    expect(binding.liveCounts().queuedSends).toBe(0);
+  });
+
+  // Without USO (Wine) each segmented message goes as its segments under its one place in the
+  // batch: the batch's completion, arriving through the port, counts messages, not sends.
+  it('a batch of segmented messages that goes pending completes counted by message', async () => {
+    const s = await openSocket({ type: 'udp4', sendBufferSize: 4096 });
+    const to = { address: sink!, port: 9 };
+    const batch = sendMsgBatch(s, [0, 1, 2].map((i) => ({ buffers: Buffer.alloc(8000, i), to, segmentSize: 1000 })));
+    const pendingAtSubmit = s.pendingSends;
+    expect(await batch).toEqual({ sent: 3 });
+    expect(pendingAtSubmit).toBeGreaterThan(0);  // it really went through the port
+    await s.close();
     expect(binding.liveCounts().queuedSends).toBe(0);
   });
 });

@@ -69,6 +69,9 @@ static int from_ntstatus(DWORD st) {
       return WSAENOBUFS_;
     case 0xC0000022: return WSAEACCES_;  // STATUS_ACCESS_DENIED
     case 0xC000000D: return WSAEINVAL_;  // STATUS_INVALID_PARAMETER
+    // What a stack without the asked offload (USO) may complete a send with; WSAEOPNOTSUPP
+    // is what Winsock makes of it at the call, and what send.cc's offload_refused looks for.
+    case 0xC00000BB: return WSAEOPNOTSUPP_;  // STATUS_NOT_SUPPORTED
     case 0xC00000B5: return WSAETIMEDOUT_;  // STATUS_IO_TIMEOUT
     case 0xC0000008:  // STATUS_INVALID_HANDLE
     case 0xC0000024:  // STATUS_OBJECT_TYPE_MISMATCH

@@ -39,6 +39,21 @@ static bool check_sendable(PlatformSocket* s, const SendSpec& spec, OsError* err
   return true;
 }
 
+// A segmented send the stack would not cut: USO refused with WSAEINVAL or WSAEOPNOTSUPP, at
+// the call or (STATUS_INVALID_PARAMETER / STATUS_NOT_SUPPORTED) in its completion. That is
+// the socket's problem, not this send's (no USO on the route's adapter, a segment count or
+// size this stack will not take), so the socket stops offloading, and the send fails with
+// WSAEOPNOTSUPP, which tells whoever made it to send the segments as a batch: the glue for
+// a single send, send_batch for a message of a batch. The one place this is decided, for
+// send_now, overlapped sends, batches and completions alike, since Wine (no USO) can
+// exercise none of them.
+static bool offload_refused(PlatformSocket* s, bool segmented, OsError* err) {
+  if (!segmented || (err->wsa != WSAEINVAL_ && err->wsa != WSAEOPNOTSUPP_)) return false;
+  s->uso = false;
+  err->wsa = WSAEOPNOTSUPP_;
+  return true;
+}
+
 // IN_PKTINFO / IN6_PKTINFO that names an interface but no address makes Windows send from
 // 0.0.0.0 (bltavares/multicast-socket #5), where Linux picks an address of that interface.
 // So an interface-only send takes its source from the interface here: its first address of
@@ -125,12 +140,8 @@ long send_now(PlatformSocket* s, const SendSpec& given, SendMode mode, OsError* 
   DWORD bytes = 0;
   if (s->wsaSendMsg(s->sock, &m, os_flags(spec.flags), &bytes, nullptr, nullptr) == 0)
     return static_cast<long>(bytes);
-  int e = WSAGetLastError();
-  set_os_error(err, e, "WSASendMsg", s, ErrContext::Send);
-  if (spec.pktinfo.segmentSize && (e == WSAEINVAL || e == WSAEOPNOTSUPP)) {
-    s->uso = false;  // refused: the caller falls back to a batch from now on
-    err->wsa = WSAEOPNOTSUPP_;
-  }
+  set_os_error(err, WSAGetLastError(), "WSASendMsg", s, ErrContext::Send);
+  offload_refused(s, spec.pktinfo.segmentSize != 0, err);
   return kSendFailed;
 }
 
@@ -138,9 +149,16 @@ long send_now(PlatformSocket* s, const SendSpec& given, SendMode mode, OsError* 
 
 static HANDLE g_port = nullptr;
 
+static size_t messages_sent(const BatchGroup& g) {
+  size_t n = 0;
+  for (size_t i = 0; i < g.submitted; i++) n += !g.failed[i];
+  return n;
+}
+
 static Completion batch_completion(const BatchGroup& g) {
-  Completion c{g.token, static_cast<long>(g.sent), {}};
-  c.count = static_cast<long>(g.sent);
+  size_t sent = messages_sent(g);
+  Completion c{g.token, static_cast<long>(sent), {}};
+  c.count = static_cast<long>(sent);
   if (g.failedAt != SIZE_MAX) {
     c.bytes = kSendFailed;
     c.err = g.err;
@@ -158,11 +176,15 @@ static void deliver(void* arg) {
   std::vector<Completion> ready;
   for (PendingSend* head : take_ready(s->inFlight)) {
     if (BatchGroup* g = head->group.get()) {
-      if (head->status == 0) {
-        g->sent++;
-      } else if (head->index < g->failedAt) {
-        g->failedAt = head->index;
-        set_completion_error(&g->err, head->status);
+      if (head->status != 0) {
+        OsError e;
+        set_completion_error(&e, head->status);
+        offload_refused(s, head->segmented, &e);
+        g->failed[head->index] = 1;
+        if (head->index < g->failedAt) {
+          g->failedAt = head->index;
+          g->err = e;
+        }
       }
       if (--g->outstanding == 0) ready.push_back(batch_completion(*g));
     } else {
@@ -170,6 +192,10 @@ static void deliver(void* arg) {
       if (head->status != 0) {
         c.bytes = kSendFailed;
         set_completion_error(&c.err, head->status);
+        // Refused in its completion, the send cannot go again as a batch: sends made after
+        // it may be on the wire already, and a socket's sends go out in submission order.
+        // It fails with WSAEOPNOTSUPP; the socket's later sends are cut before they go.
+        offload_refused(s, head->segmented, &c.err);
       }
       ready.push_back(c);
     }
@@ -256,36 +282,97 @@ static void own_payload(PendingSend* p) {
   p->msg.dwBufferCount = 1;
 }
 
-long send_overlapped(PlatformSocket* s, const SendSpec& given, double token, CompletionSink sink,
-                     void* ctx, OsError* err) {
-  SendSpec own;
-  const SendSpec* ready = sendable(s, given, &own, err);
-  if (!ready) return kSendFailed;
-  const SendSpec& spec = *ready;
+// One overlapped WSASendMsg of a spec sendable() returned, under a batch's group or alone:
+// its bytes when it completed at once (skip-on-success queued no packet), kSendPending when
+// its completion comes through the port, or kSendFailed (err).
+static long start(PlatformSocket* s, const SendSpec& spec, double token, const std::shared_ptr<BatchGroup>& group,
+                  size_t index, OsError* err) {
   auto* p = new PendingSend();
   p->s = s;
   p->dispatcher = s->dispatcher;
   p->token = token;
+  p->group = group;
+  p->index = index;
+  p->segmented = spec.pktinfo.segmentSize != 0;
   p->bufs.resize(spec.nbufs);
   encode_msg(s->kind, spec, &p->msg, p->bufs.data(), &p->to, p->control);
   own_payload(p);
   DWORD bytes = 0;
   if (s->wsaSendMsg(s->sock, &p->msg, os_flags(spec.flags), &bytes, &p->head.ov, nullptr) == 0) {
-    delete p;  // completed at once; skip-on-success queued no packet
+    delete p;
     return static_cast<long>(bytes);
   }
   int e = WSAGetLastError();
   if (e != WSA_IO_PENDING) {
     delete p;
     set_os_error(err, e, "WSASendMsg", s, ErrContext::Send);
+    offload_refused(s, spec.pktinfo.segmentSize != 0, err);
     return kSendFailed;
   }
-  s->sink = sink;
-  s->sinkCtx = ctx;
   io_started(s);
   s->inFlight.push_back(p);
+  if (group) group->outstanding++;
   g_inFlight++;
   return kSendPending;
+}
+
+long send_overlapped(PlatformSocket* s, const SendSpec& given, double token, CompletionSink sink,
+                     void* ctx, OsError* err) {
+  SendSpec own;
+  const SendSpec* ready = sendable(s, given, &own, err);
+  if (!ready) return kSendFailed;
+  long r = start(s, *ready, token, nullptr, 0, err);
+  if (r == kSendPending) {
+    s->sink = sink;
+    s->sinkCtx = ctx;
+  }
+  return r;
+}
+
+// One message of a batch: whole, or, where the stack does not segment it (no USO, or it
+// refused just now), as its segments under the message's one index, so that the batch still
+// reports by message. The segments are cut from what sendable() made of the whole message,
+// so an interface-only source is looked up once. False: it failed (err).
+static bool start_message(PlatformSocket* s, const SendSpec& given, double token, const std::shared_ptr<BatchGroup>& group,
+                          size_t index, OsError* err) {
+  SendSpec own;
+  size_t segment = given.pktinfo.segmentSize;
+  if (!segment || s->uso) {
+    const SendSpec* spec = sendable(s, given, &own, err);
+    if (!spec) return false;
+    if (start(s, *spec, token, group, index, err) != kSendFailed) return true;
+    if (!segment || s->uso) return false;  // a failure of its own, not the offload's
+  }
+  SendSpec whole = given;
+  whole.pktinfo.segmentSize = 0;
+  const SendSpec* spec = sendable(s, whole, &own, err);
+  if (!spec) return false;
+  Segments pieces;
+  cut_segments(*spec, segment, &pieces);
+  for (const SendSpec& piece : pieces.specs) {
+    if (start(s, piece, token, group, index, err) == kSendFailed) return false;
+  }
+  return true;
+}
+
+// The blocking twin of start_message.
+static bool send_message_now(PlatformSocket* s, const SendSpec& given, OsError* err) {
+  size_t segment = given.pktinfo.segmentSize;
+  if (!segment || s->uso) {
+    if (send_now(s, given, SendMode::Blocking, err) >= 0) return true;
+    if (!segment || s->uso) return false;
+  }
+  SendSpec whole = given;
+  whole.pktinfo.segmentSize = 0;
+  SendSpec own;
+  const SendSpec* spec = sendable(s, whole, &own, err);
+  if (!spec) return false;
+  Segments pieces;
+  cut_segments(*spec, segment, &pieces);
+  for (const SendSpec& piece : pieces.specs) {
+    if (send_now(s, piece, SendMode::Blocking, err) < 0) return false;
+  }
+  return true;
 }
 
 // A batch is a loop of overlapped WSASendMsg calls in this one native call (no JS round
@@ -295,7 +382,7 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   *sent = 0;
   if (mode == SendMode::Blocking) {
     for (size_t i = 0; i < n; i++) {
-      if (send_now(s, specs[i], mode, err) < 0) return kSendFailed;
+      if (!send_message_now(s, specs[i], err)) return kSendFailed;
       ++*sent;
     }
     return static_cast<long>(n);
@@ -303,46 +390,21 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   auto group = std::make_shared<BatchGroup>();
   group->token = token;
   group->total = n;
+  group->failed.assign(n, 0);
   for (size_t i = 0; i < n; i++) {
-    SendSpec own;
-    const SendSpec* spec = sendable(s, specs[i], &own, &group->err);
-    if (!spec) {
+    if (!start_message(s, specs[i], token, group, i, &group->err)) {
+      group->failed[i] = 1;
       group->failedAt = i;
-      break;
-    }
-    auto* p = new PendingSend();
-    p->s = s;
-    p->dispatcher = s->dispatcher;
-    p->token = token;
-    p->group = group;
-    p->index = i;
-    p->bufs.resize(spec->nbufs);
-    encode_msg(s->kind, *spec, &p->msg, p->bufs.data(), &p->to, p->control);
-    own_payload(p);
-    DWORD bytes = 0;
-    if (s->wsaSendMsg(s->sock, &p->msg, os_flags(spec->flags), &bytes, &p->head.ov, nullptr) == 0) {
-      delete p;
-      group->sent++;
-      continue;
-    }
-    int e = WSAGetLastError();
-    if (e != WSA_IO_PENDING) {
-      delete p;
-      group->failedAt = i;
-      set_os_error(&group->err, e, "WSASendMsg", s, ErrContext::Send);
       break;  // nothing after a failure is sent
     }
-    io_started(s);
-    s->inFlight.push_back(p);
-    group->outstanding++;
-    g_inFlight++;
+    group->submitted = i + 1;
   }
   if (group->outstanding > 0) {
     s->sink = sink;
     s->sinkCtx = ctx;
     return kSendPending;
   }
-  *sent = group->sent;
+  *sent = messages_sent(*group);
   if (group->failedAt == SIZE_MAX) return static_cast<long>(n);
   *err = group->err;
   return kSendFailed;

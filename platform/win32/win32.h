@@ -36,12 +36,14 @@ constexpr size_t kCmsgSpace =
     WSA_CMSG_SPACE(sizeof(IN6_PKTINFO)) + WSA_CMSG_SPACE(sizeof(INT)) + WSA_CMSG_SPACE(sizeof(DWORD));
 
 // The messages of one sendMsgBatch whose completions are still coming; it completes as
-// one when the last of them does.
+// one when the last of them does. A message the stack would not segment goes as several
+// sends under its one index, so what was sent is counted by message, not by send.
 struct BatchGroup {
   double token;
   size_t total;
   size_t outstanding = 0;
-  size_t sent = 0;
+  size_t submitted = 0;        // messages whose every send was made
+  std::vector<char> failed;    // per message: one of its sends failed
   size_t failedAt = SIZE_MAX;  // index of the first message that failed
   OsError err;
 };
@@ -73,6 +75,7 @@ struct PendingSend {
   bool cancelled = false;  // cancelled on its own (a signal): delivered without waiting
   std::shared_ptr<BatchGroup> group;  // set for a message of a batch
   size_t index = 0;                   // its place in the batch
+  bool segmented = false;             // carries UDP_SEND_MSG_SIZE: a refusal is the offload's
 };
 
 // One overlapped WSARecvMsg in flight; data is the caller's buffer, kept alive by JS. A

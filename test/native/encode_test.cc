@@ -35,6 +35,13 @@ using Iov = WSABUF;
 #define TOS_TYPE_V4(whole) ((whole) ? IP_TOS : IP_ECN)
 #define TOS_TYPE_V6(whole) ((whole) ? IPV6_TCLASS : IPV6_ECN)
 #define TOS_VALUE(t, whole) ((whole) ? (t) : ((t) & 3))
+// USO: the segment size as a DWORD, per send (never as the socket option, which would stay
+// in force for later sends: quinn #2824).
+#ifndef UDP_SEND_MSG_SIZE
+#define UDP_SEND_MSG_SIZE 2
+#endif
+#define SEGMENT_TYPE UDP_SEND_MSG_SIZE
+using SegmentValue = DWORD;
 using Pktinfo4 = IN_PKTINFO;
 using Pktinfo6 = IN6_PKTINFO;
 #else
@@ -55,6 +62,9 @@ using Iov = iovec;
 #define TOS_TYPE_V4(whole) ((void)(whole), IP_TOS)  // Linux always takes the whole byte
 #define TOS_TYPE_V6(whole) IPV6_TCLASS
 #define TOS_VALUE(t, whole) (t)
+// UDP GSO: the segment size as a uint16_t (linux/udp.h's udp_cmsg_send reads a __u16).
+#define SEGMENT_TYPE UDP_SEGMENT
+using SegmentValue = uint16_t;
 using Pktinfo4 = in_pktinfo;
 using Pktinfo6 = in6_pktinfo;
 #endif
@@ -70,7 +80,8 @@ static void check(bool ok, const std::string& name, const char* what) {
 
 // One line of stdin: name, socket kind, the record in hex, then what the message must
 // carry: pktinfo kind (0/4/6), its source ('-': none), its interface, the destination's
-// family and whether it is v4-mapped, and the TOS byte asked for (-1: none). Tab-separated.
+// family and whether it is v4-mapped, the TOS byte asked for (-1: none), and the segment
+// size (0: none). Tab-separated.
 struct Case {
   std::string name;
   SockKind kind;
@@ -81,11 +92,12 @@ struct Case {
   int wantToFamily;
   bool wantToMapped;
   int tos;
+  unsigned segment;
 };
 
 static bool parse_case(const std::string& line, Case* c) {
   std::istringstream in(line);
-  std::string f[9];
+  std::string f[10];
   for (auto& x : f)
     if (!std::getline(in, x, '\t')) return false;
   c->name = f[0];
@@ -98,12 +110,13 @@ static bool parse_case(const std::string& line, Case* c) {
   c->wantToFamily = std::atoi(f[6].c_str());
   c->wantToMapped = f[7] == "1";
   c->tos = std::atoi(f[8].c_str());
+  c->segment = static_cast<unsigned>(std::strtoul(f[9].c_str(), nullptr, 10));
   return true;
 }
 
 // The traffic-class message: IP_TOS / IPV6_TCLASS (Linux) or IP_ECN / IPV6_ECN (Windows),
 // for the destination's family, and nothing after it.
-static void check_tos(const Case& c, Msg* m, Cmsg* t, bool v4, bool whole) {
+static void check_tos(const Case& c, Cmsg* t, bool v4, bool whole) {
   check(t != nullptr, c.name, "traffic-class message present");
   if (!t) return;
   check(v4 ? (t->cmsg_level == IPPROTO_IP && t->cmsg_type == TOS_TYPE_V4(whole))
@@ -113,7 +126,45 @@ static void check_tos(const Case& c, Msg* m, Cmsg* t, bool v4, bool whole) {
   check(t->cmsg_len == LEN(sizeof(int)), c.name.c_str(), "traffic-class cmsg_len");
   std::memcpy(&value, DATA(t), sizeof(int));
   check(value == TOS_VALUE(c.tos, whole), c.name, "traffic-class value");
-  check(NXTHDR(m, t) == nullptr, c.name, "nothing after the traffic-class message");
+}
+
+// The segmentation message: UDP_SEGMENT (Linux) or UDP_SEND_MSG_SIZE (Windows) at the UDP
+// level, carrying the segment size in the type this OS reads.
+static void check_segment(const Case& c, Cmsg* g) {
+  check(g != nullptr, c.name, "segmentation message present");
+  if (!g) return;
+  check(g->cmsg_level == IPPROTO_UDP && g->cmsg_type == SEGMENT_TYPE, c.name, "segmentation level and type");
+  check(g->cmsg_len == LEN(sizeof(SegmentValue)), c.name, "segmentation cmsg_len");
+  SegmentValue value = 0;
+  std::memcpy(&value, DATA(g), sizeof(value));
+  check(value == c.segment, c.name, "segmentation value: the segment size");
+}
+
+// The pktinfo message: the source in the field this OS reads, and the interface.
+static void check_pktinfo(const Case& c, Cmsg* h) {
+  check(h != nullptr, c.name, "FIRSTHDR finds the control message");
+  if (!h) return;
+  bool v4 = c.want == 4;
+  size_t dataLen = v4 ? sizeof(Pktinfo4) : sizeof(Pktinfo6);
+  // IP_PKTINFO and IPV6_PKTINFO share a number on Windows: the level tells them apart.
+  check(v4 ? (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO)
+           : (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_PKTINFO),
+        c.name, "level and type");
+  check(h->cmsg_len == LEN(dataLen), c.name, "cmsg_len");
+  uint8_t want[16];
+  if (v4) {
+    Pktinfo4 pi;
+    std::memcpy(&pi, DATA(h), sizeof(pi));
+    inet_pton(AF_INET, c.wantAddr.c_str(), want);
+    check(std::memcmp(&SOURCE_V4(pi), want, 4) == 0, c.name, "IPv4 source in the field this OS reads");
+    check(static_cast<uint32_t>(pi.ipi_ifindex) == c.wantIfindex, c.name, "interface index");
+  } else {
+    Pktinfo6 pi;
+    std::memcpy(&pi, DATA(h), sizeof(pi));
+    inet_pton(AF_INET6, c.wantAddr.c_str(), want);
+    check(std::memcmp(&pi.ipi6_addr, want, 16) == 0, c.name, "IPv6 source");
+    check(pi.ipi6_ifindex == c.wantIfindex, c.name, "interface index");
+  }
 }
 
 static void run(const Case& given, bool whole) {
@@ -171,43 +222,19 @@ static void run(const Case& given, bool whole) {
   check(sa->sa_family == (c.wantToFamily == 4 ? AF_INET : AF_INET6) && mapped == c.wantToMapped, c.name,
         "destination family (v4-mapped on a dual-stack socket)");
 
-  if (c.want == 0 && c.tos < 0) {
+  if (c.want == 0 && c.tos < 0 && c.segment == 0) {
     check(CONTROL_PTR(m) == nullptr && CONTROL_LEN(m) == 0, c.name, "no control data: buffer NULL, length 0");
     return;
   }
+  // The messages in the order the encoders write them: pktinfo, traffic class, segmentation.
   Cmsg* h = FIRSTHDR(&m);
-  if (c.want == 0) {
-    check_tos(c, &m, h, c.wantToFamily == 4 || c.wantToMapped, whole);
-    return;
-  }
-  check(h != nullptr, c.name, "FIRSTHDR finds the control message");
-  if (!h) return;
-  bool v4 = c.want == 4;
-  size_t dataLen = v4 ? sizeof(Pktinfo4) : sizeof(Pktinfo6);
-  // IP_PKTINFO and IPV6_PKTINFO share a number on Windows: the level tells them apart.
-  check(v4 ? (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO)
-           : (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_PKTINFO),
-        c.name, "level and type");
-  check(h->cmsg_len == LEN(dataLen), c.name, "cmsg_len");
-  uint8_t want[16];
-  if (v4) {
-    Pktinfo4 pi;
-    std::memcpy(&pi, DATA(h), sizeof(pi));
-    inet_pton(AF_INET, c.wantAddr.c_str(), want);
-    check(std::memcmp(&SOURCE_V4(pi), want, 4) == 0, c.name, "IPv4 source in the field this OS reads");
-    check(static_cast<uint32_t>(pi.ipi_ifindex) == c.wantIfindex, c.name, "interface index");
-  } else {
-    Pktinfo6 pi;
-    std::memcpy(&pi, DATA(h), sizeof(pi));
-    inet_pton(AF_INET6, c.wantAddr.c_str(), want);
-    check(std::memcmp(&pi.ipi6_addr, want, 16) == 0, c.name, "IPv6 source");
-    check(pi.ipi6_ifindex == c.wantIfindex, c.name, "interface index");
-  }
-  if (c.tos >= 0) {
-    check_tos(c, &m, NXTHDR(&m, h), v4, whole);
-  } else {
-    check(NXTHDR(&m, h) == nullptr, c.name, "exactly one control message");
-  }
+  if (c.want != 0) check_pktinfo(c, h);
+  if (c.want != 0 && h) h = NXTHDR(&m, h);
+  if (c.tos >= 0) check_tos(c, h, c.want ? c.want == 4 : (c.wantToFamily == 4 || c.wantToMapped), whole);
+  if (c.tos >= 0 && h) h = NXTHDR(&m, h);
+  if (c.segment) check_segment(c, h);
+  if (c.segment && h) h = NXTHDR(&m, h);
+  check(h == nullptr, c.name, "no control message after the ones asked for");
 }
 
 int main() {
