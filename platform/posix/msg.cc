@@ -1,7 +1,7 @@
 // Builds the msghdr for one send: iovecs over the caller's buffers (no copy), the
-// destination, and IP_PKTINFO / IPV6_PKTINFO as the OS-free encoder planned it.
-// platform/win32/msg.cc builds the WSAMSG equivalent; test/native/encode_test.cc reads
-// both back with the OS's own CMSG macros.
+// destination, and IP_PKTINFO / IPV6_PKTINFO as the OS-free encoder planned it; and reads
+// a received msghdr's control messages back (decode_control). platform/win32/msg.cc does
+// both for WSAMSG; test/native/encode_test.cc checks both with the OS's own CMSG macros.
 #include <arpa/inet.h>
 #include <time.h>  // linux/errqueue.h uses timespec without including it
 #include <linux/errqueue.h>
@@ -137,6 +137,46 @@ void abi_facts(void (*put)(void* ctx, const char* name, long value), void* ctx) 
 #undef ABI_KERNEL_SIZE
 #undef ABI_KERNEL_OFF
 #undef ABI_KERNEL_CONST
+}
+
+// What the control messages of one received datagram say, into *out.
+void decode_control(msghdr* m, Received* out) {
+  out->hasDestination = false;
+  out->ifindex = 0;
+  out->tos = -1;
+  out->segment = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+      // ipi_addr is the header's destination; ipi_spec_dst the local address routing chose.
+      out->hasDestination = true;
+      out->destination = IpAddr{};
+      out->destination.family = 4;
+      std::memcpy(out->destination.bytes, &pi.ipi_addr, 4);
+      out->ifindex = static_cast<uint32_t>(pi.ipi_ifindex);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+      out->hasDestination = true;
+      out->destination = IpAddr{};
+      out->destination.family = 6;
+      std::memcpy(out->destination.bytes, &pi.ipi6_addr, 16);
+      out->ifindex = pi.ipi6_ifindex;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+      out->tos = *reinterpret_cast<const uint8_t*>(CMSG_DATA(c));
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+      int tclass;
+      std::memcpy(&tclass, CMSG_DATA(c), sizeof(tclass));
+      out->tos = tclass;
+    } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      // The size of the datagrams coalesced into this one; the kernel sends it for every
+      // GRO packet, also one that holds a single datagram (then no larger than it).
+      int size;
+      std::memcpy(&size, CMSG_DATA(c), sizeof(size));
+      if (size > 0 && out->bytes > size) out->segment = static_cast<uint32_t>(size);
+    }
+  }
 }
 
 }  // namespace shim

@@ -150,6 +150,9 @@ void encode_msg(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sock
 // plan (a nonzero planId), and kept there when not.
 void encode_msg_memo(SockKind kind, const SendSpec& spec, msghdr* m, iovec* iov, sockaddr_storage* to,
                      unsigned char* control, EncodedPlan* memo);
+// What the control messages of one received datagram say (destination, interface, traffic
+// class, GRO segment size), into *out; fields the control data does not carry are reset.
+void decode_control(msghdr* m, Received* out);
 bool has_local_port(const PlatformSocket* s);
 
 }  // namespace shim

@@ -1,7 +1,7 @@
 // Builds the WSAMSG for one send: WSABUFs over the caller's buffers (no copy), the
-// destination, and IN_PKTINFO / IN6_PKTINFO as the OS-free encoder planned it.
-// platform/posix/msg.cc builds the msghdr equivalent; test/native/encode_test.cc reads
-// both back with the OS's own CMSG macros.
+// destination, and IN_PKTINFO / IN6_PKTINFO as the OS-free encoder planned it; and reads a
+// received WSAMSG's control messages back (decode_control). platform/posix/msg.cc does both
+// for msghdr; test/native/encode_test.cc checks both with the OS's own CMSG macros.
 #include <cstring>
 
 #include "win32.h"
@@ -90,5 +90,47 @@ void encode_msg(SockKind kind, const SendSpec& spec, WSAMSG* m, WSABUF* bufs, so
 
 // No ffi-rs backend exists for Windows, so there is nothing for one to check.
 void abi_facts(void (*)(void*, const char*, long), void*) {}
+
+// What the control messages of one received datagram say (destination, interface, traffic
+// class, URO segment size), into *out; fields the control data does not carry are reset.
+void decode_control(WSAMSG* m, Received* out) {
+  out->hasDestination = false;
+  out->ifindex = 0;
+  out->tos = -1;
+  out->segment = 0;
+  // WSARecvMsg may complete with no control data at all although it was asked for (traffic
+  // from the local machine, openssl #18270; under memory pressure, msquic): Control.len 0
+  // then, and the buffer still holds whatever an earlier receive left in it.
+  if (m->Control.len == 0) return;
+  for (WSACMSGHDR* c = WSA_CMSG_FIRSTHDR(m); c; c = WSA_CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      IN_PKTINFO pi;
+      std::memcpy(&pi, WSA_CMSG_DATA(c), sizeof(pi));
+      out->hasDestination = true;
+      out->destination = IpAddr{};
+      out->destination.family = 4;
+      std::memcpy(out->destination.bytes, &pi.ipi_addr, 4);
+      out->ifindex = pi.ipi_ifindex;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      IN6_PKTINFO pi;
+      std::memcpy(&pi, WSA_CMSG_DATA(c), sizeof(pi));
+      out->hasDestination = true;
+      out->destination = IpAddr{};
+      out->destination.family = 6;
+      std::memcpy(out->destination.bytes, &pi.ipi6_addr, 16);
+      out->ifindex = pi.ipi6_ifindex;
+    } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) ||
+               (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS)) {
+      INT tos;
+      std::memcpy(&tos, WSA_CMSG_DATA(c), sizeof(tos));
+      out->tos = tos;
+    } else if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_COALESCED_INFO) {
+      // URO: the size of the datagrams coalesced into this receive (the last may be shorter).
+      DWORD size;
+      std::memcpy(&size, WSA_CMSG_DATA(c), sizeof(size));
+      if (size > 0 && static_cast<DWORD>(out->bytes) > size) out->segment = size;
+    }
+  }
+}
 
 }  // namespace shim

@@ -48,36 +48,7 @@ static void finish(PendingRecv* p, DWORD bytes, int wsaError, DWORD ntstatus, Re
   out->bytes = static_cast<long>(truncated && bytes == 0 ? p->buf.len : bytes);
   out->truncated = truncated;
   sockaddr_to_endpoint(p->from, &out->from);
-  if (p->msg.Control.len == 0) return;
-  for (WSACMSGHDR* c = WSA_CMSG_FIRSTHDR(&p->msg); c; c = WSA_CMSG_NXTHDR(&p->msg, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-      IN_PKTINFO pi;
-      std::memcpy(&pi, WSA_CMSG_DATA(c), sizeof(pi));
-      out->hasDestination = true;
-      out->destination = IpAddr{};
-      out->destination.family = 4;
-      std::memcpy(out->destination.bytes, &pi.ipi_addr, 4);
-      out->ifindex = pi.ipi_ifindex;
-    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-      IN6_PKTINFO pi;
-      std::memcpy(&pi, WSA_CMSG_DATA(c), sizeof(pi));
-      out->hasDestination = true;
-      out->destination = IpAddr{};
-      out->destination.family = 6;
-      std::memcpy(out->destination.bytes, &pi.ipi6_addr, 16);
-      out->ifindex = pi.ipi6_ifindex;
-    } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) ||
-               (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS)) {
-      INT tos;
-      std::memcpy(&tos, WSA_CMSG_DATA(c), sizeof(tos));
-      out->tos = tos;
-    } else if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_COALESCED_INFO) {
-      // URO: the size of the datagrams coalesced into this receive (the last may be shorter).
-      DWORD size;
-      std::memcpy(&size, WSA_CMSG_DATA(c), sizeof(size));
-      if (size > 0 && static_cast<DWORD>(out->bytes) > size) out->segment = size;
-    }
-  }
+  decode_control(&p->msg, out);
 }
 
 // Whether a datagram is queued, so that a WSARecvMsg would complete at once.

@@ -165,6 +165,10 @@ extern std::atomic<long> g_inFlight;
 
 enum class ErrContext { Plain, Send };
 // Translates WSAGetLastError() at the call that failed.
+// What the control messages of one received datagram say (destination, interface, traffic
+// class, URO segment size), into *out; fields the control data does not carry are reset.
+void decode_control(WSAMSG* m, Received* out);
+
 void set_os_error(OsError* err, int wsaErr, const char* syscall, const PlatformSocket* s,
                   ErrContext ctx);
 void set_shim_error(OsError* err, int wsa, const char* syscall);
