@@ -14,10 +14,49 @@ function loadFfiRs(): typeof FfiRs {
 }
 
 // The process's own symbols: Node links libc, so dlopen(NULL) finds every call below.
-// ffi-rs keeps opened libraries in one process-wide table by name: a name per thread keeps
-// one thread's teardown away from another's handle.
-const { threadId, isMainThread } = require('node:worker_threads') as typeof import('node:worker_threads');
-const LIB = `sendmsg-shim:libc:${threadId}`;
+//
+// ffi-rs 1.3.x keeps its table of opened libraries, and in each library the symbols looked
+// up so far, in one process-wide HashMap with no lock (`static mut LIBRARY_MAP`, src/lib.rs):
+// every load() looks the library and the function up in it, and open() and the first call of
+// a function insert into it. One thread inserting while another looks up reads a table being
+// rehashed: SIGSEGV inside load(), or "Before calling load, you need to open the file ...".
+// Measured with test/netns/ffi-worker-fds.cjs (26 workers starting at once, each opening its
+// own library name, as this file did until then): 6 crashes in 20 runs, and 3 in a row in CI.
+// So every thread shares one library name, and the first one opens it and calls every
+// function once (warm(), below) under a lock that threads created afterwards share; after
+// that the table is only read.
+const { isMainThread, getEnvironmentData, setEnvironmentData } =
+  require('node:worker_threads') as typeof import('node:worker_threads');
+const LIB = 'sendmsg-shim:libc';
+
+/**
+ * The lock, and whether the table is warm: [0] 0 free / 1 held, [1] 1 once warm. Shared
+ * through worker environment data, which a new worker inherits from the thread creating it,
+ * so it reaches every worker created after this module loaded in an ancestor thread. Two
+ * threads with no common ancestor that loaded the shim (workers started by a main thread that
+ * never loaded it) have a lock each: their first initialisations can still collide, which is
+ * why docs/implementations.md says to load sendmsg-shim before starting workers.
+ */
+const TABLE_KEY = 'sendmsg-shim:ffi-rs-table';
+function tableState(): Int32Array {
+  let shared = getEnvironmentData(TABLE_KEY);
+  if (!(shared instanceof SharedArrayBuffer)) {
+    shared = new SharedArrayBuffer(8);
+    setEnvironmentData(TABLE_KEY, shared);
+  }
+  return new Int32Array(shared as SharedArrayBuffer);
+}
+const table = tableState();
+
+function withTableLock<T>(run: () => T): T {
+  while (Atomics.compareExchange(table, 0, 0, 1) !== 0) Atomics.wait(table, 0, 1, 50);
+  try {
+    return run();
+  } finally {
+    Atomics.store(table, 0, 0);
+    Atomics.notify(table, 0, 1);
+  }
+}
 
 type Arg = number;
 type Call = (...args: Arg[]) => number;
@@ -123,24 +162,72 @@ function pinFfiRs(ffi: typeof FfiRs): void {
     paramsValue: [file, RTLD_LAZY | RTLD_NODELETE], freeResultMemory: false });
 }
 
+/**
+ * Calls every function of `calls` once, harmlessly (a bad fd, a NULL pointer, a key made for
+ * the purpose), so that ffi-rs has looked each symbol up before any other thread can call:
+ * see LIB above. The type makes leaving one out a compile error.
+ */
+function warm(ffi: typeof FfiRs, c: ReturnType<typeof calls>, scratch: number): void {
+  // free() runs only when a worker's arena goes, at its exit: free(NULL) now.
+  ffi.load({ library: LIB, funcName: 'free', retType: ffi.DataType.Void, paramsType: [ffi.DataType.I64], paramsValue: [0], freeResultMemory: false });
+  const each: { [K in keyof typeof c]: () => unknown } = {
+    socket: () => c.socket(-1, -1, -1),
+    setsockopt: () => c.setsockopt(-1, 0, 0, 0, 0),
+    getsockopt: () => c.getsockopt(-1, 0, 0, 0, 0),
+    bind: () => c.bind(-1, 0, 0),
+    connect: () => c.connect(-1, 0, 0),
+    shutdown: () => c.shutdown(-1, 0),
+    getsockname: () => c.getsockname(-1, 0, 0),
+    close: () => c.close(-1),
+    sendmsg: () => c.sendmsg(-1, 0, 0),
+    sendmmsg: () => c.sendmmsg(-1, 0, 0, 0),
+    recvmsg: () => c.recvmsg(-1, 0, 0),
+    recvmmsg: () => c.recvmmsg(-1, 0, 0, 0, 0),
+    poll: () => c.poll(0, 0, 0),
+    if_nametoindex: () => c.if_nametoindex(scratch),  // "" : 0
+    eventfd: () => c.eventfd(0, -1),  // EINVAL: no flag bits that wide
+    read: () => c.read(-1, 0, 0),
+    write: () => c.write(-1, 0, 0),
+    dlsym: () => c.dlsym(0, scratch),
+    pthread_key_create: () => undefined,  // with the next two, on a key of its own
+    pthread_setspecific: () => undefined,
+    pthread_key_delete: () => {
+      if (c.pthread_key_create(scratch, 0) !== 0) return;
+      const key = view.getUint32(scratch - base, true);
+      c.pthread_setspecific(key, 0);
+      c.pthread_key_delete(key);
+    },
+    pollOffThread: () => undefined,  // the same symbol as poll, looked up on this thread
+  };
+  for (const call of Object.values(each)) call();
+}
+
 /** @internal Loads ffi-rs, opens libc and allocates this thread's arena. */
 export function init(): void {
   if (libc) return;
   const ffi = loadFfiRs();
-  ffi.open({ library: LIB, path: '' });
-  pinFfiRs(ffi);
-  const arena = allocate(ffi);
-  libc = calls(ffi);
-  base = arena.base;
-  mem = arena.bytes;
-  view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
-  freeArena = arena.free;
-  errnoCell = arena.errno;
-  if (!isMainThread) {
-    const at = ARENA_SIZE - 128;
-    mem.write('close\0', at, 'latin1');
-    closeAt = libc.dlsym(0, base + at);  // RTLD_DEFAULT is 0 on glibc and musl
-  }
+  withTableLock(() => {
+    ffi.open({ library: LIB, path: '' });
+    pinFfiRs(ffi);
+    const arena = allocate(ffi);
+    libc = calls(ffi);
+    base = arena.base;
+    mem = arena.bytes;
+    view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+    freeArena = arena.free;
+    errnoCell = arena.errno;
+    if (Atomics.load(table, 1) === 0) {
+      const scratch = base + ARENA_SIZE - 128;
+      mem.fill(0, ARENA_SIZE - 128, ARENA_SIZE - 120);
+      warm(ffi, libc, scratch);
+      Atomics.store(table, 1, 1);
+    }
+    if (!isMainThread) {
+      const at = ARENA_SIZE - 128;
+      mem.write('close\0', at, 'latin1');
+      closeAt = libc.dlsym(0, base + at);  // RTLD_DEFAULT is 0 on glibc and musl
+    }
+  });
 }
 
 /** @internal errno of this thread, as the last failed call left it. */
