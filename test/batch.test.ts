@@ -57,6 +57,33 @@ describe('sendMsgBatch', () => {
     expect(await got(r2, 4)).toEqual([1, 4, 1, 4]);
   });
 
+  it('messages sharing one `to` object: its keys are checked once a call, its values read for every message', async () => {
+    const { s, r, r2 } = await setup();
+    let reads = 0;
+    // A getter answering a different port on each read: each message goes where its own read said.
+    const shared = { address: '127.0.0.1', get port() { return reads++ % 2 ? r2.port : r.port; } };
+    for (const send of [(m: Message[]) => sendMsgBatchSync(s, m), (m: Message[]) => sendMsgBatch(s, m)]) {
+      expect(await send([0, 1, 2, 3].map((i) => ({ buffers: seq(i), to: shared })))).toEqual({ sent: 4 });
+    }
+    expect(reads).toBe(8);
+    const got = (x: Receiver, n: number) => x.waitFor(n).then((ms) => ms.map((m) => m.data.readUInt32BE(0)));
+    expect(await got(r, 4)).toEqual([0, 2, 0, 2]);
+    expect(await got(r2, 4)).toEqual([1, 3, 1, 3]);
+    // A misspelt key in a shared object is still refused, naming the first message that has it.
+    const typo = { address: '127.0.0.1', port: r.port, prot: 1 } as Message['to'];
+    const control = { sourceAdress: '127.0.0.1' } as Message['control'];
+    expect(catchSync(() => sendMsgBatchSync(s, [{ buffers: seq(0), to: typo }, { buffers: seq(1), to: typo }])))
+      .toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("'msgs[0].to.prot'") });
+    expect(catchSync(() => sendMsgBatchSync(s, [{ buffers: seq(0), to: shared }, { buffers: seq(1), to: shared, control }])))
+      .toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("'msgs[1].control.sourceAdress'") });
+    // Nothing is remembered from one call to the next: a key added since is seen.
+    const later: Record<string, unknown> = { address: '127.0.0.1', port: r.port };
+    expect(sendMsgBatchSync(s, [{ buffers: seq(0), to: later as Message['to'] }])).toEqual({ sent: 1 });
+    later.adress = '127.0.0.2';
+    expect(catchSync(() => sendMsgBatchSync(s, [{ buffers: seq(0), to: later as Message['to'] }])))
+      .toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("'msgs[0].to.adress'") });
+  });
+
   itControlData('each message keeps its own source address', async () => {
     const { s, r } = await setup();
     const msgs = [2, 3, 1, 3].map((n, i) => ({ buffers: seq(i), to: { address: '127.0.0.1', port: r.port }, control: { sourceAddress: `127.0.0.${n}` } }));
