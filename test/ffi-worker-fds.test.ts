@@ -38,6 +38,16 @@ describe.skipIf(process.platform !== 'linux')('ffi-rs sockets of worker threads 
       expect(out.text).toBe('still here and batching');
     }
   }, 120_000);
+
+  it('a lock left held (by a worker terminated while holding it) delays the backend by its 2 s patience, not for ever', () => {
+    const r = spawnSync(process.execPath, [join(__dirname, 'netns', 'ffi-stuck-lock.cjs')],
+      { encoding: 'utf8', env: { ...process.env, SHIM_ROOT: root }, timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { waited: number; text: string; state: number[] };
+    expect(out.waited).toBeGreaterThanOrEqual(1900);
+    expect(out.text).toBe('after a stuck lock');
+    expect(out.state).toEqual([0, 1]);  // released, and the table warm
+  });
 });
 
 const addonSkip = process.platform !== 'linux' ? ' (skipped: counts fds in /proc, Linux only)' : hasAddon ? '' : ' (skipped: no addon here)';

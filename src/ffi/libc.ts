@@ -48,8 +48,16 @@ function tableState(): Int32Array {
 }
 const table = tableState();
 
+/**
+ * A holder has 2 s: initialisation takes milliseconds, and a worker terminated while holding
+ * the lock never releases it (termination runs no `finally`), so a waiter past that takes it
+ * rather than wait for ever.
+ */
+const LOCK_PATIENCE_MS = 2000;
+
 function withTableLock<T>(run: () => T): T {
-  while (Atomics.compareExchange(table, 0, 0, 1) !== 0) Atomics.wait(table, 0, 1, 50);
+  const until = Date.now() + LOCK_PATIENCE_MS;
+  while (Atomics.compareExchange(table, 0, 0, 1) !== 0 && Date.now() < until) Atomics.wait(table, 0, 1, 50);
   try {
     return run();
   } finally {
