@@ -191,6 +191,34 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     });
   }
 
+  it('a batch message whose segments the kernel refuses to offload is cut in its place and counted as one message (as on Windows)', async () => {
+    const n = 8;
+    lab.veth(A, B, n);
+    // Segments above the path MTU: UDP_SEGMENT is refused (EMSGSIZE on 6.x, EINVAL before)
+    // before anything of that message is sent.
+    lab.ip('-n', A, 'link', 'set', `va${n}`, 'mtu', '1280');
+    lab.ip('-n', B, 'link', 'set', `vb${n}`, 'mtu', '1280');
+    // Slow enough that the third batch parks behind its leading messages.
+    lab.tc(A, 'qdisc', 'add', 'dev', `va${n}`, 'root', 'tbf', 'rate', '20mbit', 'burst', '4kb', 'limit', '100000');
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: `10.77.${n}.2`, port: 7012, idleMs: 700 });
+    await rx.ready;
+    const count = 5;
+    const lead = 300;
+    const tx = await lab.run<{ sync: unknown; overlapped: unknown; offload: boolean; parked: number; drained: unknown }>(
+      A, 'segment-batch.cjs', { to: `10.77.${n}.2`, port: 7012, seg: 1400, count, lead });
+    expect(tx.sync).toEqual({ sent: 3, failedIndex: null, code: null });
+    expect(tx.overlapped).toEqual({ sent: 3, failedIndex: null, code: null });
+    expect(tx.offload).toBe(true);  // the refusal was this message's segment size, not the socket's
+    expect(tx.parked).toBe(1);  // the third batch really waited in the queue
+    expect(tx.drained).toEqual({ sent: lead + 3, failedIndex: null, code: null });
+    const { seqs } = await rx.result;
+    const per = count + 2;
+    expect(seqs).toHaveLength(3 * per + lead);
+    expectSentOrder(seqs.slice(0, per), [...Array(per).keys()]);
+    expectSentOrder(seqs.slice(per, 2 * per), [...Array(per).keys()].map((k) => k + per));
+    expectSentOrder(seqs.slice(2 * per), [...Array(per + lead).keys()].map((k) => k + 2 * per));
+  });
+
   it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
     const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.99', timeoutTo: '10.77.3.99', port: 9 });
     expect(r.wouldBlock).toMatchObject({ code: 'WSAEWOULDBLOCK', errno: 10035, sysCode: 'EAGAIN' });

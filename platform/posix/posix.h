@@ -36,6 +36,11 @@ struct EncodedMsg {
   alignas(cmsghdr) unsigned char control[kCmsgSpace];
   size_t controlLen;
   int flags;
+  // The UDP_SEGMENT size it carries (0: none), for cutting it if the kernel refuses.
+  uint16_t segment = 0;
+  // false for every piece but the last of a message cut into its segments: messages are
+  // counted by their last pieces.
+  bool last = true;
 };
 
 // What encode_msg made of one plan (SendSpec::planId): the destination and the control data,
@@ -52,7 +57,7 @@ struct EncodedPlan {
 };
 
 // A send (one message) or a batch parked until the socket is writable; `next` counts the
-// messages already sent.
+// encoded messages already sent (pieces of a cut message each count: see EncodedMsg::last).
 struct PendingSend {
   double token;
   bool batch;

@@ -67,6 +67,13 @@ static bool flush_queue(PlatformSocket* s, int64_t deadline, OsError* err) {
   return true;
 }
 
+// The errnos of the kernel refusing to segment a UDP_SEGMENT send, before sending any of it:
+// EMSGSIZE (a segment above the path MTU), EIO, EINVAL, ENOPROTOOPT, EOPNOTSUPP (no offload
+// on the device or in the kernel).
+static bool segment_refusal(int e) {
+  return e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP || e == EMSGSIZE;
+}
+
 long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* err) {
   if (s->fd < 0) {
     set_shim_error(err, WSAENOTSOCK_, "sendmsg");
@@ -100,7 +107,7 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
     }
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
     classify_icmp_error(s, err);
-    if (spec.pktinfo.segmentSize && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP || e == EMSGSIZE)) {
+    if (spec.pktinfo.segmentSize && segment_refusal(e)) {
       // A pending ICMP error of an earlier datagram comes back with some of these errnos
       // too, and must not switch offload off (a forged one would, for good): the error
       // queue vouches for one; on a connected socket without it, one retry tells them apart,
@@ -174,6 +181,85 @@ static void encode_one(PlatformSocket* s, const SendSpec& spec, EncodedMsg* e) {
   e->toLen = m.msg_namelen;
   e->controlLen = m.msg_controllen;
   e->flags = os_flags(spec.flags);
+  e->segment = spec.pktinfo.segmentSize;
+  e->last = true;
+}
+
+// The messages of msgs[0..next) that went whole: a cut message counts once its last piece has.
+static size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next) {
+  size_t n = 0;
+  for (size_t i = 0; i < next; i++) n += msgs[i].last ? 1 : 0;
+  return n;
+}
+
+// The kernel would not segment msgs[at] (segment_refusal), before sending any of it. Windows' stack does the same when USO is refused, and win32 cuts such a batch
+// message in its place (send.cc there); so does this, so that a batch behaves alike on both:
+// msgs[at] becomes its segments, each an ordinary datagram with the same destination and
+// the control data less UDP_SEGMENT, pointing into the same memory (its `owned` bytes, when
+// parked, go with the first piece: a vector's move keeps its buffer where it is).
+static void cut_in_place(std::vector<EncodedMsg>& msgs, size_t at) {
+  EncodedMsg whole = std::move(msgs[at]);
+  const size_t size = whole.segment;
+  unsigned char control[kCmsgSpace];
+  size_t controlLen = 0;
+  msghdr walk{};
+  walk.msg_control = whole.control;
+  walk.msg_controllen = whole.controlLen;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&walk); c; c = CMSG_NXTHDR(&walk, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_SEGMENT) continue;
+    size_t space = CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+    std::memcpy(control + controlLen, c, space);
+    controlLen += space;
+  }
+  std::vector<EncodedMsg> pieces;
+  auto piece = [&]() -> EncodedMsg& {
+    EncodedMsg& p = pieces.emplace_back();
+    p.to = whole.to;
+    p.toLen = whole.toLen;
+    std::memcpy(p.control, control, controlLen);
+    p.controlLen = controlLen;
+    p.flags = whole.flags;
+    p.last = false;
+    return p;
+  };
+  size_t room = 0;
+  for (const iovec& v : whole.iov) {
+    size_t offset = 0;
+    while (offset < v.iov_len) {
+      if (room == 0) {
+        piece();
+        room = size;
+      }
+      size_t take = std::min(room, v.iov_len - offset);
+      pieces.back().iov.push_back(iovec{static_cast<uint8_t*>(v.iov_base) + offset, take});
+      offset += take;
+      room -= take;
+    }
+  }
+  if (pieces.empty()) piece().iov.push_back(iovec{nullptr, 0});  // an empty message: one empty datagram
+  pieces.back().last = whole.last;
+  pieces.front().owned = std::move(whole.owned);
+  msgs.erase(msgs.begin() + static_cast<std::ptrdiff_t>(at));
+  msgs.insert(msgs.begin() + static_cast<std::ptrdiff_t>(at), std::make_move_iterator(pieces.begin()),
+              std::make_move_iterator(pieces.end()));
+}
+
+// Whether errno e, for msgs[at], is the kernel refusing to segment it (send_now's test): then
+// it is cut in place and the socket stops offloading unless the refusal was this message's
+// segment size, and the caller sends again. A pending ICMP error comes back with some of
+// the same errnos (protocol unreachable is ENOPROTOOPT): one the error queue vouches for is
+// that error; on a connected socket without it, the first such failure is sent again as it
+// was (*retried), since a pending error is gone once returned.
+static bool cut_refused(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t at, int e, const OsError& err,
+                        bool* retried) {
+  if (at >= msgs.size() || !msgs[at].segment || err.hasIcmp || !segment_refusal(e)) return false;
+  if (s->peerFamily != 0 && !*retried) {
+    *retried = true;
+    return true;
+  }
+  if (e != EMSGSIZE) s->gso = false;
+  cut_in_place(msgs, at);
+  return true;
 }
 
 // Sends msgs[*next..n) with sendmmsg(2), in runs of equal flags. Returns 0 once all are
@@ -218,24 +304,39 @@ static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* n
   return 0;
 }
 
-// The completion of a queue entry that finished (e == 0) or failed (errno e).
-static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long firstBytes) {
-  Completion c{p.token, p.batch ? static_cast<long>(p.next) : firstBytes, {}};
-  c.count = static_cast<long>(p.next);
+// The completion of a queue entry that finished (e == 0) or failed (errno e; `known`: its
+// error as already classified, since classifying takes an entry of the error queue).
+static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long firstBytes, const OsError* known = nullptr) {
+  long whole = static_cast<long>(whole_messages(p.msgs, p.next));
+  Completion c{p.token, p.batch ? whole : firstBytes, {}};
+  c.count = whole;
   if (e) {
     c.bytes = kSendFailed;
-    set_os_error(&c.err, e, "sendmsg", s, ErrContext::Send);
-    classify_icmp_error(s, &c.err);
+    if (known) {
+      c.err = *known;
+    } else {
+      set_os_error(&c.err, e, "sendmsg", s, ErrContext::Send);
+      classify_icmp_error(s, &c.err);
+    }
   }
   return c;
 }
 
 bool drain(PlatformSocket* s, bool pollError) {
   std::vector<Completion> done;
+  bool retried = false;
   while (!s->queue.empty()) {
     PendingSend& p = s->queue.front();
     long firstBytes = 0;
     int e = send_msgs(s, p.msgs, &p.next, &firstBytes);
+    OsError refused;
+    bool classified = false;
+    if (p.batch && p.next < p.msgs.size() && p.msgs[p.next].segment && segment_refusal(e)) {
+      set_os_error(&refused, e, "sendmsg", s, ErrContext::Send);
+      classify_icmp_error(s, &refused);
+      classified = true;
+      if (cut_refused(s, p.msgs, p.next, e, refused, &retried)) continue;
+    }
     if (e == EAGAIN) {
       OsError queued;
       if (!pollError || !take_queued_icmp_error(s, "sendmsg", &queued)) break;
@@ -247,7 +348,7 @@ bool drain(PlatformSocket* s, bool pollError) {
       g_queuedSends--;
       continue;
     }
-    done.push_back(finish(s, p, e, firstBytes));
+    done.push_back(finish(s, p, e, firstBytes, classified ? &refused : nullptr));
     s->queue.pop_front();
     g_queuedSends--;
   }
@@ -315,9 +416,15 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   msgs.swap(s->scratch);  // reuse the iovec storage of earlier batches
   msgs.resize(n);
   for (size_t i = 0; i < n; i++) encode_one(s, specs[i], &msgs[i]);
+  // With offload known to be off, segmented messages are cut before anything is tried.
+  if (!s->gso)
+    for (size_t i = n; i-- > 0;)
+      if (msgs[i].segment) cut_in_place(msgs, i);
   bool overlapped = mode == SendMode::Overlapped;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
   long result = static_cast<long>(n);
+  size_t next = 0;  // in msgs, which may hold more entries than messages once one is cut
+  bool retried = false;
   if (!overlapped && !s->queue.empty() && !flush_queue(s, deadline, err)) {
     result = kSendFailed;
   } else if (overlapped && !s->queue.empty()) {
@@ -325,18 +432,26 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   } else {
     for (;;) {
       long firstBytes = 0;
-      int e = send_msgs(s, msgs, sent, &firstBytes);
+      int e = send_msgs(s, msgs, &next, &firstBytes);
       if (e == 0) break;
       set_os_error(err, e, "sendmsg", s, ErrContext::Send);
       classify_icmp_error(s, err);
+      if (cut_refused(s, msgs, next, e, *err, &retried)) {
+        *err = OsError{};
+        continue;
+      }
       bool wouldBlock = e == EAGAIN && err->wsa == WSAEWOULDBLOCK_;
-      if (wouldBlock && overlapped) return park(s, std::move(msgs), *sent, true, token, sink, ctx, err);
+      if (wouldBlock && overlapped) {
+        *sent = whole_messages(msgs, next);
+        return park(s, std::move(msgs), next, true, token, sink, ctx, err);
+      }
       if (!wouldBlock || s->nonBlocking || !wait_writable(s, deadline, err)) {
         result = kSendFailed;
         break;
       }
     }
   }
+  *sent = whole_messages(msgs, next);
   msgs.swap(s->scratch);
   return result;
 }

@@ -73,7 +73,19 @@ interface Encoded {
   segment: number;
   /** One of the segments of a send that went as a batch. */
   split: boolean;
+  /**
+   * false for every piece but the last of a batch message cut into its segments (send.cc's
+   * EncodedMsg::last): a batch counts its messages by their last pieces.
+   */
+  last: boolean;
   plan: Plan;
+}
+
+/** send.cc's whole_messages: the messages of msgs[0..next) that went whole. */
+function wholeMessages(msgs: readonly Encoded[], next: number): number {
+  let n = 0;
+  for (let i = 0; i < next; i++) if (msgs[i]!.last) n++;
+  return n;
 }
 
 /** The control messages one send carries, as its plan record says (msg.cc's PktinfoPlan). */
@@ -788,8 +800,15 @@ export class FfiSocket implements NativeSocket {
     this.batch = 0;
     const n = msgs.length;
     if (this.fd < 0) return this.fail(WSA.ENOTSOCK, 'sendmsg');
+    // A batch's segmented messages, with offload known to be off, are cut before anything is tried.
+    const batch = splitBytes < 0;
+    if (batch && !this.gso) {
+      for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i]!.segment) msgs.splice(i, 1, ...this.cut(msgs[i]!));
+    }
+    // What the caller is told: messages for a batch, datagrams for the segments of one send.
+    const count = (next: number) => (batch ? wholeMessages(msgs, next) : next);
     const deadline = this.deadline();
-    const state = { next: 0, firstBytes: 0 };
+    const state = { next: 0, firstBytes: 0, retried: false };
     let result = n;
     if (!overlapped && this.queue.length && !this.flushQueue(deadline)) {
       result = SEND_FAILED;
@@ -800,9 +819,10 @@ export class FfiSocket implements NativeSocket {
         const e = this.sendMsgs(msgs, state);
         if (e === 0) break;
         this.osError(e, 'sendmsg', 'send');
+        if (batch && this.cutRefused(msgs, state.next, e, state)) continue;
         const wouldBlock = e === EAGAIN && this.err[0] === WSA.EWOULDBLOCK;
         if (wouldBlock && overlapped) {
-          this.batch = state.next;
+          this.batch = count(state.next);
           return this.park(msgs, state.next, true, token, splitBytes);
         }
         if (!wouldBlock || this.nonBlocking || !this.waitWritable(deadline)) {
@@ -811,7 +831,7 @@ export class FfiSocket implements NativeSocket {
         }
       }
     }
-    this.batch = state.next;
+    this.batch = count(state.next);
     return result;
   }
 
@@ -835,17 +855,25 @@ export class FfiSocket implements NativeSocket {
    */
   drain(pollError = false): boolean {
     const done: Completion[] = [];
-    const state = { next: 0, firstBytes: 0 };
+    const state = { next: 0, firstBytes: 0, retried: false };
     while (this.queue.length) {
       const p = this.queue[0];
       state.next = p.next;
       state.firstBytes = 0;
       const e = this.sendMsgs(p.msgs, state);
       p.next = state.next;
+      // Classified once: classifying takes an entry of the error queue.
+      let classified = false;
+      if (p.batch && p.splitBytes < 0 && p.msgs[p.next]?.segment && SEGMENT_REFUSALS.has(e)) {
+        this.osError(e, 'sendmsg', 'send');
+        classified = true;
+        if (this.cutRefused(p.msgs, p.next, e, state)) continue;
+      }
       if (e === EAGAIN && !(pollError && this.takeQueuedIcmpError('sendmsg'))) break;
-      const c: Completion = [p.token, p.splitBytes >= 0 ? p.splitBytes : p.batch ? p.next : state.firstBytes, 0, 0, '', p.next, null];
+      const sent = p.batch && p.splitBytes < 0 ? wholeMessages(p.msgs, p.next) : p.next;
+      const c: Completion = [p.token, p.splitBytes >= 0 ? p.splitBytes : p.batch ? sent : state.firstBytes, 0, 0, '', sent, null];
       if (e) {
-        if (e !== EAGAIN) this.osError(e, 'sendmsg', 'send');
+        if (e !== EAGAIN && !classified) this.osError(e, 'sendmsg', 'send');
         [c[1], c[2], c[3], c[4], c[6]] = [SEND_FAILED, ...this.err];
       }
       done.push(c);
@@ -1032,7 +1060,7 @@ export class FfiSocket implements NativeSocket {
       addr: pktinfo ? rec.slice(at + PlanAt.SOURCE, at + PlanAt.SOURCE + (pktinfo === 4 ? 4 : 16)) : null,
     };
     const e: Encoded = {
-      views, total, name, control: controlFor(plan), plan, split: false, segment,
+      views, total, name, control: controlFor(plan), plan, split: false, segment, last: true,
       flags: (flags & PLAN_DONTROUTE ? A.MSG_DONTROUTE : 0) | A.MSG_NOSIGNAL | A.MSG_DONTWAIT,
     };
     return split ? this.cut(e) : [e];
@@ -1047,7 +1075,7 @@ export class FfiSocket implements NativeSocket {
     const piece = (): Encoded => {
       let total = 0;
       for (const v of current) total += v.byteLength;
-      return { ...e, views: current, total, control, segment: 0, split: true };
+      return { ...e, views: current, total, control, segment: 0, split: true, last: false };
     };
     for (const view of e.views) {
       const v = viewBytes(view);
@@ -1065,7 +1093,26 @@ export class FfiSocket implements NativeSocket {
       }
     }
     if (current.length || out.length === 0) out.push(piece());
+    out[out.length - 1]!.last = e.last;
     return out;
+  }
+
+  /**
+   * send.cc's cut_refused: errno `code` for msgs[at] of a batch is the kernel refusing to
+   * segment it; then it is cut in its place (as win32 does) and the caller sends again. On
+   * a connected socket the first such failure is sent again as it was (`state.retried`): a
+   * pending ICMP error comes back with some of these errnos too, and is gone once returned.
+   */
+  private cutRefused(msgs: Encoded[], at: number, code: number, state: { retried: boolean }): boolean {
+    const e = msgs[at];
+    if (!e || !e.segment || this.err[3] || !SEGMENT_REFUSALS.has(code)) return false;
+    if (this.peerFamily !== 0 && !state.retried) {
+      state.retried = true;
+      return true;
+    }
+    if (code !== E.EMSGSIZE) this.gso = false;
+    msgs.splice(at, 1, ...this.cut(e));
+    return true;
   }
 
   // --- recv.cc -----------------------------------------------------------------------------
