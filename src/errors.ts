@@ -51,6 +51,8 @@ export interface WsaErrorDetails {
   icmp?: IcmpReport | undefined;
   /** Why, in words, when the shim knows more than the code says; added to the message. */
   reason?: string | undefined;
+  /** A `segmentSize` send that failed: how many of its datagrams had been sent. */
+  segmentsSent?: number | undefined;
 }
 
 /**
@@ -88,6 +90,13 @@ export class WsaError extends Error {
    * absent on Windows, which does not tell.
    */
   readonly icmp?: IcmpReport;
+  /**
+   * Set on the failure of a send with `segmentSize`: how many of its datagrams had gone
+   * before it failed. Offloaded (one kernel call), that is 0; sent as a batch of its segments
+   * (no offload, or the kernel refused it), a failure part way leaves the first ones sent,
+   * as a batch's `sent` says for its messages.
+   */
+  readonly segmentsSent?: number;
 
   constructor(wsa: number, details: WsaErrorDetails = {}) {
     const row = byNumber.get(wsa) ?? byNumber.get(WSA.SYSCALLFAILURE)!;
@@ -113,6 +122,7 @@ export class WsaError extends Error {
     if (details.port !== undefined) this.port = details.port;
     if (details.sourceAddress !== undefined) this.sourceAddress = details.sourceAddress;
     if (icmp) this.icmp = icmp;
+    if (details.segmentsSent !== undefined) this.segmentsSent = details.segmentsSent;
   }
 }
 

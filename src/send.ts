@@ -305,7 +305,11 @@ function refusalError(p: Prepared, r: Refusal): WsaError {
  */
 function sendError(p: Prepared, f: SendFailure): WsaError {
   if (f[0] === WSA.EFAULT && f[1] === 0) throwIfDetached(p);
-  return toWsaError(f[0], f[1], f[2], f[3], where(p));
+  const w: Parameters<typeof toWsaError>[4] = where(p);
+  // A segmented send's failure says how many of its datagrams went (the native side counts
+  // the segments sent before a failure part way through its batch fallback).
+  if (p.segmentSize) w.segmentsSent = f[4];
+  return toWsaError(f[0], f[1], f[2], f[3], w);
 }
 
 function throwIfDetached(p: Prepared): void {
@@ -507,7 +511,11 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
     promise = new NativePromise<number>((res, rej) => { resolve = res; reject = rej; });
     settle = (err, bytes) => (err ? reject(err) : resolve(bytes));
   }
-  park(st, token, { done: settle, ...where(p), datagrams: datagrams(p), bytes: bytesOf(p) }, link);
+  park(st, token, {
+    done: settle, ...where(p), datagrams: datagrams(p), bytes: bytesOf(p),
+    // A segmented send completes with the count of its datagrams that went.
+    ...(p.segmentSize ? { failedAt: (count: number) => ({ ...where(p), segmentsSent: count }) } : {}),
+  }, link);
   return promise;
 }
 

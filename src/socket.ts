@@ -158,7 +158,7 @@ export interface PendingEntry {
   /** Its signal's listener, if it has one. */
   link?: Listener;
   /** A batch: the destination of the message at `count`, which the completion says failed. */
-  failedAt?: (count: number) => { address?: string; port?: number; sourceAddress?: string };
+  failedAt?: (count: number) => { address?: string; port?: number; sourceAddress?: string; segmentsSent?: number };
   /** What it counts against the socket's bound (maxPendingSends / maxPendingBytes). */
   datagrams: number;
   bytes: number;
@@ -313,7 +313,7 @@ export function takePending(st: SocketState, token: number): PendingEntry | unde
 
 /** @internal What the OS said, as a WsaError that names the call's destination and source. */
 export function toWsaError(wsa: number, sysErrno: number, syscall: string, icmp: RawIcmp | null | undefined,
-  where: { address?: string | undefined; port?: number | undefined; sourceAddress?: string | undefined }): WsaError {
+  where: { address?: string | undefined; port?: number | undefined; sourceAddress?: string | undefined; segmentsSent?: number | undefined }): WsaError {
   const report = icmpReport(icmp);
   let reason: string | undefined;
   // The main feature's failures should say so: a source address the OS would not send
@@ -323,6 +323,7 @@ export function toWsaError(wsa: number, sysErrno: number, syscall: string, icmp:
   }
   return new WsaError(wsa, {
     sysErrno, syscall, address: where.address, port: where.port, sourceAddress: where.sourceAddress, icmp: report, reason,
+    segmentsSent: where.segmentsSent,
   });
 }
 /**

@@ -219,6 +219,38 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expectSentOrder(seqs.slice(2 * per), [...Array(per + lead).keys()].map((k) => k + 2 * per));
   });
 
+  it('a segmented send that fails part way says how many of its datagrams went (segmentsSent); a closed batch counts a cut message as one', async () => {
+    const n = 9;
+    lab.veth(A, B, n);
+    lab.ip('-n', A, 'link', 'set', `va${n}`, 'mtu', '1280');
+    lab.ip('-n', B, 'link', 'set', `vb${n}`, 'mtu', '1280');
+    lab.tc(A, 'qdisc', 'add', 'dev', `va${n}`, 'root', 'tbf', 'rate', '1mbit', 'burst', '1600', 'limit', '100000');
+    const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: `10.77.${n}.2`, port: 7013, idleMs: 1500 });
+    await rx.ready;
+    const count = 40;
+    const lead = 50;
+    const tx = await lab.run<{ sync: { code: string; segmentsSent: number }; overlapped: { code: string; segmentsSent: number };
+      parked: number; batch: { sent: number; failedIndex: number; code: string } }>(
+      A, 'segment-partial.cjs', { to: `10.77.${n}.2`, port: 7013, discard: 9, seg: 1400, count, lead, closeSendMs: 150, closeBatchMs: 700 }, 60_000);
+    expect(tx.sync && tx.overlapped, JSON.stringify(tx)).not.toBe(null);
+    expect(tx.sync.code).toBe('WSAEWOULDBLOCK');
+    expect(tx.sync.segmentsSent).toBeGreaterThan(0);
+    expect(tx.sync.segmentsSent).toBeLessThan(count);
+    expect(tx.overlapped.code).toBe('WSA_OPERATION_ABORTED');
+    expect(tx.overlapped.segmentsSent).toBeGreaterThan(0);
+    expect(tx.overlapped.segmentsSent).toBeLessThan(count);
+    expect(tx.parked).toBe(1);
+    expect(tx.batch.code).toBe('WSA_OPERATION_ABORTED');
+    expect(tx.batch.failedIndex).toBe(tx.batch.sent);
+    // By what arrived (in order, nothing lost on this link): the plain messages, then the cut
+    // message's pieces, which make one message only once all of them went.
+    const { seqs } = await rx.result;
+    const got = seqs.length;
+    const messages = got <= lead + 1 ? got : got < lead + 1 + count ? lead + 1 : got - count + 1;
+    expect(got).toBeGreaterThan(lead + 1);  // the close came while the cut message was going
+    expect(tx.batch.sent).toBe(messages);
+  }, 90_000);
+
   it('sendMsgSync: nonBlocking gives WSAEWOULDBLOCK, sendTimeout gives WSAETIMEDOUT', async () => {
     const r = await lab.run<{ wouldBlock: Record<string, unknown>; timedOut: Record<string, unknown> }>(A, 'sync-errors.cjs', { to: '10.77.3.99', timeoutTo: '10.77.3.99', port: 9 });
     expect(r.wouldBlock).toMatchObject({ code: 'WSAEWOULDBLOCK', errno: 10035, sysCode: 'EAGAIN' });

@@ -123,6 +123,8 @@ bool poll_update(PlatformSocket* s, OsError* err);
 // Sends what the send queue can send now; true once it is empty. Runs JS (the sink).
 // pollError: poll reported POLLERR (see take_queued_icmp_error).
 bool drain(PlatformSocket* s, bool pollError = false);
+// The messages of msgs[0..next) that went whole (a cut message counts once its last piece has).
+size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next);
 // Completes what the receive queue can receive now. Runs JS (the sink).
 void drain_recv(PlatformSocket* s, bool pollError = false);
 // Frees a closed socket's recvmmsg slots (up to 64 MiB), unless a batch in them is being

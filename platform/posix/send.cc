@@ -185,8 +185,7 @@ static void encode_one(PlatformSocket* s, const SendSpec& spec, EncodedMsg* e) {
   e->last = true;
 }
 
-// The messages of msgs[0..next) that went whole: a cut message counts once its last piece has.
-static size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next) {
+size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next) {
   size_t n = 0;
   for (size_t i = 0; i < next; i++) n += msgs[i].last ? 1 : 0;
   return n;

@@ -208,7 +208,7 @@ void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
   aborted.reserve(s->queue.size());
   for (const PendingSend& p : s->queue) {
     Completion c{p.token, kSendFailed, {}};
-    c.count = static_cast<long>(p.next);
+    c.count = static_cast<long>(whole_messages(p.msgs, p.next));
     set_shim_error(&c.err, WSA_OPERATION_ABORTED_, "sendmsg");
     aborted.push_back(c);
   }

@@ -599,7 +599,8 @@ export class FfiSocket implements NativeSocket {
     this.closeFd();
     // Linux would let a parked datagram go out after close; Windows aborts it. Abort here,
     // after the fd is gone, so none of them can be sent.
-    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg', p.next, null]);
+    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg',
+      p.batch && p.splitBytes < 0 ? wholeMessages(p.msgs, p.next) : p.next, null]);
     const abortedRecv: ReceiveDone[] = this.recvQueue.map((r) => [r.token, null, WSA.OPERATION_ABORTED, 0, 'recvmsg', null]);
     live.queuedSends -= this.queue.length + this.recvQueue.length;
     this.queue = [];
