@@ -790,13 +790,15 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
   const u16 = batchPlans.u16;
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!;
+    // The segment count is this message's own (its bytes), whatever plan it shares.
+    if (p.segmentSize && p.totalBytes > p.segmentSize * OFFLOAD_MAX_SEGMENTS) {
+      const refused = { wsa: WSA.EINVAL, reason: `a batch message carries at most ${OFFLOAD_MAX_SEGMENTS} segments; send it alone` };
+      return { sent: 0, failedIndex: i, error: refusalError(p, refused) };
+    }
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
       u8[i * PLAN_SIZE + PlanAt.FLAGS] = PLAN_AS_BEFORE;
     } else {
-      let refused = planMessage(batchPlans, i, st.kind, st.peer, p);
-      if (!refused && p.segmentSize && p.totalBytes > p.segmentSize * OFFLOAD_MAX_SEGMENTS) {
-        refused = { wsa: WSA.EINVAL, reason: `a batch message carries at most ${OFFLOAD_MAX_SEGMENTS} segments; send it alone` };
-      }
+      const refused = planMessage(batchPlans, i, st.kind, st.peer, p);
       if (refused) return { sent: 0, failedIndex: i, error: refusalError(p, refused) };
     }
     const v = p.views;

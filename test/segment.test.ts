@@ -35,6 +35,39 @@ async function roundTrip(total: number, seg: number, sync: boolean, source?: str
 }
 
 describe('segmentSize', () => {
+  it.skipIf(!isPosix)('a batch message failing for its own sake (a non-local source) fails the batch there and leaves the offload on', async () => {
+    const s = await openSocket({ type: 'udp6' });
+    const r = await receiver('udp6');
+    open.push(r, s);
+    const to = { address: '::1', port: r.port };
+    for (const send of [(m: Parameters<typeof sendMsgBatchSync>[1]) => sendMsgBatchSync(s, m), (m: Parameters<typeof sendMsgBatch>[1]) => sendMsgBatch(s, m)]) {
+      const result = await send([{ buffers: Buffer.alloc(10), to },
+        { buffers: Buffer.alloc(3000), to, segmentSize: 1000, control: { sourceAddress: '2001:db8::1' } }]);
+      // EINVAL looks like a refusal to segment; the cut message's first datagram failing the
+      // same way shows it was the source address.
+      expect(result).toMatchObject({ sent: 1, failedIndex: 1, error: { code: 'WSAEINVAL', sourceAddress: '2001:db8::1' } });
+      expect(s.capabilities().segmentationOffload).toBe(true);
+    }
+  });
+
+  it('a batch message of more segments than one offloaded send carries is refused, also when it shares the plan of the message before', async () => {
+    const r = await receiver();
+    const s = await openSocket({ type: 'udp4' });
+    open.push(r, s);
+    const max = s.capabilities().maxOffloadSegments;
+    const to = { address: '127.0.0.1', port: r.port };
+    const small = { buffers: Buffer.alloc(300), to, segmentSize: 100 };
+    const big = { buffers: Buffer.alloc(100 * (max + 1)), to, segmentSize: 100 };
+    for (const msgs of [[big], [small, big]]) {
+      const result = sendMsgBatchSync(s, msgs);
+      expect(result).toMatchObject({ sent: 0, failedIndex: msgs.length - 1, error: { code: 'WSAEINVAL' } });
+      expect(result.error!.message).toMatch(`at most ${max} segments`);
+    }
+    expect(s.capabilities().segmentationOffload).toBe(isPosix);  // refused by the shim: the offload is untouched
+    await new Promise((res) => setTimeout(res, 100));
+    expect(r.messages).toHaveLength(0);  // nothing of a refused batch is sent
+  });
+
   it('capabilities() reports the offload as data', async () => {
     const s = await openSocket({ type: 'udp4' });
     open.push(s);

@@ -56,6 +56,14 @@ struct EncodedPlan {
   size_t controlLen = 0;
 };
 
+// What one batch knows of the kernel's refusals to segment its messages (send.cc's cut_refused).
+struct CutState {
+  bool retried = false;    // a connected socket's one resend of a refused message
+  size_t at = SIZE_MAX;    // where the last cut began,
+  int err = 0;             // for this errno,
+  bool gsoBefore = false;  // with offload in this state before it
+};
+
 // A send (one message) or a batch parked until the socket is writable; `next` counts the
 // encoded messages already sent (pieces of a cut message each count: see EncodedMsg::last).
 struct PendingSend {
@@ -63,6 +71,7 @@ struct PendingSend {
   bool batch;
   std::vector<EncodedMsg> msgs;
   size_t next;
+  CutState cut;  // its refusals so far (send.cc's cut_refused)
 };
 
 // A receive waiting for a datagram; data points into the caller's buffer, which the JS

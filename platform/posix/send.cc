@@ -191,13 +191,10 @@ size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next) {
   return n;
 }
 
-// The kernel would not segment msgs[at] (segment_refusal), before sending any of it. Windows' stack does the same when USO is refused, and win32 cuts such a batch
-// message in its place (send.cc there); so does this, so that a batch behaves alike on both:
-// msgs[at] becomes its segments, each an ordinary datagram with the same destination and
-// the control data less UDP_SEGMENT, pointing into the same memory (its `owned` bytes, when
-// parked, go with the first piece: a vector's move keeps its buffer where it is).
-static void cut_in_place(std::vector<EncodedMsg>& msgs, size_t at) {
-  EncodedMsg whole = std::move(msgs[at]);
+// The segments of `whole` appended to `out`, each an ordinary datagram with the same
+// destination and the control data less UDP_SEGMENT, pointing into the same memory (its
+// `owned` bytes, when parked, go with the first piece: a vector's move keeps its buffer).
+static void append_pieces(std::vector<EncodedMsg>& out, EncodedMsg&& whole) {
   const size_t size = whole.segment;
   unsigned char control[kCmsgSpace];
   size_t controlLen = 0;
@@ -210,9 +207,9 @@ static void cut_in_place(std::vector<EncodedMsg>& msgs, size_t at) {
     std::memcpy(control + controlLen, c, space);
     controlLen += space;
   }
-  std::vector<EncodedMsg> pieces;
+  const size_t first = out.size();
   auto piece = [&]() -> EncodedMsg& {
-    EncodedMsg& p = pieces.emplace_back();
+    EncodedMsg& p = out.emplace_back();
     p.to = whole.to;
     p.toLen = whole.toLen;
     std::memcpy(p.control, control, controlLen);
@@ -230,34 +227,56 @@ static void cut_in_place(std::vector<EncodedMsg>& msgs, size_t at) {
         room = size;
       }
       size_t take = std::min(room, v.iov_len - offset);
-      pieces.back().iov.push_back(iovec{static_cast<uint8_t*>(v.iov_base) + offset, take});
+      out.back().iov.push_back(iovec{static_cast<uint8_t*>(v.iov_base) + offset, take});
       offset += take;
       room -= take;
     }
   }
-  if (pieces.empty()) piece().iov.push_back(iovec{nullptr, 0});  // an empty message: one empty datagram
-  pieces.back().last = whole.last;
-  pieces.front().owned = std::move(whole.owned);
-  msgs.erase(msgs.begin() + static_cast<std::ptrdiff_t>(at));
-  msgs.insert(msgs.begin() + static_cast<std::ptrdiff_t>(at), std::make_move_iterator(pieces.begin()),
-              std::make_move_iterator(pieces.end()));
+  if (out.size() == first) piece().iov.push_back(iovec{nullptr, 0});  // an empty message: one empty datagram
+  out.back().last = whole.last;
+  out[first].owned = std::move(whole.owned);
+}
+
+// The kernel would not segment msgs[at] (segment_refusal), before sending any of it.
+// Windows' stack does the same when USO is refused, and win32 cuts such a batch message in
+// its place (send.cc there); so does this, so that a batch behaves alike on both: the
+// message becomes its segments. Every later message the kernel would refuse the same way
+// (segments at least `atLeast` bytes: 1 once offload is off) is cut in the same pass, so a
+// batch costs one refusal and one rebuild, not one of each per message.
+static void cut_from(std::vector<EncodedMsg>& msgs, size_t at, size_t atLeast) {
+  std::vector<EncodedMsg> out;
+  out.reserve(msgs.size() + 16);
+  for (size_t i = 0; i < msgs.size(); i++) {
+    if (i >= at && msgs[i].segment && msgs[i].segment >= atLeast) append_pieces(out, std::move(msgs[i]));
+    else out.push_back(std::move(msgs[i]));
+  }
+  msgs.swap(out);
 }
 
 // Whether errno e, for msgs[at], is the kernel refusing to segment it (send_now's test): then
-// it is cut in place and the socket stops offloading unless the refusal was this message's
+// it is cut (cut_from), the socket stops offloading unless the refusal was this message's
 // segment size, and the caller sends again. A pending ICMP error comes back with some of
 // the same errnos (protocol unreachable is ENOPROTOOPT): one the error queue vouches for is
 // that error; on a connected socket without it, the first such failure is sent again as it
-// was (*retried), since a pending error is gone once returned.
+// was, since a pending error is gone once returned. And when the first piece of the cut
+// message fails with the same errno, the failure was the message's (a source address the
+// kernel will not use gives EINVAL too), not the offload's: offload is as it was.
 static bool cut_refused(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t at, int e, const OsError& err,
-                        bool* retried) {
+                        CutState* cut) {
+  if (at == cut->at && e == cut->err) {
+    s->gso = cut->gsoBefore;
+    return false;
+  }
   if (at >= msgs.size() || !msgs[at].segment || err.hasIcmp || !segment_refusal(e)) return false;
-  if (s->peerFamily != 0 && !*retried) {
-    *retried = true;
+  if (s->peerFamily != 0 && !cut->retried) {
+    cut->retried = true;
     return true;
   }
+  cut->at = at;
+  cut->err = e;
+  cut->gsoBefore = s->gso;
   if (e != EMSGSIZE) s->gso = false;
-  cut_in_place(msgs, at);
+  cut_from(msgs, at, e == EMSGSIZE ? msgs[at].segment : 1);
   return true;
 }
 
@@ -323,18 +342,17 @@ static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long fi
 
 bool drain(PlatformSocket* s, bool pollError) {
   std::vector<Completion> done;
-  bool retried = false;
   while (!s->queue.empty()) {
     PendingSend& p = s->queue.front();
     long firstBytes = 0;
     int e = send_msgs(s, p.msgs, &p.next, &firstBytes);
     OsError refused;
     bool classified = false;
-    if (p.batch && p.next < p.msgs.size() && p.msgs[p.next].segment && segment_refusal(e)) {
+    if (p.batch && segment_refusal(e) && p.next < p.msgs.size() && (p.msgs[p.next].segment || p.next == p.cut.at)) {
       set_os_error(&refused, e, "sendmsg", s, ErrContext::Send);
       classify_icmp_error(s, &refused);
       classified = true;
-      if (cut_refused(s, p.msgs, p.next, e, refused, &retried)) continue;
+      if (cut_refused(s, p.msgs, p.next, e, refused, &p.cut)) continue;
     }
     if (e == EAGAIN) {
       OsError queued;
@@ -374,9 +392,9 @@ static void own_payload(EncodedMsg* e) {
 
 // Parks msgs (from index next on) at the back of the queue and waits for writability.
 static long park(PlatformSocket* s, std::vector<EncodedMsg>&& msgs, size_t next, bool batch, double token,
-                 CompletionSink sink, void* ctx, OsError* err) {
+                 CompletionSink sink, void* ctx, OsError* err, CutState cut = {}) {
   for (size_t i = next; i < msgs.size(); i++) own_payload(&msgs[i]);
-  s->queue.push_back(PendingSend{token, batch, std::move(msgs), next});
+  s->queue.push_back(PendingSend{token, batch, std::move(msgs), next, cut});
   g_queuedSends++;
   s->sink = sink;
   s->sinkCtx = ctx;
@@ -417,13 +435,16 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   for (size_t i = 0; i < n; i++) encode_one(s, specs[i], &msgs[i]);
   // With offload known to be off, segmented messages are cut before anything is tried.
   if (!s->gso)
-    for (size_t i = n; i-- > 0;)
-      if (msgs[i].segment) cut_in_place(msgs, i);
+    for (size_t i = 0; i < n; i++)
+      if (msgs[i].segment) {
+        cut_from(msgs, i, 1);
+        break;
+      }
   bool overlapped = mode == SendMode::Overlapped;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
   long result = static_cast<long>(n);
   size_t next = 0;  // in msgs, which may hold more entries than messages once one is cut
-  bool retried = false;
+  CutState cut;
   if (!overlapped && !s->queue.empty() && !flush_queue(s, deadline, err)) {
     result = kSendFailed;
   } else if (overlapped && !s->queue.empty()) {
@@ -435,14 +456,14 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
       if (e == 0) break;
       set_os_error(err, e, "sendmsg", s, ErrContext::Send);
       classify_icmp_error(s, err);
-      if (cut_refused(s, msgs, next, e, *err, &retried)) {
+      if (cut_refused(s, msgs, next, e, *err, &cut)) {
         *err = OsError{};
         continue;
       }
       bool wouldBlock = e == EAGAIN && err->wsa == WSAEWOULDBLOCK_;
       if (wouldBlock && overlapped) {
         *sent = whole_messages(msgs, next);
-        return park(s, std::move(msgs), next, true, token, sink, ctx, err);
+        return park(s, std::move(msgs), next, true, token, sink, ctx, err, cut);
       }
       if (!wouldBlock || s->nonBlocking || !wait_writable(s, deadline, err)) {
         result = kSendFailed;
@@ -452,6 +473,9 @@ long send_batch(PlatformSocket* s, const SendSpec* specs, size_t n, SendMode mod
   }
   *sent = whole_messages(msgs, next);
   msgs.swap(s->scratch);
+  // A batch of cut messages can hold up to 64 entries per message: not kept for later calls.
+  if (s->scratch.capacity() > 2 * kMaxBatch) std::vector<EncodedMsg>().swap(s->scratch);
+  if (s->hdrs.size() > 2 * kMaxBatch) std::vector<mmsghdr>().swap(s->hdrs);
   return result;
 }
 

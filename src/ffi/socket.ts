@@ -119,7 +119,9 @@ function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number):
 }
 
 /** splitBytes >= 0: the segments of one send, which completes with these bytes. */
-interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number; splitBytes: number }
+interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number; splitBytes: number; cut: CutState }
+/** send.cc's CutState: what one batch knows of the kernel's refusals to segment its messages. */
+interface CutState { retried: boolean; at: number; err: number; gsoBefore: boolean }
 /** A receive waiting for readability: into `buffer`, or (a batch) up to `max` slots of `slot` bytes. */
 interface PendingRecv { token: number; buffer: Uint8Array | null; slot: number; max: number }
 
@@ -804,12 +806,14 @@ export class FfiSocket implements NativeSocket {
     // A batch's segmented messages, with offload known to be off, are cut before anything is tried.
     const batch = splitBytes < 0;
     if (batch && !this.gso) {
-      for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i]!.segment) msgs.splice(i, 1, ...this.cut(msgs[i]!));
+      const first = msgs.findIndex((e) => e.segment > 0);
+      if (first >= 0) this.cutFrom(msgs, first, 1);
     }
     // What the caller is told: messages for a batch, datagrams for the segments of one send.
     const count = (next: number) => (batch ? wholeMessages(msgs, next) : next);
     const deadline = this.deadline();
-    const state = { next: 0, firstBytes: 0, retried: false };
+    const state = { next: 0, firstBytes: 0 };
+    const cut: CutState = { retried: false, at: -1, err: 0, gsoBefore: false };
     let result = n;
     if (!overlapped && this.queue.length && !this.flushQueue(deadline)) {
       result = SEND_FAILED;
@@ -820,11 +824,11 @@ export class FfiSocket implements NativeSocket {
         const e = this.sendMsgs(msgs, state);
         if (e === 0) break;
         this.osError(e, 'sendmsg', 'send');
-        if (batch && this.cutRefused(msgs, state.next, e, state)) continue;
+        if (batch && this.cutRefused(msgs, state.next, e, cut)) continue;
         const wouldBlock = e === EAGAIN && this.err[0] === WSA.EWOULDBLOCK;
         if (wouldBlock && overlapped) {
           this.batch = count(state.next);
-          return this.park(msgs, state.next, true, token, splitBytes);
+          return this.park(msgs, state.next, true, token, splitBytes, cut);
         }
         if (!wouldBlock || this.nonBlocking || !this.waitWritable(deadline)) {
           result = SEND_FAILED;
@@ -856,7 +860,7 @@ export class FfiSocket implements NativeSocket {
    */
   drain(pollError = false): boolean {
     const done: Completion[] = [];
-    const state = { next: 0, firstBytes: 0, retried: false };
+    const state = { next: 0, firstBytes: 0 };
     while (this.queue.length) {
       const p = this.queue[0];
       state.next = p.next;
@@ -865,10 +869,10 @@ export class FfiSocket implements NativeSocket {
       p.next = state.next;
       // Classified once: classifying takes an entry of the error queue.
       let classified = false;
-      if (p.batch && p.splitBytes < 0 && p.msgs[p.next]?.segment && SEGMENT_REFUSALS.has(e)) {
+      if (p.batch && p.splitBytes < 0 && SEGMENT_REFUSALS.has(e) && (p.msgs[p.next]?.segment || p.next === p.cut.at)) {
         this.osError(e, 'sendmsg', 'send');
         classified = true;
-        if (this.cutRefused(p.msgs, p.next, e, state)) continue;
+        if (this.cutRefused(p.msgs, p.next, e, p.cut)) continue;
       }
       if (e === EAGAIN && !(pollError && this.takeQueuedIcmpError('sendmsg'))) break;
       const sent = p.batch && p.splitBytes < 0 ? wholeMessages(p.msgs, p.next) : p.next;
@@ -1000,7 +1004,8 @@ export class FfiSocket implements NativeSocket {
     return this.sendTimeoutMs ? now() + this.sendTimeoutMs : 0;
   }
 
-  private park(msgs: Encoded[], next: number, batch: boolean, token: number, splitBytes: number): number {
+  private park(msgs: Encoded[], next: number, batch: boolean, token: number, splitBytes: number,
+    cut: CutState = { retried: false, at: -1, err: 0, gsoBefore: false }): number {
     // From here the caller may detach, resize or reuse its buffers: what is sent later is
     // a copy of what they held now (send.cc's own_payload).
     for (let i = next; i < msgs.length; i++) {
@@ -1014,7 +1019,7 @@ export class FfiSocket implements NativeSocket {
       }
       e.views = [copy];
     }
-    this.queue.push({ token, batch, msgs, next, splitBytes });
+    this.queue.push({ token, batch, msgs, next, splitBytes, cut });
     live.queuedSends++;
     watch(this);
     return SEND_PENDING;
@@ -1104,16 +1109,36 @@ export class FfiSocket implements NativeSocket {
    * a connected socket the first such failure is sent again as it was (`state.retried`): a
    * pending ICMP error comes back with some of these errnos too, and is gone once returned.
    */
-  private cutRefused(msgs: Encoded[], at: number, code: number, state: { retried: boolean }): boolean {
+  private cutRefused(msgs: Encoded[], at: number, code: number, cut: CutState): boolean {
+    // The first piece failing the same way: the failure was the message's, not the offload's.
+    if (at === cut.at && code === cut.err) {
+      this.gso = cut.gsoBefore;
+      return false;
+    }
     const e = msgs[at];
     if (!e || !e.segment || this.err[3] || !SEGMENT_REFUSALS.has(code)) return false;
-    if (this.peerFamily !== 0 && !state.retried) {
-      state.retried = true;
+    if (this.peerFamily !== 0 && !cut.retried) {
+      cut.retried = true;
       return true;
     }
+    cut.at = at;
+    cut.err = code;
+    cut.gsoBefore = this.gso;
     if (code !== E.EMSGSIZE) this.gso = false;
-    msgs.splice(at, 1, ...this.cut(e));
+    this.cutFrom(msgs, at, code === E.EMSGSIZE ? e.segment : 1);
     return true;
+  }
+
+  /** send.cc's cut_from: msgs[at], and every later message of segments >= atLeast, cut in one pass. */
+  private cutFrom(msgs: Encoded[], at: number, atLeast: number): void {
+    const out: Encoded[] = msgs.slice(0, at);
+    for (let i = at; i < msgs.length; i++) {
+      const e = msgs[i]!;
+      if (e.segment && e.segment >= atLeast) for (const piece of this.cut(e)) out.push(piece);
+      else out.push(e);
+    }
+    msgs.length = 0;
+    for (const e of out) msgs.push(e);
   }
 
   // --- recv.cc -----------------------------------------------------------------------------
