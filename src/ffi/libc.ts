@@ -30,39 +30,54 @@ const { isMainThread, getEnvironmentData, setEnvironmentData } =
 const LIB = 'sendmsg-shim:libc';
 
 /**
- * The lock, and whether the table is warm: [0] 0 free / 1 held, [1] 1 once warm. Shared
- * through worker environment data, which a new worker inherits from the thread creating it,
- * so it reaches every worker created after this module loaded in an ancestor thread. Two
- * threads with no common ancestor that loaded the shim (workers started by a main thread that
- * never loaded it) have a lock each: their first initialisations can still collide, which is
- * why docs/implementations.md says to load sendmsg-shim before starting workers.
+ * The lock, and whether the table is warm: [0] 0 free, else its holder's ticket; [1] 1 once
+ * warm; [2] the last ticket handed out. Shared through worker environment data, which a new
+ * worker inherits from the thread creating it, so it reaches every worker created after this
+ * module loaded in an ancestor thread. Two threads with no common ancestor that loaded the
+ * shim (workers started by a main thread that never loaded it) have a lock each: their first
+ * initialisations can still collide, which is why docs/implementations.md says to load
+ * sendmsg-shim before starting workers.
  */
 const TABLE_KEY = 'sendmsg-shim:ffi-rs-table';
+const TABLE_BYTES = 12;
 function tableState(): Int32Array {
   let shared = getEnvironmentData(TABLE_KEY);
-  if (!(shared instanceof SharedArrayBuffer)) {
-    shared = new SharedArrayBuffer(8);
+  if (!(shared instanceof SharedArrayBuffer) || shared.byteLength < TABLE_BYTES) {
+    shared = new SharedArrayBuffer(TABLE_BYTES);
     setEnvironmentData(TABLE_KEY, shared);
   }
-  return new Int32Array(shared as SharedArrayBuffer);
+  return new Int32Array(shared as SharedArrayBuffer, 0, TABLE_BYTES / 4);
 }
 const table = tableState();
 
 /**
  * A holder has 2 s: initialisation takes milliseconds, and a worker terminated while holding
- * the lock never releases it (termination runs no `finally`), so a waiter past that takes it
- * rather than wait for ever.
+ * the lock never releases it (termination runs no `finally`). A waiter that has seen the same
+ * ticket hold it that long takes it over, by compare-and-swap, so only one waiter can; and a
+ * holder releases only its own ticket, so one taken over is not released under the new holder.
  */
 const LOCK_PATIENCE_MS = 2000;
 
 function withTableLock<T>(run: () => T): T {
-  const until = Date.now() + LOCK_PATIENCE_MS;
-  while (Atomics.compareExchange(table, 0, 0, 1) !== 0 && Date.now() < until) Atomics.wait(table, 0, 1, 50);
+  const mine = (Atomics.add(table, 2, 1) & 0x3fffffff) + 1;  // never 0
+  let seen = 0;
+  let since = 0;
+  for (;;) {
+    const holder = Atomics.compareExchange(table, 0, 0, mine);
+    if (holder === 0) break;
+    const now = performance.now();
+    if (holder !== seen) {
+      seen = holder;
+      since = now;
+    } else if (now - since >= LOCK_PATIENCE_MS && Atomics.compareExchange(table, 0, holder, mine) === holder) {
+      break;
+    }
+    Atomics.wait(table, 0, holder, 50);
+  }
   try {
     return run();
   } finally {
-    Atomics.store(table, 0, 0);
-    Atomics.notify(table, 0, 1);
+    if (Atomics.compareExchange(table, 0, mine, 0) === mine) Atomics.notify(table, 0);
   }
 }
 
