@@ -191,15 +191,21 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     });
   }
 
-  it('a batch message whose segments the kernel refuses to offload is cut in its place and counted as one message (as on Windows)', async () => {
-    const n = 8;
+  /**
+   * Link n, its MTU 1280: a 1400-byte segment is above the path MTU, so UDP_SEGMENT is refused
+   * (EMSGSIZE on 6.x, EINVAL before) before anything of that message is sent; and a tbf of
+   * `rate`, slow enough for a batch to park.
+   */
+  function smallMtuLink(n: number, rate: string, burst: string): void {
     lab.veth(A, B, n);
-    // Segments above the path MTU: UDP_SEGMENT is refused (EMSGSIZE on 6.x, EINVAL before)
-    // before anything of that message is sent.
     lab.ip('-n', A, 'link', 'set', `va${n}`, 'mtu', '1280');
     lab.ip('-n', B, 'link', 'set', `vb${n}`, 'mtu', '1280');
-    // Slow enough that the third batch parks behind its leading messages.
-    lab.tc(A, 'qdisc', 'add', 'dev', `va${n}`, 'root', 'tbf', 'rate', '20mbit', 'burst', '4kb', 'limit', '100000');
+    lab.tc(A, 'qdisc', 'add', 'dev', `va${n}`, 'root', 'tbf', 'rate', rate, 'burst', burst, 'limit', '100000');
+  }
+
+  it('a batch message whose segments the kernel refuses to offload is cut in its place and counted as one message (as on Windows)', async () => {
+    const n = 8;
+    smallMtuLink(n, '20mbit', '4kb');
     const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: `10.77.${n}.2`, port: 7012, idleMs: 700 });
     await rx.ready;
     const count = 5;
@@ -221,10 +227,7 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
 
   it('a segmented send that fails part way says how many of its datagrams went (segmentsSent); a closed batch counts a cut message as one', async () => {
     const n = 9;
-    lab.veth(A, B, n);
-    lab.ip('-n', A, 'link', 'set', `va${n}`, 'mtu', '1280');
-    lab.ip('-n', B, 'link', 'set', `vb${n}`, 'mtu', '1280');
-    lab.tc(A, 'qdisc', 'add', 'dev', `va${n}`, 'root', 'tbf', 'rate', '1mbit', 'burst', '1600', 'limit', '100000');
+    smallMtuLink(n, '1mbit', '1600');
     const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: `10.77.${n}.2`, port: 7013, idleMs: 1500 });
     await rx.ready;
     const count = 40;
