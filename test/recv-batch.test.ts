@@ -3,6 +3,7 @@
 // and coalesced receives (UDP_GRO) split back at the segment size. node:dgram sends; what
 // the shim returns is checked byte for byte against what was sent.
 import dgram from 'node:dgram';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { openSocket, recvMsg, recvMsgBatch, sendMsgSync, type ReceivedMessage } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
@@ -132,6 +133,33 @@ describe('recvMsgBatch', () => {
     expect(first[0]!.buffer.toString()).toBe('first');
     // Each message is exactly its bytes: nothing of the slot memory rides along.
     expect(first[0]!.buffer.buffer.byteLength).toBeLessThan(1024);
+  });
+
+  it('every received buffer is a real Buffer (recvMsg, recvMsgBatch, cut leftovers): methods, subarray, constructor, inspect', async () => {
+    // They are made without Buffer#subarray (src/recv.ts ReceivedView, for speed): what a
+    // caller does with a Buffer must still work on them.
+    const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' } });
+    const c = await sender();
+    for (const text of ['alpha', 'bravo', 'charlie-long']) await send(c, text, s.address().port);
+    await settle();
+    const single = await recvMsg(s);
+    const batch = await recvMsgBatch(s, { bufferSize: 7 });
+    const got = [single, ...batch];
+    expect(got.map((m) => m.buffer.toString())).toEqual(['alpha', 'bravo', 'charlie']);
+    for (const m of got) {
+      const b = m.buffer;
+      expect(Buffer.isBuffer(b)).toBe(true);
+      expect(b instanceof Buffer && b instanceof Uint8Array).toBe(true);
+      expect(b.constructor).toBe(Buffer);
+      expect(Buffer.isBuffer(b.subarray(1)) && Buffer.isBuffer(b.slice(1))).toBe(true);
+      expect(b.subarray(1, 3).toString()).toBe(b.toString('utf8', 1, 3));
+      expect(b.toString('hex')).toBe(Buffer.from(b).toString('hex'));
+      expect(b.equals(Buffer.from(m.buffer.toString()))).toBe(true);
+      expect(Buffer.concat([b, b]).length).toBe(2 * b.length);
+      expect(JSON.stringify(b)).toBe(JSON.stringify(Buffer.from(b)));
+      expect(inspect(b)).toMatch(/^<Buffer /);
+      expect(b.length).toBe(m.bytes);
+    }
   });
 
   it('single and batch receives waiting together complete in the order they were made', async () => {
