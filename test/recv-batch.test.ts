@@ -110,6 +110,24 @@ describe('recvMsgBatch', () => {
       [10, true, 10, 7], [2, false, 2, 'o'.charCodeAt(0)], [10, true, 10, 9]]);
   });
 
+  it('one socket, calls with other bufferSize and maxMessages each time: each call gets its own room and count', async () => {
+    // posix keeps its recvmmsg headers from call to call while slot size and count stay
+    // the same; a change must lay them out again.
+    const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' } });
+    const c = await sender();
+    for (let i = 0; i < 12; i++) await send(c, Buffer.alloc(50, i), s.address().port);
+    await settle();
+    const calls = [{ bufferSize: 10, maxMessages: 2 }, { bufferSize: 10, maxMessages: 2 }, { bufferSize: 100, maxMessages: 2 },
+      { bufferSize: 100, maxMessages: 3 }, { bufferSize: 20, maxMessages: 3 }];
+    const got: Array<[number, number, boolean, number]> = [];
+    for (const options of calls) {
+      for (const m of await recvMsgBatch(s, options)) got.push([options.bufferSize, m.bytes, m.truncated, m.buffer[m.bytes - 1]!]);
+    }
+    expect(got).toEqual([
+      [10, 10, true, 0], [10, 10, true, 1], [10, 10, true, 2], [10, 10, true, 3], [100, 50, false, 4], [100, 50, false, 5],
+      [100, 50, false, 6], [100, 50, false, 7], [100, 50, false, 8], [20, 20, true, 9], [20, 20, true, 10], [20, 20, true, 11]]);
+  });
+
   it('a single recvMsg of a datagram already queued, longer than its buffer, is cut and flagged too', async () => {
     // The receive completes at once here (on Windows: WSARecvMsg fails at once with
     // WSAEMSGSIZE and reports no byte count), not after waiting as in recv.test.ts.

@@ -59,17 +59,30 @@ static int receive_many(PlatformSocket* s, size_t slot, size_t max, double token
     r.iov.resize(max);
     r.from.resize(max);
     r.control.resize(max * kRecvControl);
+    r.laidMax = 0;  // the headers' pointers into these are stale now
   }
-  for (size_t i = 0; i < max; i++) {
-    r.iov[i] = iovec{r.bytes.data() + i * slot, slot};
-    msghdr& m = r.hdrs[i].msg_hdr;
-    m = msghdr{};
-    m.msg_iov = &r.iov[i];
-    m.msg_iovlen = 1;
-    m.msg_name = &r.from[i];
-    m.msg_namelen = sizeof(sockaddr_storage);
-    m.msg_control = r.control.data() + i * kRecvControl;
-    m.msg_controllen = kRecvControl;
+  if (r.laidSlot == slot && r.laidMax == max && r.laidOver == r.bytes.data()) {
+    for (size_t i = 0; i < max; i++) {
+      msghdr& m = r.hdrs[i].msg_hdr;
+      m.msg_namelen = sizeof(sockaddr_storage);
+      m.msg_controllen = kRecvControl;
+      m.msg_flags = 0;
+    }
+  } else {
+    for (size_t i = 0; i < max; i++) {
+      r.iov[i] = iovec{r.bytes.data() + i * slot, slot};
+      msghdr& m = r.hdrs[i].msg_hdr;
+      m = msghdr{};
+      m.msg_iov = &r.iov[i];
+      m.msg_iovlen = 1;
+      m.msg_name = &r.from[i];
+      m.msg_namelen = sizeof(sockaddr_storage);
+      m.msg_control = r.control.data() + i * kRecvControl;
+      m.msg_controllen = kRecvControl;
+    }
+    r.laidSlot = slot;
+    r.laidMax = max;
+    r.laidOver = r.bytes.data();
   }
   long n = retrying(s, [&] {
     return static_cast<long>(recvmmsg(s->fd, r.hdrs.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr));
