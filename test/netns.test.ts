@@ -367,6 +367,7 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     const r = await lab.run<{
       waiting: Array<{ icmp: string; first: string; cpuShare: number; later: string }>; quiet: Array<{ icmp: string; next: string }>;
       gso: Array<{ icmp: string; before: boolean; sent: number | string; after: boolean }>;
+      unconnected: Array<{ path: string; before: boolean; first: number | string; second: number | string; after: boolean }>;
     }>(ns, 'forged-icmp.cjs', {}, 60_000);
     for (const w of r.waiting) {
       expect(w.first, JSON.stringify(w)).not.toBe('still waiting');
@@ -376,6 +377,14 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(r.quiet.filter((q) => q.next !== 'sent')).toEqual([]);
     // Nor does a forged error switch segmentation offload off for good.
     for (const g of r.gso) expect(g, JSON.stringify(g)).toMatchObject({ before: true, sent: 4000, after: true });
+    // Unconnected with icmpErrors: the forged errors are reported as what they are (not as
+    // WSAEOPNOTSUPP, the offload's refusal), offload stays on, and the next send goes whole.
+    expect(r.unconnected.map((u) => u.path)).toEqual(['sync', 'async', 'batch']);
+    for (const u of r.unconnected) {
+      expect(u, JSON.stringify(u)).toMatchObject({ before: true, after: true });
+      expect(u.second, JSON.stringify(u)).toBe(u.path === 'batch' ? 1 : 4000);
+      expect(u.first, JSON.stringify(u)).not.toBe('WSAEOPNOTSUPP');
+    }
   }, 70_000);
 
   it('IPv6: a second and third source address on one socket', async () => {

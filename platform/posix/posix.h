@@ -58,7 +58,7 @@ struct EncodedPlan {
 
 // What one batch knows of the kernel's refusals to segment its messages (send.cc's cut_refused).
 struct CutState {
-  bool retried = false;    // a connected socket's one resend of a refused message
+  bool retried = false;    // the one resend of a refused message (may_be_pending_icmp)
   size_t at = SIZE_MAX;    // where the last cut began,
   int err = 0;             // for this errno,
   bool gsoBefore = false;  // with offload in this state before it

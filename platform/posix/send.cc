@@ -67,6 +67,17 @@ static bool flush_queue(PlatformSocket* s, int64_t deadline, OsError* err) {
   return true;
 }
 
+// Whether a failure of this socket may be an ICMP error left pending by an earlier datagram
+// rather than the call's own: connected (the kernel reports hard errors to those), or
+// icmpErrors on (IP_RECVERR: every ICMP error, unconnected too). A pending error is gone
+// once a call returns it, and reading the error queue re-arms the next entry's, so sending
+// once more tells the two apart: a refusal repeats, an ICMP error comes back with its own
+// queue entry (classify_icmp_error). Without the retry, ICMP errors forged in an order the
+// queue read cannot match (port unreachable, then protocol unreachable: ENOPROTOOPT
+// pending, ECONNREFUSED at the head) passed for the kernel refusing UDP_SEGMENT on an
+// unconnected icmpErrors socket, and switched its offload off for good.
+static bool may_be_pending_icmp(const PlatformSocket* s) { return s->peerFamily != 0 || s->icmp == IcmpMode::On; }
+
 // The errnos of the kernel refusing to segment a UDP_SEGMENT send, before sending any of it:
 // EMSGSIZE (a segment above the path MTU), EIO, EINVAL, ENOPROTOOPT, EOPNOTSUPP (no offload
 // on the device or in the kernel).
@@ -110,10 +121,9 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
     if (spec.pktinfo.segmentSize && segment_refusal(e)) {
       // A pending ICMP error of an earlier datagram comes back with some of these errnos
       // too, and must not switch offload off (a forged one would, for good): the error
-      // queue vouches for one; on a connected socket without it, one retry tells them apart,
-      // since a pending error is gone once returned.
+      // queue vouches for one; without it, one retry tells them apart (may_be_pending_icmp).
       if (err->hasIcmp) return kSendFailed;
-      if (s->peerFamily != 0 && !retriedRefusal) {
+      if (may_be_pending_icmp(s) && !retriedRefusal) {
         retriedRefusal = true;
         continue;
       }
@@ -257,8 +267,8 @@ static void cut_from(std::vector<EncodedMsg>& msgs, size_t at, size_t atLeast) {
 // it is cut (cut_from), the socket stops offloading unless the refusal was this message's
 // segment size, and the caller sends again. A pending ICMP error comes back with some of
 // the same errnos (protocol unreachable is ENOPROTOOPT): one the error queue vouches for is
-// that error; on a connected socket without it, the first such failure is sent again as it
-// was, since a pending error is gone once returned. And when the first piece of the cut
+// that error; without it, where one may be pending (may_be_pending_icmp), the first such
+// failure is sent again as it was. And when the first piece of the cut
 // message fails with the same errno, the failure was the message's (a source address the
 // kernel will not use gives EINVAL too), not the offload's: offload is as it was.
 static bool cut_refused(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t at, int e, const OsError& err,
@@ -268,7 +278,7 @@ static bool cut_refused(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t
     return false;
   }
   if (at >= msgs.size() || !msgs[at].segment || err.hasIcmp || !segment_refusal(e)) return false;
-  if (s->peerFamily != 0 && !cut->retried) {
+  if (may_be_pending_icmp(s) && !cut->retried) {
     cut->retried = true;
     return true;
   }

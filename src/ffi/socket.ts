@@ -912,9 +912,9 @@ export class FfiSocket implements NativeSocket {
       this.osError(code, 'sendmsg', 'send');
       if (e.segment > 0 && SEGMENT_REFUSALS.has(code)) {
         // A pending ICMP error comes back with some of these errnos too (send.cc): the error
-        // queue vouches for one; on a connected socket, one retry tells them apart.
+        // queue vouches for one; without it, one retry tells them apart (mayBePendingIcmp).
         if (this.err[3]) return SEND_FAILED;
-        if (this.peerFamily !== 0 && !retriedRefusal) {
+        if (this.mayBePendingIcmp() && !retriedRefusal) {
           retriedRefusal = true;
           continue;
         }
@@ -1106,9 +1106,18 @@ export class FfiSocket implements NativeSocket {
   /**
    * send.cc's cut_refused: errno `code` for msgs[at] of a batch is the kernel refusing to
    * segment it; then it is cut in its place (as win32 does) and the caller sends again. On
-   * a connected socket the first such failure is sent again as it was (`state.retried`): a
-   * pending ICMP error comes back with some of these errnos too, and is gone once returned.
+   * a socket where an ICMP error may be pending (mayBePendingIcmp) the first such failure
+   * is sent again as it was (`state.retried`): a pending ICMP error comes back with some of
+   * these errnos too, and is gone once returned.
    */
+  /**
+   * send.cc's may_be_pending_icmp: a failure may be an ICMP error an earlier datagram left
+   * pending (connected, or icmpErrors on: IP_RECVERR), which one more send tells apart.
+   */
+  private mayBePendingIcmp(): boolean {
+    return this.peerFamily !== 0 || this.icmp === ICMP_ON;
+  }
+
   private cutRefused(msgs: Encoded[], at: number, code: number, cut: CutState): boolean {
     // The first piece failing the same way: the failure was the message's, not the offload's.
     if (at === cut.at && code === cut.err) {
@@ -1117,7 +1126,7 @@ export class FfiSocket implements NativeSocket {
     }
     const e = msgs[at];
     if (!e || !e.segment || this.err[3] || !SEGMENT_REFUSALS.has(code)) return false;
-    if (this.peerFamily !== 0 && !cut.retried) {
+    if (this.mayBePendingIcmp() && !cut.retried) {
       cut.retried = true;
       return true;
     }

@@ -2,7 +2,7 @@
 // own raw4 socket, about datagrams this socket supposedly sent, of every code an attacker
 // can pick. Whatever arrives, a waiting receive must complete, nothing may spin, a later
 // send must work, and icmpErrors: false must stay quiet on a connected socket.
-const { openSocket, recvMsg, sendMsg, sendMsgSync } = require(process.env.SHIM_ROOT);
+const { openSocket, recvMsg, sendMsg, sendMsgBatch, sendMsgSync } = require(process.env.SHIM_ROOT);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function csum(buf) {
@@ -79,6 +79,26 @@ async function forge(type, code, src, srcPort, dst, dstPort) {
     gso.push({ icmp: `3/${code}`, before, sent, after: sock.capabilities().segmentationOffload });
     await sock.close();
   }
-  console.log(JSON.stringify({ waiting, quiet, gso }));
+  // The same on an unconnected icmpErrors socket, where the kernel queues every ICMP error:
+  // two forged in an order the error queue's head cannot vouch for (port unreachable, then
+  // protocol unreachable: ENOPROTOOPT pending, ECONNREFUSED first in the queue). Each send
+  // path: single sync, single overlapped, batch.
+  const unconnected = [];
+  for (const path of ['sync', 'async', 'batch']) {
+    const sock = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' }, icmpErrors: true });
+    const before = sock.capabilities().segmentationOffload;
+    const port = sock.address().port;
+    await forge(3, 3, '127.0.0.1', port, '127.0.0.2', 7777);
+    await forge(3, 2, '127.0.0.1', port, '127.0.0.2', 7777);
+    await sleep(20);
+    const msg = { buffers: Buffer.alloc(4000), segmentSize: 1000, to: { address: '127.0.0.2', port: 7777 } };
+    const send = () => path === 'sync' ? Promise.resolve().then(() => sendMsgSync(sock, msg))
+      : path === 'async' ? sendMsg(sock, msg) : sendMsgBatch(sock, [msg]).then((r) => r.sent);
+    const first = await send().then((n) => n, (e) => e.code);
+    const second = await send().then((n) => n, (e) => e.code);
+    unconnected.push({ path, before, first, second, after: sock.capabilities().segmentationOffload });
+    await sock.close();
+  }
+  console.log(JSON.stringify({ waiting, quiet, gso, unconnected }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
