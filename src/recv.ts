@@ -356,7 +356,7 @@ export function recvMsg(sock: Socket, options: RecvOptions = {}): Promise<Receiv
   if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(cut(st.leftover.shift()!, size));
   const token = nextToken++;
   const serve = () => cut(st.leftover.shift()!, size);
-  if (st.native.receiveOffload) {
+  if (st.receiveOffload) {
     // A receive may hold several datagrams: through the batch path, keeping the rest.
     const r = st.native.recvBatch(Math.max(size, OFFLOAD_SLOT), 1, token);
     if (Array.isArray(r)) return Promise.resolve(take(st, r as RawBatch, size, 1)[0]!);
@@ -395,7 +395,7 @@ export function recvMsgBatch(sock: Socket, options: RecvBatchOptions = {}): Prom
   if (st.closed) return Promise.reject(new WsaError(WSA.ENOTSOCK, { syscall: 'recvmmsg' }));
   if (signal?.aborted) return Promise.reject(new WsaError(WSA.OPERATION_ABORTED, { syscall: 'recvmmsg' }));
   if (st.leftover.length !== 0 && st.receiving.size === 0) return Promise.resolve(fromLeftover(st, size, max));
-  const slot = st.native.receiveOffload ? Math.max(size, OFFLOAD_SLOT) : size;
+  const slot = st.receiveOffload ? Math.max(size, OFFLOAD_SLOT) : size;
   const token = nextToken++;
   const r = st.native.recvBatch(slot, Math.min(max, Math.floor(MAX_BATCH_MEMORY / slot)), token);
   if (Array.isArray(r)) return Promise.resolve(take(st, r as RawBatch, size, max));

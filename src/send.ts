@@ -258,8 +258,10 @@ function seal(p: Prepared, batch: boolean): void {
   if (p.totalBytes > p.segmentSize * MAX_BATCH) {
     throw outOfRange(`${p.names.buffers} byte length`, `<= ${p.names.segmentSize} * ${MAX_BATCH} (${p.segmentSize * MAX_BATCH})`, p.totalBytes);
   }
-  p.split = !batch && !(p.st.native.segmentationOffload && p.totalBytes <= OFFLOAD_MAX_BYTES &&
-    Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS);
+  // Split here when one offloaded send cannot carry it; a socket whose offload is off splits
+  // in the backend (it knows that without a call into native code, which costs more than
+  // the rest of this function).
+  p.split = !batch && !(p.totalBytes <= OFFLOAD_MAX_BYTES && Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS);
 }
 
 /** The largest payload one offloaded send may carry (one IPv4 packet; also safe for IPv6). */

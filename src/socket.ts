@@ -232,6 +232,11 @@ export function flushStaged(st: SocketState): void {
 /** @internal */
 export interface SocketState {
   native: NativeSocket;
+  /**
+   * native.receiveOffload, read once at open (where it is decided): every receive needs it,
+   * and an accessor into native code costs ~1,000 instructions a read.
+   */
+  receiveOffload: boolean;
   closed: boolean;
   isRaw: boolean;
   /** bind or connect gave it a local address (a never-bound socket has none: WSAEINVAL). */
@@ -368,7 +373,7 @@ export class Socket {
     this.type = type;
     this.implementation = implementation;
     const st: SocketState = this[kState] = {
-      native, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null, kind: KIND[type],
+      native, receiveOffload: native.receiveOffload, closed: false, isRaw: type === 'raw4' || type === 'raw6', bound: limits.bound, peer: null, kind: KIND[type],
       writePlan: (m) => planMessage(plan, 0, st.kind, st.peer, m),
       planKey: { valid: false, to: null, toPort: 0, source: null, ifindex: 0, flags: 0, tos: 0, segmentSize: 0, split: false },
       pending: new Map(), receiving: new Map(), drained: [],

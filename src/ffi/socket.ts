@@ -653,10 +653,16 @@ export class FfiSocket implements NativeSocket {
     }
   }
 
+  /** A segmented message for a socket whose offload is off: addon.cc's Send splits it too. */
+  private offloadOff(e: Encoded): boolean {
+    return e.segment > 0 && !this.gso;
+  }
+
   private sendSyncInArena(args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
     const msgs = this.encode(records(this.#plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
+    if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
     const n = this.sendNow(msgs[0]!, true);
     if (n >= 0) return n;
     if (this.refusedOffload(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
@@ -667,6 +673,7 @@ export class FfiSocket implements NativeSocket {
     const msgs = this.encode(records(this.#plan, 1), 0, viewList(args, 0));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
+    if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), true, token);
     const e = msgs[0]!;
     const n = this.overlapped(e, token);
     if (n === SEND_FAILED && this.refusedOffload(e)) return this.sendSplit(this.cut(e), true, token);
