@@ -3,7 +3,7 @@
 // and coalesced receives (UDP_GRO) split back at the segment size. node:dgram sends; what
 // the shim returns is checked byte for byte against what was sent.
 import dgram from 'node:dgram';
-import { inspect } from 'node:util';
+import { inspect, isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { openSocket, recvMsg, recvMsgBatch, sendMsgSync, type ReceivedMessage } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
@@ -154,8 +154,8 @@ describe('recvMsgBatch', () => {
   });
 
   it('every received buffer is a real Buffer (recvMsg, recvMsgBatch, cut leftovers): methods, subarray, constructor, inspect', async () => {
-    // They are made without Buffer#subarray (src/recv.ts ReceivedView, for speed): what a
-    // caller does with a Buffer must still work on them.
+    // They are made without Buffer#subarray (src/recv.ts view(), for speed): what a caller
+    // does with a Buffer must still work on them.
     const s = await shim({ type: 'udp4', bind: { address: '127.0.0.1' } });
     const c = await sender();
     for (const text of ['alpha', 'bravo', 'charlie-long']) await send(c, text, s.address().port);
@@ -177,6 +177,9 @@ describe('recvMsgBatch', () => {
       expect(JSON.stringify(b)).toBe(JSON.stringify(Buffer.from(b)));
       expect(inspect(b)).toMatch(/^<Buffer /);
       expect(b.length).toBe(m.bytes);
+      // Node's strict deep equality compares prototypes: a subclass of Buffer would fail it.
+      expect(Object.getPrototypeOf(b)).toBe(Buffer.prototype);
+      expect(isDeepStrictEqual(b, Buffer.from(b))).toBe(true);
     }
   });
 
