@@ -387,6 +387,25 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     }
   }, 70_000);
 
+  it('a flood of forged ICMP errors (2,000 a second for 1.5 s) cannot switch offload off, on any send path or socket', async () => {
+    // Review found the one resend that tells a pending ICMP error from the kernel refusing
+    // UDP_SEGMENT defeated by a flood: the pending error and the error queue's head change
+    // between the two calls. Only refusals no ICMP error stands for (EIO, EINVAL) turn
+    // offload off now; the forged ENOPROTOOPT / EOPNOTSUPP cut one message at most.
+    const ns = lab.ns('icmpflood');
+    const cases = [
+      { path: 'sync', connected: false, icmpErrors: true }, { path: 'async', connected: false, icmpErrors: true },
+      { path: 'batch', connected: false, icmpErrors: true }, { path: 'sync', connected: true, icmpErrors: true },
+      { path: 'async', connected: true, icmpErrors: false },
+    ];
+    for (const c of cases) {
+      const r = await lab.run<{ forged: number; before: boolean; offWhileFlooded: boolean; after: number | string; offloadNow: boolean }>(
+        ns, 'forged-icmp-flood.cjs', { ...c, ms: 1500 }, 30_000);
+      expect(r.forged, JSON.stringify(r)).toBeGreaterThan(1000);
+      expect(r, JSON.stringify(r)).toMatchObject({ before: true, offWhileFlooded: false, offloadNow: true, after: c.path === 'batch' ? 2 : 4000 });
+    }
+  }, 120_000);
+
   it('IPv6: a second and third source address on one socket', async () => {
     const ns = lab.ns('v6');
     lab.ip('-n', ns, 'addr', 'add', 'fd00:77::2/128', 'dev', 'lo', 'nodad');

@@ -158,6 +158,11 @@ void classify_icmp_error(PlatformSocket* s, OsError* err);
 // unreachable (ECONNREFUSED, cleared by being returned) from the next call; true means
 // the caller retries that call once instead of reporting it.
 bool swallow_icmp_error(const PlatformSocket* s, int sysErrno);
+// How many such errors one call swallows in a row before it reports the errno: one is what
+// an ICMP error leaves, but under a flood of them a new one is pending again by the retry
+// (review: 20,000 forged a second reached icmpErrors: false sockets); a local failure with
+// the same errno (a route lookup) repeats, and is reported after these few tries.
+constexpr int kSwallowTries = 4;
 // POLLERR woke a send or receive that would still block: the socket's pending error is
 // gone but its error-queue entry stays (sendmmsg(2) takes the error with the message it
 // fails, returns the count sent before it and drops the error), and poll reports POLLERR

@@ -13,17 +13,17 @@ namespace shim {
 // Room for pktinfo, TOS / traffic class and a UDP_GRO segment size, with margin.
 constexpr size_t kRecvControl = 256;
 
-// The system call, retried after EINTR and after the one ICMP error a socket that does not
-// want them must not see (swallow_icmp_error). >= 0, or -errno.
+// The system call, retried after EINTR and after the ICMP errors a socket that does not
+// want them must not see (swallow_icmp_error, kSwallowTries). >= 0, or -errno.
 template <typename Call>
 static long retrying(PlatformSocket* s, Call call) {
-  for (bool swallowed = false;;) {
+  for (int swallowed = 0;;) {
     long n = call();
     if (n >= 0) return n;
     int e = errno;
     if (e == EINTR) continue;
-    if (swallowed || !swallow_icmp_error(s, e)) return -e;
-    swallowed = true;
+    if (swallowed == kSwallowTries || !swallow_icmp_error(s, e)) return -e;
+    swallowed++;
   }
 }
 

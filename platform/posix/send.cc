@@ -85,6 +85,14 @@ static bool segment_refusal(int e) {
   return e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP || e == EMSGSIZE;
 }
 
+// Of those, the refusals that switch the socket's offload off for good: EIO and EINVAL, which
+// no ICMP message stands for. EMSGSIZE (frag needed), ENOPROTOOPT (protocol unreachable) and
+// EOPNOTSUPP (source route failed) are also what ICMP errors leave pending, and a flood of
+// forged ones defeats the resend that tells the two apart (the pending error and the error
+// queue's head change between the two calls: review, 2,000 forged errors a second turned
+// offload off within a second). Those cut the message at hand, and the next one tries again.
+static bool refusal_for_good(int e) { return e == EIO || e == EINVAL; }
+
 long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* err) {
   if (s->fd < 0) {
     set_shim_error(err, WSAENOTSOCK_, "sendmsg");
@@ -105,15 +113,15 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
   bool blocking = mode == SendMode::Blocking;
   int64_t deadline = s->sendTimeoutMs ? now_ms() + s->sendTimeoutMs : 0;
   if (blocking && !s->queue.empty() && !flush_queue(s, deadline, err)) return kSendFailed;
-  bool swallowed = false;
+  int swallowed = 0;
   bool retriedRefusal = false;
   for (;;) {
     ssize_t n = sendmsg(s->fd, &m, os_flags(spec.flags));
     if (n >= 0) return static_cast<long>(n);
     int e = errno;
     if (e == EINTR) continue;
-    if (!swallowed && swallow_icmp_error(s, e)) {
-      swallowed = true;
+    if (swallowed < kSwallowTries && swallow_icmp_error(s, e)) {
+      swallowed++;
       continue;
     }
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
@@ -128,10 +136,9 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
         continue;
       }
       // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
-      // caller to send the segments as a batch. A segment above the path MTU (EMSGSIZE)
-      // is this send's problem; the others (no offload on the device, an old kernel) are
-      // the socket's, so it stops offloading.
-      if (e != EMSGSIZE) s->gso = false;
+      // caller to send the segments as a batch. The socket stops offloading only for a
+      // refusal no ICMP error can pass for (refusal_for_good).
+      if (refusal_for_good(e)) s->gso = false;
       err->wsa = WSAEOPNOTSUPP_;
       return kSendFailed;
     }
@@ -264,8 +271,8 @@ static void cut_from(std::vector<EncodedMsg>& msgs, size_t at, size_t atLeast) {
 }
 
 // Whether errno e, for msgs[at], is the kernel refusing to segment it (send_now's test): then
-// it is cut (cut_from), the socket stops offloading unless the refusal was this message's
-// segment size, and the caller sends again. A pending ICMP error comes back with some of
+// it is cut (cut_from), the socket stops offloading if the refusal says it cannot
+// (refusal_for_good), and the caller sends again. A pending ICMP error comes back with some of
 // the same errnos (protocol unreachable is ENOPROTOOPT): one the error queue vouches for is
 // that error; without it, where one may be pending (may_be_pending_icmp), the first such
 // failure is sent again as it was. And when the first piece of the cut
@@ -285,8 +292,9 @@ static bool cut_refused(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t
   cut->at = at;
   cut->err = e;
   cut->gsoBefore = s->gso;
-  if (e != EMSGSIZE) s->gso = false;
-  cut_from(msgs, at, e == EMSGSIZE ? msgs[at].segment : 1);
+  bool forGood = refusal_for_good(e);
+  if (forGood) s->gso = false;
+  cut_from(msgs, at, forGood ? 1 : msgs[at].segment);
   return true;
 }
 
@@ -296,7 +304,7 @@ static bool cut_refused(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t
 static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* next, long* firstBytes) {
   size_t n = msgs.size();
   if (s->hdrs.size() < n) s->hdrs.resize(n);
-  bool swallowed = false;
+  int swallowed = 0;
   while (*next < n) {
     size_t begin = *next;
     size_t end = begin + 1;
@@ -319,13 +327,13 @@ static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* n
     if (r < 0) {
       if (errno == EINTR) continue;
       // The pending error went with this failure; the message itself was not sent.
-      if (swallow_icmp_error(s, errno) && !swallowed) {
-        swallowed = true;
+      if (swallowed < kSwallowTries && swallow_icmp_error(s, errno)) {
+        swallowed++;
         continue;
       }
       return errno;
     }
-    swallowed = false;
+    swallowed = 0;
     if (begin == 0 && r > 0) *firstBytes = static_cast<long>(s->hdrs[0].msg_len);
     *next = begin + static_cast<size_t>(r);
   }

@@ -41,6 +41,10 @@ const ICMP_ERRNOS = new Set([E.ECONNREFUSED, E.EHOSTUNREACH, E.ENETUNREACH, A.EP
   E.EOPNOTSUPP, A.ENONET, E.EACCES]);
 // The kernel refusing to segment (before sending anything).
 const SEGMENT_REFUSALS = new Set([A.EIO, E.EINVAL, A.ENOPROTOOPT, E.EOPNOTSUPP, E.EMSGSIZE]);
+/** posix.h's kSwallowTries: ICMP errors one call swallows in a row (a flood leaves new ones pending). */
+const SWALLOW_TRIES = 4;
+/** send.cc's refusal_for_good: the refusals no ICMP error passes for, which turn offload off. */
+const REFUSALS_FOR_GOOD = new Set([A.EIO, E.EINVAL]);
 
 const SEND_FAILED = -1;
 const SEND_PENDING = -2;
@@ -904,7 +908,7 @@ export class FfiSocket implements NativeSocket {
     const deadline = this.deadline();
     // A blocking send goes after the overlapped sends already queued, as on Windows.
     if (blocking && this.queue.length && !this.flushQueue(deadline)) return SEND_FAILED;
-    let swallowed = false;
+    let swallowed = 0;
     let retriedRefusal = false;
     for (;;) {
       writeMsg(e, HDRS, 0, DATA);
@@ -912,8 +916,8 @@ export class FfiSocket implements NativeSocket {
       if (n >= 0) return n;
       const code = errno();
       if (code === EINTR) continue;
-      if (!swallowed && this.swallowIcmpError(code)) {
-        swallowed = true;
+      if (swallowed < SWALLOW_TRIES && this.swallowIcmpError(code)) {
+        swallowed++;
         continue;
       }
       this.osError(code, 'sendmsg', 'send');
@@ -926,9 +930,9 @@ export class FfiSocket implements NativeSocket {
           continue;
         }
         // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
-        // caller to send the segments as a batch. A segment above the path MTU is this
-        // send's problem; the others are the socket's, so it stops offloading.
-        if (code !== E.EMSGSIZE) this.gso = false;
+        // caller to send the segments as a batch; only a refusal no ICMP error passes for
+        // turns offload off (send.cc's refusal_for_good).
+        if (REFUSALS_FOR_GOOD.has(code)) this.gso = false;
         this.err = [WSA.EOPNOTSUPP, this.err[1], this.err[2], null];
         return SEND_FAILED;
       }
@@ -944,7 +948,7 @@ export class FfiSocket implements NativeSocket {
    * at state.next. state.firstBytes: the size of msgs[0] once it is sent here.
    */
   private sendMsgs(msgs: Encoded[], state: { next: number; firstBytes: number }): number {
-    let swallowed = false;
+    let swallowed = 0;
     while (state.next < msgs.length) {
       const begin = state.next;
       let end = begin;
@@ -960,13 +964,13 @@ export class FfiSocket implements NativeSocket {
         const code = errno();
         if (code === EINTR) continue;
         // The pending error went with this failure; the message itself was not sent.
-        if (!swallowed && this.swallowIcmpError(code)) {
-          swallowed = true;
+        if (swallowed < SWALLOW_TRIES && this.swallowIcmpError(code)) {
+          swallowed++;
           continue;
         }
         return code;
       }
-      swallowed = false;
+      swallowed = 0;
       if (begin === 0 && r > 0) state.firstBytes = view.getUint32(HDRS + A['mmsghdr.msg_len'], true);
       state.next = begin + r;
     }
@@ -1111,13 +1115,6 @@ export class FfiSocket implements NativeSocket {
   }
 
   /**
-   * send.cc's cut_refused: errno `code` for msgs[at] of a batch is the kernel refusing to
-   * segment it; then it is cut in its place (as win32 does) and the caller sends again. On
-   * a socket where an ICMP error may be pending (mayBePendingIcmp) the first such failure
-   * is sent again as it was (`state.retried`): a pending ICMP error comes back with some of
-   * these errnos too, and is gone once returned.
-   */
-  /**
    * send.cc's may_be_pending_icmp: a failure may be an ICMP error an earlier datagram left
    * pending (connected, or icmpErrors on: IP_RECVERR), which one more send tells apart.
    */
@@ -1125,6 +1122,13 @@ export class FfiSocket implements NativeSocket {
     return this.peerFamily !== 0 || this.icmp === ICMP_ON;
   }
 
+  /**
+   * send.cc's cut_refused: errno `code` for msgs[at] of a batch is the kernel refusing to
+   * segment it; then it is cut in its place (as win32 does) and the caller sends again. On
+   * a socket where an ICMP error may be pending (mayBePendingIcmp) the first such failure
+   * is sent again as it was (`state.retried`): a pending ICMP error comes back with some of
+   * these errnos too, and is gone once returned.
+   */
   private cutRefused(msgs: Encoded[], at: number, code: number, cut: CutState): boolean {
     // The first piece failing the same way: the failure was the message's, not the offload's.
     if (at === cut.at && code === cut.err) {
@@ -1140,8 +1144,9 @@ export class FfiSocket implements NativeSocket {
     cut.at = at;
     cut.err = code;
     cut.gsoBefore = this.gso;
-    if (code !== E.EMSGSIZE) this.gso = false;
-    this.cutFrom(msgs, at, code === E.EMSGSIZE ? e.segment : 1);
+    const forGood = REFUSALS_FOR_GOOD.has(code);
+    if (forGood) this.gso = false;
+    this.cutFrom(msgs, at, forGood ? 1 : e.segment);
     return true;
   }
 
@@ -1234,17 +1239,17 @@ export class FfiSocket implements NativeSocket {
   }
 
   /**
-   * recv.cc's retrying: the call again after EINTR, and after the one ICMP error a socket
-   * that does not want them must not see. >= 0, or -errno.
+   * recv.cc's retrying: the call again after EINTR, and after the ICMP errors a socket that
+   * does not want them must not see (SWALLOW_TRIES). >= 0, or -errno.
    */
   private retrying(call: () => number): number {
-    for (let swallowed = false; ;) {
+    for (let swallowed = 0; ;) {
       const n = call();
       if (n >= 0) return n;
       const code = errno();
       if (code === EINTR) continue;
-      if (swallowed || !this.swallowIcmpError(code)) return -code;
-      swallowed = true;
+      if (swallowed === SWALLOW_TRIES || !this.swallowIcmpError(code)) return -code;
+      swallowed++;
     }
   }
 
