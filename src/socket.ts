@@ -498,8 +498,8 @@ export class Socket {
   /**
    * What this socket can do on this OS, as data: `segmentationOffload` is true while sends
    * with `segmentSize` go to the kernel in one call (UDP_SEGMENT / UDP_SEND_MSG_SIZE); it
-   * turns false for good if the kernel refuses one, and the shim then sends the segments
-   * as a batch. `perDatagramTos`: the whole TOS byte can be set per datagram (Linux, and
+   * turns false for good if the kernel refuses one for a reason of the socket's (not one an
+   * ICMP error could fake), and the shim then sends the segments as a batch. `perDatagramTos`: the whole TOS byte can be set per datagram (Linux, and
    * Windows stacks that take IP_TOS), or only ECN.
    */
   capabilities(): SocketCapabilities {
