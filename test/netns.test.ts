@@ -210,20 +210,28 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     await rx.ready;
     const count = 5;
     const lead = 300;
-    const tx = await lab.run<{ sync: unknown; overlapped: unknown; offload: boolean; parked: number; drained: unknown }>(
-      A, 'segment-batch.cjs', { to: `10.77.${n}.2`, port: 7012, seg: 1400, count, lead });
+    const tx = await lab.run<{ sync: unknown; overlapped: unknown; offload: boolean; parked: number; drained: unknown;
+      singleParked: number; singleBytes: number | string; singleOffload: boolean }>(
+      A, 'segment-batch.cjs', { to: `10.77.${n}.2`, port: 7012, seg: 1400, count, lead }, 40_000);
     expect(tx.sync).toEqual({ sent: 3, failedIndex: null, code: null });
     expect(tx.overlapped).toEqual({ sent: 3, failedIndex: null, code: null });
     expect(tx.offload).toBe(true);  // the refusal was this message's segment size, not the socket's
     expect(tx.parked).toBe(1);  // the third batch really waited in the queue
     expect(tx.drained).toEqual({ sent: lead + 3, failedIndex: null, code: null });
+    // A single sendMsg of such a message, parked whole behind `lead` sends, is cut when the
+    // queue reaches it (as at once), and resolves with all its bytes (review: it failed
+    // with WSAEMSGSIZE, on both backends).
+    expect(tx.singleParked).toBeGreaterThan(1);  // queued behind others: it parked whole
+    expect(tx.singleBytes).toBe(1400 * count);
+    expect(tx.singleOffload).toBe(true);
     const { seqs } = await rx.result;
     const per = count + 2;
-    expect(seqs).toHaveLength(3 * per + lead);
+    expect(seqs).toHaveLength(3 * per + 2 * lead + count);
     expectSentOrder(seqs.slice(0, per), [...Array(per).keys()]);
     expectSentOrder(seqs.slice(per, 2 * per), [...Array(per).keys()].map((k) => k + per));
-    expectSentOrder(seqs.slice(2 * per), [...Array(per + lead).keys()].map((k) => k + 2 * per));
-  });
+    expectSentOrder(seqs.slice(2 * per, 3 * per + lead), [...Array(per + lead).keys()].map((k) => k + 2 * per));
+    expectSentOrder(seqs.slice(3 * per + lead), [...Array(lead + count).keys()].map((k) => k + 3 * per + lead));
+  }, 60_000);
 
   it('a segmented send that fails part way says how many of its datagrams went (segmentsSent); a closed batch counts a cut message as one', async () => {
     const n = 9;

@@ -120,13 +120,17 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
     if (n >= 0) return static_cast<long>(n);
     int e = errno;
     if (e == EINTR) continue;
-    if (swallowed < kSwallowTries && swallow_icmp_error(s, e)) {
+    // A segmented send's refusal errno is left to the refusal path below, whose one resend
+    // serves a pending ICMP error as well: swallowed here too, a genuine refusal (a segment
+    // above the path MTU, on every send to that path) cost five failed calls, not two.
+    bool refusal = spec.pktinfo.segmentSize && segment_refusal(e);
+    if (!refusal && swallowed < kSwallowTries && swallow_icmp_error(s, e)) {
       swallowed++;
       continue;
     }
     set_os_error(err, e, "sendmsg", s, ErrContext::Send);
     classify_icmp_error(s, err);
-    if (spec.pktinfo.segmentSize && segment_refusal(e)) {
+    if (refusal) {
       // A pending ICMP error of an earlier datagram comes back with some of these errnos
       // too, and must not switch offload off (a forged one would, for good): the error
       // queue vouches for one; without it, one retry tells them apart (may_be_pending_icmp).
@@ -326,8 +330,11 @@ static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* n
     int r = sendmmsg(s->fd, &s->hdrs[begin], static_cast<unsigned>(end - begin), msgs[begin].flags);
     if (r < 0) {
       if (errno == EINTR) continue;
-      // The pending error went with this failure; the message itself was not sent.
-      if (swallowed < kSwallowTries && swallow_icmp_error(s, errno)) {
+      // The pending error went with this failure; the message itself was not sent. A
+      // segmented message's refusal errno goes to cut_refused, which resends it once (as
+      // send_now does).
+      bool refusal = msgs[begin].segment && segment_refusal(errno);
+      if (!refusal && swallowed < kSwallowTries && swallow_icmp_error(s, errno)) {
         swallowed++;
         continue;
       }
@@ -342,10 +349,19 @@ static int send_msgs(PlatformSocket* s, std::vector<EncodedMsg>& msgs, size_t* n
 
 // The completion of a queue entry that finished (e == 0) or failed (errno e; `known`: its
 // error as already classified, since classifying takes an entry of the error queue).
+// A single send counts bytes, and its datagrams when it failed part way (segmentsSent): one
+// that drain cut into its segments (cut_refused) has them all as entries; a batch counts
+// whole messages.
 static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long firstBytes, const OsError* known = nullptr) {
   long whole = static_cast<long>(whole_messages(p.msgs, p.next));
-  Completion c{p.token, p.batch ? whole : firstBytes, {}};
-  c.count = whole;
+  long bytes = firstBytes;
+  if (!p.batch && p.msgs.size() > 1) {
+    bytes = 0;
+    for (const EncodedMsg& m : p.msgs)
+      for (const iovec& v : m.iov) bytes += static_cast<long>(v.iov_len);
+  }
+  Completion c{p.token, p.batch ? whole : bytes, {}};
+  c.count = p.batch ? whole : static_cast<long>(p.next);
   if (e) {
     c.bytes = kSendFailed;
     if (known) {
@@ -366,7 +382,9 @@ bool drain(PlatformSocket* s, bool pollError) {
     int e = send_msgs(s, p.msgs, &p.next, &firstBytes);
     OsError refused;
     bool classified = false;
-    if (p.batch && segment_refusal(e) && p.next < p.msgs.size() && (p.msgs[p.next].segment || p.next == p.cut.at)) {
+    // A single send parked whole is cut here too, as it would have been at once (send_now
+    // and the glue's SendSegments).
+    if (segment_refusal(e) && p.next < p.msgs.size() && (p.msgs[p.next].segment || p.next == p.cut.at)) {
       set_os_error(&refused, e, "sendmsg", s, ErrContext::Send);
       classify_icmp_error(s, &refused);
       classified = true;

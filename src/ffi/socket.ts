@@ -880,9 +880,12 @@ export class FfiSocket implements NativeSocket {
       p.next = state.next;
       // Classified once: classifying takes an entry of the error queue.
       let classified = false;
-      if (p.batch && p.splitBytes < 0 && SEGMENT_REFUSALS.has(e) && (p.msgs[p.next]?.segment || p.next === p.cut.at)) {
+      // A batch's messages, and a single send parked whole (cut here as it would have been
+      // at once; its completion then reports the whole message's bytes, as a split one's).
+      if ((p.batch ? p.splitBytes < 0 : true) && SEGMENT_REFUSALS.has(e) && (p.msgs[p.next]?.segment || p.next === p.cut.at)) {
         this.osError(e, 'sendmsg', 'send');
         classified = true;
+        if (!p.batch && p.splitBytes < 0) p.splitBytes = p.msgs[0]!.total;
         if (this.cutRefused(p.msgs, p.next, e, p.cut)) continue;
       }
       if (e === EAGAIN && !(pollError && this.takeQueuedIcmpError('sendmsg'))) break;
@@ -916,12 +919,15 @@ export class FfiSocket implements NativeSocket {
       if (n >= 0) return n;
       const code = errno();
       if (code === EINTR) continue;
-      if (swallowed < SWALLOW_TRIES && this.swallowIcmpError(code)) {
+      // A segmented send's refusal errno goes to the refusal path, whose one resend serves
+      // a pending ICMP error as well (send.cc's send_now).
+      const refusal = e.segment > 0 && SEGMENT_REFUSALS.has(code);
+      if (!refusal && swallowed < SWALLOW_TRIES && this.swallowIcmpError(code)) {
         swallowed++;
         continue;
       }
       this.osError(code, 'sendmsg', 'send');
-      if (e.segment > 0 && SEGMENT_REFUSALS.has(code)) {
+      if (refusal) {
         // A pending ICMP error comes back with some of these errnos too (send.cc): the error
         // queue vouches for one; without it, one retry tells them apart (mayBePendingIcmp).
         if (this.err[3]) return SEND_FAILED;
@@ -963,8 +969,10 @@ export class FfiSocket implements NativeSocket {
       if (r < 0) {
         const code = errno();
         if (code === EINTR) continue;
-        // The pending error went with this failure; the message itself was not sent.
-        if (swallowed < SWALLOW_TRIES && this.swallowIcmpError(code)) {
+        // The pending error went with this failure; the message itself was not sent. A
+        // segmented message's refusal errno goes to cutRefused, which resends it once.
+        const refusal = msgs[begin]!.segment > 0 && SEGMENT_REFUSALS.has(code);
+        if (!refusal && swallowed < SWALLOW_TRIES && this.swallowIcmpError(code)) {
           swallowed++;
           continue;
         }
