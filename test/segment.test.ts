@@ -50,6 +50,23 @@ describe('segmentSize', () => {
     }
   });
 
+  it.skipIf(!isPosix)('a single segmented send failing for its own sake (a non-local source) fails with that error and leaves the offload on', async () => {
+    // EINVAL is also a refusal the socket stops offloading for; the first segment, sent
+    // alone, failing the same way shows it was the source address (review: sync and
+    // overlapped sends switched offload off for good, batches did not).
+    const s = await openSocket({ type: 'udp6' });
+    const r = await receiver('udp6');
+    open.push(r, s);
+    const msg = { buffers: Buffer.alloc(3000), to: { address: '::1', port: r.port }, segmentSize: 1000, control: { sourceAddress: '2001:db8::1' } };
+    expect(catchSync(() => sendMsgSync(s, msg))).toMatchObject({ code: 'WSAEINVAL', sourceAddress: '2001:db8::1' });
+    expect(s.capabilities().segmentationOffload).toBe(true);
+    await expect(sendMsg(s, msg)).rejects.toMatchObject({ code: 'WSAEINVAL', sourceAddress: '2001:db8::1' });
+    expect(s.capabilities().segmentationOffload).toBe(true);
+    // And the socket still offloads: a good one goes whole.
+    expect(sendMsgSync(s, { ...msg, control: undefined })).toBe(3000);
+    expect(s.capabilities().segmentationOffload).toBe(true);
+  });
+
   it('a batch message of more segments than one offloaded send carries is refused, also when it shares the plan of the message before', async () => {
     const r = await receiver();
     const s = await openSocket({ type: 'udp4' });

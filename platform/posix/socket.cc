@@ -179,6 +179,8 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 bool sock_is_open(const PlatformSocket* s) { return s->fd >= 0; }
 bool sock_segmentation_offload(const PlatformSocket* s) { return s->gso; }
 
+void sock_restore_segmentation_offload(PlatformSocket* s, bool on) { s->gso = on; }
+
 bool sock_per_datagram_tos(const PlatformSocket*) { return true; }
 
 bool sock_receive_offload(const PlatformSocket* s) { return s->gro; }

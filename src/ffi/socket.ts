@@ -667,9 +667,10 @@ export class FfiSocket implements NativeSocket {
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
     if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
+    const before = this.gso;
     const n = this.sendNow(msgs[0]!, true);
     if (n >= 0) return n;
-    if (this.refusedOffload(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
+    if (this.refusedOffload(msgs[0]!)) return this.sendRefused(msgs[0]!, false, 0, before);
     return this.failure(n);
   }
 
@@ -679,9 +680,22 @@ export class FfiSocket implements NativeSocket {
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
     if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), true, token);
     const e = msgs[0]!;
+    const before = this.gso;
     const n = this.overlapped(e, token);
-    if (n === SEND_FAILED && this.refusedOffload(e)) return this.sendSplit(this.cut(e), true, token);
+    if (n === SEND_FAILED && this.refusedOffload(e)) return this.sendRefused(e, true, token, before);
     return n === SEND_FAILED ? this.failure(n) : n;
+  }
+
+  /**
+   * addon.cc's Send after the kernel refused to segment e: its segments instead. If the
+   * first of them fails the same way, the failure was the message's (an IPv6 source the
+   * kernel will not use gives EINVAL too), and the offload is as it was.
+   */
+  private sendRefused(e: Encoded, overlapped: boolean, token: number, offloadBefore: boolean): number | SendFailure {
+    const refusal = this.err[1];
+    const r = this.sendSplit(this.cut(e), overlapped, token);
+    if (typeof r !== 'number' && this.batch === 0 && refusal !== 0 && this.err[1] === refusal) this.gso = offloadBefore;
+    return r;
   }
 
   /** send.cc's send_overlapped: at once (bytes or SEND_FAILED), or parked (SEND_PENDING). */
