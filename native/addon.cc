@@ -342,7 +342,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
     // lengths, after every read of the call), so that no byte leaves and both OSes agree.
     if (maxBytes && (split ? std::min(segment, views.total) : views.total) > maxBytes) return FailCode(WSAEMSGSIZE_);
     if (split) return SendSegments(spec, views.total, mode, token);
-    bool offloadBefore = sock_segmentation_offload(sock_);
     long r = mode == SendMode::Blocking ? send_now(sock_, spec, mode, &err_)
                                         : send_overlapped(sock_, spec, token, &Socket::Deliver, this, &err_);
     if (r == kSendPending) Hold();
@@ -352,7 +351,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (r == kSendFailed && segment && err_.wsa == WSAEOPNOTSUPP_) {
       int refusal = err_.sys;
       r = SendSegments(spec, views.total, mode, token);
-      if (r == kSendFailed && lastSent_ == 0 && refusal && err_.sys == refusal) sock_restore_segmentation_offload(sock_, offloadBefore);
+      if (r == kSendFailed && lastSent_ == 0 && refusal && err_.sys == refusal) sock_restore_segmentation_offload(sock_);
     }
     return r;
   }

@@ -177,10 +177,12 @@ bool sock_is_open(const PlatformSocket* s);
 // Whether sends with a segmentSize go to the kernel in one call (UDP GSO / USO). It turns
 // false for good when the kernel refuses one (the shim then sends the segments as a batch).
 bool sock_segmentation_offload(const PlatformSocket* s);
-// Puts the offload back as it was before a send the kernel refused, when that send's first
-// segment, sent alone, failed the same way: the failure was the message's (an IPv6 source
-// address the kernel will not use gives EINVAL too), not the offload's.
-void sock_restore_segmentation_offload(PlatformSocket* s, bool on);
+// Puts the offload back as it was just before the last single send the kernel refused to
+// segment, when that send's first segment, sent alone, failed the same way: the failure was
+// the message's (an IPv6 source address the kernel will not use gives EINVAL too), not the
+// offload's. As it was then, not before the call: sends queued ahead of it, flushed by the
+// same call, may have shown the refusal to be the socket's.
+void sock_restore_segmentation_offload(PlatformSocket* s);
 // Whether the whole TOS / traffic-class byte (DSCP and ECN) can be set per datagram: Linux
 // always; Windows where the stack takes an IP_TOS control message (a probe says), else ECN only.
 bool sock_per_datagram_tos(const PlatformSocket* s);

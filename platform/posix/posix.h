@@ -105,6 +105,7 @@ struct PlatformSocket {
   bool nonBlocking = false;
   IcmpMode icmp = IcmpMode::Default;
   bool gso = false;  // UDP_SEGMENT accepted so far
+  bool gsoBeforeRefusal = false;  // gso just before send_now's last refusal (sock_restore_segmentation_offload)
   bool gro = false;  // UDP_GRO on: a receive may hold several datagrams
   bool recvPktinfo = false;
   uint32_t sendTimeoutMs = 0;
@@ -139,6 +140,9 @@ bool poll_update(PlatformSocket* s, OsError* err);
 bool drain(PlatformSocket* s, bool pollError = false);
 // The messages of msgs[0..next) that went whole (a cut message counts once its last piece has).
 size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next);
+// What a completion of p counts: whole messages for a batch; for a single send its datagrams
+// that went (segmentsSent), since drain may have cut it into its segments.
+long sent_count(const PendingSend& p);
 // Completes what the receive queue can receive now. Runs JS (the sink).
 void drain_recv(PlatformSocket* s, bool pollError = false);
 // Frees a closed socket's recvmmsg slots (up to 64 MiB), unless a batch in them is being

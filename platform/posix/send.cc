@@ -142,6 +142,7 @@ long send_now(PlatformSocket* s, const SendSpec& spec, SendMode mode, OsError* e
       // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
       // caller to send the segments as a batch. The socket stops offloading only for a
       // refusal no ICMP error can pass for (refusal_for_good).
+      s->gsoBeforeRefusal = s->gso;
       if (refusal_for_good(e)) s->gso = false;
       err->wsa = WSAEOPNOTSUPP_;
       return kSendFailed;
@@ -210,6 +211,10 @@ size_t whole_messages(const std::vector<EncodedMsg>& msgs, size_t next) {
   size_t n = 0;
   for (size_t i = 0; i < next; i++) n += msgs[i].last ? 1 : 0;
   return n;
+}
+
+long sent_count(const PendingSend& p) {
+  return p.batch ? static_cast<long>(whole_messages(p.msgs, p.next)) : static_cast<long>(p.next);
 }
 
 // The segments of `whole` appended to `out`, each an ordinary datagram with the same
@@ -361,7 +366,7 @@ static Completion finish(PlatformSocket* s, const PendingSend& p, int e, long fi
       for (const iovec& v : m.iov) bytes += static_cast<long>(v.iov_len);
   }
   Completion c{p.token, p.batch ? whole : bytes, {}};
-  c.count = p.batch ? whole : static_cast<long>(p.next);
+  c.count = sent_count(p);
   if (e) {
     c.bytes = kSendFailed;
     if (known) {

@@ -179,7 +179,7 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 bool sock_is_open(const PlatformSocket* s) { return s->fd >= 0; }
 bool sock_segmentation_offload(const PlatformSocket* s) { return s->gso; }
 
-void sock_restore_segmentation_offload(PlatformSocket* s, bool on) { s->gso = on; }
+void sock_restore_segmentation_offload(PlatformSocket* s) { s->gso = s->gsoBeforeRefusal; }
 
 bool sock_per_datagram_tos(const PlatformSocket*) { return true; }
 
@@ -210,7 +210,7 @@ void sock_close(PlatformSocket* s, CompletionSink sink, void* ctx) {
   aborted.reserve(s->queue.size());
   for (const PendingSend& p : s->queue) {
     Completion c{p.token, kSendFailed, {}};
-    c.count = static_cast<long>(whole_messages(p.msgs, p.next));
+    c.count = sent_count(p);
     set_shim_error(&c.err, WSA_OPERATION_ABORTED_, "sendmsg");
     aborted.push_back(c);
   }

@@ -49,6 +49,7 @@ static bool check_sendable(PlatformSocket* s, const SendSpec& spec, OsError* err
 // exercise none of them.
 static bool offload_refused(PlatformSocket* s, bool segmented, OsError* err) {
   if (!segmented || (err->wsa != WSAEINVAL_ && err->wsa != WSAEOPNOTSUPP_)) return false;
+  s->usoBeforeRefusal = s->uso;
   s->uso = false;
   err->wsa = WSAEOPNOTSUPP_;
   return true;

@@ -236,7 +236,7 @@ bool sock_local_address(PlatformSocket* s, Endpoint* out, OsError* err) {
 bool sock_is_open(const PlatformSocket* s) { return s->sock != INVALID_SOCKET; }
 bool sock_segmentation_offload(const PlatformSocket* s) { return s->uso; }
 
-void sock_restore_segmentation_offload(PlatformSocket* s, bool on) { s->uso = on; }
+void sock_restore_segmentation_offload(PlatformSocket* s) { s->uso = s->usoBeforeRefusal; }
 
 // Whether WSASendMsg takes the whole TOS byte as an IP_TOS control message: newer Windows
 // stacks do, older ones only IP_ECN (msquic sends DSCP the same way where a probe succeeds).

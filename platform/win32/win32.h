@@ -142,6 +142,7 @@ struct PlatformSocket {
   bool nonBlocking = false;
   IcmpMode icmp = IcmpMode::Default;
   bool uso = false;  // UDP_SEND_MSG_SIZE usable
+  bool usoBeforeRefusal = false;  // uso just before offload_refused last turned it off
   bool uro = false;  // UDP_RECV_MAX_COALESCED_SIZE taken: a receive may hold several datagrams
   // The slots of the last batch that completed at once: its results point into them until
   // the glue has copied them, and the next batch reuses them.

@@ -465,6 +465,8 @@ export class FfiSocket implements NativeSocket {
   private nonBlocking = false;
   private icmp = 0;  // ICMP_DEFAULT / ICMP_ON / ICMP_OFF
   private gso = false;
+  /** gso just before sendNow's last refusal (send.cc's gsoBeforeRefusal). */
+  private gsoBeforeRefusal = false;
   private gro = false;
   private sendTimeoutMs = 0;
   private peerFamily = 0;
@@ -667,10 +669,9 @@ export class FfiSocket implements NativeSocket {
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
     if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
-    const before = this.gso;
     const n = this.sendNow(msgs[0]!, true);
     if (n >= 0) return n;
-    if (this.refusedOffload(msgs[0]!)) return this.sendRefused(msgs[0]!, false, 0, before);
+    if (this.refusedOffload(msgs[0]!)) return this.sendRefused(msgs[0]!, false, 0);
     return this.failure(n);
   }
 
@@ -680,9 +681,8 @@ export class FfiSocket implements NativeSocket {
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
     if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), true, token);
     const e = msgs[0]!;
-    const before = this.gso;
     const n = this.overlapped(e, token);
-    if (n === SEND_FAILED && this.refusedOffload(e)) return this.sendRefused(e, true, token, before);
+    if (n === SEND_FAILED && this.refusedOffload(e)) return this.sendRefused(e, true, token);
     return n === SEND_FAILED ? this.failure(n) : n;
   }
 
@@ -691,10 +691,12 @@ export class FfiSocket implements NativeSocket {
    * first of them fails the same way, the failure was the message's (an IPv6 source the
    * kernel will not use gives EINVAL too), and the offload is as it was.
    */
-  private sendRefused(e: Encoded, overlapped: boolean, token: number, offloadBefore: boolean): number | SendFailure {
+  private sendRefused(e: Encoded, overlapped: boolean, token: number): number | SendFailure {
     const refusal = this.err[1];
     const r = this.sendSplit(this.cut(e), overlapped, token);
-    if (typeof r !== 'number' && this.batch === 0 && refusal !== 0 && this.err[1] === refusal) this.gso = offloadBefore;
+    // As it was just before this send's own refusal (send.cc's gsoBeforeRefusal): sends
+    // flushed ahead of it may have shown the refusal to be the socket's.
+    if (typeof r !== 'number' && this.batch === 0 && refusal !== 0 && this.err[1] === refusal) this.gso = this.gsoBeforeRefusal;
     return r;
   }
 
@@ -952,6 +954,7 @@ export class FfiSocket implements NativeSocket {
         // The kernel refused to segment, before sending anything: WSAEOPNOTSUPP tells the
         // caller to send the segments as a batch; only a refusal no ICMP error passes for
         // turns offload off (send.cc's refusal_for_good).
+        this.gsoBeforeRefusal = this.gso;
         if (REFUSALS_FOR_GOOD.has(code)) this.gso = false;
         this.err = [WSA.EOPNOTSUPP, this.err[1], this.err[2], null];
         return SEND_FAILED;

@@ -3,7 +3,9 @@
 // - sendMsgSync, nonBlocking: WSAEWOULDBLOCK after some segments; err.segmentsSent says how many;
 // - sendMsg, closed while parked: WSA_OPERATION_ABORTED with segmentsSent;
 // - sendMsgBatch holding such a message, closed while parked: `sent` counts messages (a cut
-//   message's pieces are not messages). Datagram i of the batch starts with i.
+//   message's pieces are not messages). Datagram i of the batch starts with i;
+// - sendMsg parked whole behind 3 sends (cut when the queue reaches it), closed while its
+//   segments go: segmentsSent counts them.
 const { openSocket, sendMsg, sendMsgSync, sendMsgBatch } = require(process.env.SHIM_ROOT);
 const { to, port, discard, seg, count, lead, closeSendMs, closeBatchMs } = JSON.parse(process.argv[2]);
 const err = (e) => ({ code: e.code, segmentsSent: e.segmentsSent ?? null });
@@ -31,5 +33,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const parked = c.pendingSends;
   setTimeout(() => c.close(), closeBatchMs);
   const r = await q;
-  console.log(JSON.stringify({ sync, overlapped, parked, batch: { sent: r.sent, failedIndex: r.failedIndex ?? null, code: r.error?.code ?? null } }));
+
+  const d = await openSocket({ type: 'udp4', sendBufferSize: 1 });
+  for (let i = 0; i < 3; i++) sendMsg(d, { buffers: Buffer.alloc(1000), to: { address: to, port: discard } }).catch(() => {});
+  const behind = sendMsg(d, { buffers: whole, to: { address: to, port: discard }, segmentSize: seg }).then((n) => n, err);
+  const parkedBehind = d.pendingSends;
+  await sleep(closeSendMs);
+  await d.close();
+  const parkedClose = { parkedBehind, result: await behind };
+  console.log(JSON.stringify({ sync, overlapped, parked, batch: { sent: r.sent, failedIndex: r.failedIndex ?? null, code: r.error?.code ?? null },
+    parkedClose }));
 })().catch((e) => { console.error(e); process.exit(1); });
