@@ -97,6 +97,7 @@ struct Registry {
 struct AddonData {
   EventLoop loop;
   Napi::FunctionReference socketClass;
+  Napi::FunctionReference viewCheck;  // src/validate.ts's unusableView (view_is_empty)
   std::shared_ptr<Registry> registry;
 };
 
@@ -113,6 +114,37 @@ struct Views {
   size_t n = 0;
   size_t total = 0;
 };
+
+// A view that measures 0 bytes is not always empty: its buffer may have been detached, or
+// resized smaller than the view (N-API tells neither apart from a real empty view: the
+// length it gives is 0 for all three, and it cannot say what a fixed-length view covered).
+// src/validate.ts's unusableView decides, handed over once by setViewCheck: asked only for
+// 0-byte views, it runs only the shim's own code (intrinsics taken at load). Without it
+// (the addon loaded on its own), the detached question is asked here.
+bool view_is_empty(napi_env env, napi_value v) {
+  AddonData* data = nullptr;
+  napi_get_instance_data(env, reinterpret_cast<void**>(&data));
+  if (data && !data->viewCheck.IsEmpty()) {
+    napi_value check = data->viewCheck.Value(), global, why;
+    napi_get_global(env, &global);
+    if (napi_call_function(env, global, check, 1, &v, &why) != napi_ok) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+      return false;
+    }
+    napi_valuetype t;
+    return napi_typeof(env, why, &t) == napi_ok && t == napi_null;
+  }
+  napi_value ab;
+  void* bytes = nullptr;
+  size_t length = 0;
+  napi_typedarray_type type;
+  bool detached = false, isTyped = false;
+  napi_is_typedarray(env, v, &isTyped);
+  napi_status st = isTyped ? napi_get_typedarray_info(env, v, &type, &length, &bytes, &ab, nullptr)
+                           : napi_get_dataview_info(env, v, &length, &bytes, &ab, nullptr);
+  return st == napi_ok && napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached;
+}
 
 // One ArrayBufferView by its intrinsic length (a view's own properties may lie); false if
 // v is not one or its buffer is detached (src/ then says which argument it was).
@@ -135,15 +167,7 @@ bool read_view(napi_env env, napi_value v, Buf* b) {
   } else if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) != napi_ok) {
     return false;
   }
-  if (length == 0) {
-    // A detached buffer has length 0 too: only then is the (slower) question asked.
-    napi_value ab;
-    bool detached = false, isTyped = false;
-    napi_is_typedarray(env, v, &isTyped);
-    napi_status st = isTyped ? napi_get_typedarray_info(env, v, &type, &length, &data, &ab, nullptr)
-                             : napi_get_dataview_info(env, v, &length, &data, &ab, nullptr);
-    if (st != napi_ok || napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) return false;
-  }
+  if (length == 0 && !view_is_empty(env, v)) return false;
   b->data = static_cast<const uint8_t*>(data);
   b->len = length;
   return true;
@@ -987,6 +1011,13 @@ Napi::Value NameToIndexJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), name.size() < 64 ? interface_index(name.c_str()) : 0);
 }
 
+// Once: a later call (code that loaded the addon file itself) cannot swap the rule.
+Napi::Value SetViewCheckJs(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  if (data->viewCheck.IsEmpty() && info.Length() == 1 && info[0].IsFunction()) data->viewCheck = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   uv_loop_s* uvLoop = nullptr;
@@ -1003,6 +1034,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
   exports.Set("abiLayout", Napi::Function::New(env, AbiLayoutJs));
   exports.Set("nameToIndex", Napi::Function::New(env, NameToIndexJs));
+  exports.Set("setViewCheck", Napi::Function::New(env, SetViewCheckJs));
 #ifdef _WIN32
   exports.Set("platform", Napi::String::New(env, "win32"));
 #else

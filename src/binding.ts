@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { coded } from './errors';
 import { loadFfiBinding } from './ffi/index';
+import { unusableView } from './validate';
 
 /**
  * @internal What the OS said about the earlier datagram an ICMP error is about (Linux reads it
@@ -108,6 +109,8 @@ export interface Binding {
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   /** posix: the struct sizes, offsets and constants the ffi-rs backend writes by hand. */
   abiLayout(): Record<string, number>;
+  /** The addon asks `check` about each 0-byte view it reads (detached, or outside a shrunk buffer?). Once. */
+  setViewCheck?(check: (view: ArrayBufferView) => string | null): void;
   platform: 'posix' | 'win32';
   maxBuffers: number;
   maxBatch: number;
@@ -165,6 +168,7 @@ function loadAddon(): Binding {
       try {
         addon = require(file) as Binding;
         addonFile = file;
+        addon.setViewCheck?.(unusableView);
         break;
       } catch (err) {
         firstError ??= err;

@@ -8,7 +8,7 @@ import {
   type PendingEntry, type SocketState, type StagedSends,
 } from './socket';
 import {
-  copyView, isDetached, measureBuffers, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateObject,
+  copyView, measureBuffers, unusableView, readBuffers, validateAbortSignal, validateFunction, validateInteger, validateObject,
 } from './validate';
 
 // Taken at load: a caller who replaces the global Promise would otherwise run code between a
@@ -306,7 +306,7 @@ function refusalError(p: Prepared, r: Refusal): WsaError {
  * which, as the argument error it is.
  */
 function sendError(p: Prepared, f: SendFailure): WsaError {
-  if (f[0] === WSA.EFAULT && f[1] === 0) throwIfDetached(p);
+  if (f[0] === WSA.EFAULT && f[1] === 0) throwIfUnusable(p);
   const w: Parameters<typeof toWsaError>[4] = where(p);
   // A segmented send's failure says how many of its datagrams went (the native side counts
   // the segments sent before a failure part way through its batch fallback).
@@ -314,13 +314,11 @@ function sendError(p: Prepared, f: SendFailure): WsaError {
   return toWsaError(f[0], f[1], f[2], f[3], w);
 }
 
-function throwIfDetached(p: Prepared): void {
+function throwIfUnusable(p: Prepared): void {
   const views = Array.isArray(p.views) ? p.views : [p.views];
   for (let i = 0; i < views.length; i++) {
-    if (isDetached(views[i]!)) {
-      throw invalidArgValue(Array.isArray(p.views) ? `${p.names.buffers}[${i}]` : p.names.buffers, views[i],
-        'must not be backed by a detached ArrayBuffer');
-    }
+    const why = unusableView(views[i]!);
+    if (why !== null) throw invalidArgValue(Array.isArray(p.views) ? `${p.names.buffers}[${i}]` : p.names.buffers, views[i], why);
   }
 }
 
@@ -812,7 +810,7 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
 function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFailure): BatchResult {
   const failedIndex = f[5];
   const p = prepared[failedIndex];
-  if (p && f[0] === WSA.EFAULT && f[1] === 0) throwIfDetached(p);
+  if (p && f[0] === WSA.EFAULT && f[1] === 0) throwIfUnusable(p);
   return { sent: f[4], failedIndex, error: toWsaError(f[0], f[1], f[2], f[3], p ? where(p) : {}) };
 }
 

@@ -47,10 +47,21 @@ const isDataView = types.isDataView;
 const isUint8Array = types.isUint8Array;
 const taSet = Function.prototype.call.bind((typedArrayProto as Uint8Array).set) as unknown as
   (target: Uint8Array, source: Uint8Array, offset: number) => void;
+// `at` validates the view first (it throws once the view lies outside its buffer) and, unlike
+// `slice`, creates nothing: no `constructor` of the caller's is consulted.
+const taAt = Function.prototype.call.bind((typedArrayProto as Uint8Array).at) as unknown as (view: ArrayBufferView, i: number) => unknown;
 
-/** @internal The view's real byte length (0 once detached), whatever its own properties say. */
+/**
+ * @internal The view's real byte length, whatever its own properties say: 0 once detached,
+ * or once its resizable ArrayBuffer shrank below it (where a DataView's getter throws).
+ */
 export function viewByteLength(view: ArrayBufferView): number {
-  return isDataView(view) ? dvByteLength(view) : taByteLength(view);
+  if (!isDataView(view)) return taByteLength(view);
+  try {
+    return dvByteLength(view);
+  } catch {
+    return 0;
+  }
 }
 
 /** @internal The bytes a view really covers, as a Uint8Array over the same memory. */
@@ -71,16 +82,32 @@ export function copyView(into: Uint8Array, view: ArrayBufferView, at: number): n
   return at + taByteLength(bytes);
 }
 
-/** @internal A view whose ArrayBuffer was transferred away (Node 20 has no `detached` property yet). */
-export function isDetached(view: ArrayBufferView): boolean {
-  if (viewByteLength(view) !== 0) return false;
-  const buf = (isDataView(view) ? dvBuffer(view) : taBuffer(view)) as ArrayBuffer;
+const DETACHED = 'must not be backed by a detached ArrayBuffer';
+const OUTSIDE = 'must not lie outside its ArrayBuffer (which was resized smaller than the view)';
+
+/**
+ * @internal Why a view cannot be sent, or null. Two kinds of view measure 0 bytes without
+ * being empty: one whose ArrayBuffer was transferred away (Node 20 has no `detached`
+ * property yet), and one left outside its resizable ArrayBuffer by a resize (every getter
+ * says 0). Sending either as an empty datagram would put on the wire what the caller never
+ * wrote. The native addon asks this function too (setViewCheck), so the rule is here once.
+ */
+export function unusableView(view: ArrayBufferView): string | null {
+  if (viewByteLength(view) !== 0) return null;
+  const dv = isDataView(view);
+  const buf = (dv ? dvBuffer(view) : taBuffer(view)) as ArrayBuffer;
   try {
-    new Uint8Array(buf);
-    return false;
+    new Uint8Array(buf, 0, 0);
   } catch {
-    return true;
+    return DETACHED;
   }
+  try {
+    if (dv) dvByteLength(view);
+    else taAt(view, 0);
+  } catch {
+    return OUTSIDE;
+  }
+  return null;
 }
 
 /**
@@ -91,7 +118,10 @@ export function isDetached(view: ArrayBufferView): boolean {
 function validateView(value: unknown, name: string, index = -1): number {
   if (!ArrayBuffer.isView(value)) throw invalidArgType(index < 0 ? name : `${name}[${index}]`, 'an instance of Buffer, TypedArray, or DataView', value);
   const length = viewByteLength(value);
-  if (length === 0 && isDetached(value)) throw invalidArgValue(index < 0 ? name : `${name}[${index}]`, value, 'must not be backed by a detached ArrayBuffer');
+  if (length === 0) {
+    const why = unusableView(value);
+    if (why !== null) throw invalidArgValue(index < 0 ? name : `${name}[${index}]`, value, why);
+  }
   return length;
 }
 

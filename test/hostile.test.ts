@@ -154,3 +154,70 @@ describe('hostile callers', () => {
     expect(catchSync(() => sendMsgSync(s, { buffers: Buffer.from('x'), to, signal: new AbortController().signal }))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
   });
 });
+
+// A view over a resizable ArrayBuffer that was shrunk below it is "out of bounds": every
+// intrinsic length getter says 0 (a DataView's throws). It is not an empty payload: sending
+// it as one would put a datagram on the wire that the caller never wrote.
+describe('views left outside a shrunk resizable ArrayBuffer', () => {
+  type Resizable = ArrayBuffer & { resize(n: number): void };
+  const resizable = (n: number) => new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(n, { maxByteLength: 64 });
+  const shapes: Record<string, (ab: Resizable) => ArrayBufferView> = {
+    'a fixed Uint8Array past the end': (ab) => new Uint8Array(ab, 4, 8),
+    'a fixed Uint8Array whose start is still inside': (ab) => new Uint8Array(ab, 1, 8),
+    'a length-tracking Uint8Array past the end': (ab) => new Uint8Array(ab, 12),
+    'a Float64Array': (ab) => new Float64Array(ab, 8, 1),
+    'a DataView': (ab) => new DataView(ab, 4, 8),
+    'a length-tracking DataView past the end': (ab) => new DataView(ab, 12),
+  };
+  const outside = (shape: (ab: Resizable) => ArrayBufferView) => {
+    const ab = resizable(16);
+    const v = shape(ab);
+    ab.resize(2);
+    return v;
+  };
+  const refused = { code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('outside its ArrayBuffer') };
+
+  for (const [name, shape] of Object.entries(shapes)) {
+    it(`${name}: every send refuses it as an argument error, before any I/O`, async () => {
+      const { s, r, to } = await setup();
+      expect(catchSync(() => sendMsgSync(s, { buffers: outside(shape), to }))).toMatchObject(refused);
+      expect(catchSync(() => sendMsgSync(s, { buffers: [Buffer.from('a'), outside(shape)], to }))).toMatchObject(
+        { ...refused, message: expect.stringContaining('msg.buffers[1]') });
+      expect(catchSync(() => sendMsgSync(s, { buffers: [outside(shape)], to, segmentSize: 100 }))).toMatchObject(refused);
+      expect(catchSync(() => sendMsg(s, { buffers: outside(shape), to }))).toMatchObject(refused);
+      expect(catchSync(() => sendMsg(s, { buffers: [outside(shape)], to }, () => {}))).toMatchObject(refused);
+      expect(catchSync(() => sendMsgBatchSync(s, [{ buffers: Buffer.from('b'), to }, { buffers: outside(shape), to }]))).toMatchObject(
+        { ...refused, message: expect.stringContaining('msgs[1].buffers') });
+      expect(catchSync(() => sendMsgBatch(s, [{ buffers: [outside(shape)], to }]))).toMatchObject(refused);
+      // The socket is fine afterwards, and nothing of the refused calls went out.
+      expect(sendMsgSync(s, { buffers: Buffer.from('after'), to })).toBe(5);
+      expect(text(await r.waitFor(1))).toEqual(['after']);
+      expect(await r.settle(100)).toHaveLength(1);
+    });
+  }
+
+  it('shrunk by a getter that runs after the view was read: refused, nothing sent', async () => {
+    const { s, r, to } = await setup();
+    const ab = resizable(16);
+    const view = new Uint8Array(ab, 4, 8);
+    expect(catchSync(() => sendMsgSync(s, { buffers: view, get to() { ab.resize(2); return to; } }))).toMatchObject(refused);
+    const ab2 = resizable(16);
+    const first = new DataView(ab2, 4, 8);
+    const batch = [{ buffers: first, to }, { buffers: Buffer.from('x'), get to() { ab2.resize(2); return to; } }];
+    expect(catchSync(() => sendMsgBatchSync(s, batch))).toMatchObject({ ...refused, message: expect.stringContaining('msgs[0].buffers') });
+    expect(await r.settle(100)).toEqual([]);
+  });
+
+  it('an empty view that lies inside its resizable ArrayBuffer is an empty datagram, as with any buffer', async () => {
+    const { s, r, to } = await setup();
+    const ab = resizable(16);
+    const empty = new Uint8Array(ab, 2, 0);
+    const tracking = new Uint8Array(ab, 2);
+    ab.resize(2);
+    expect(sendMsgSync(s, { buffers: empty, to })).toBe(0);
+    expect(sendMsgSync(s, { buffers: [tracking, new DataView(ab, 2)], to })).toBe(0);
+    expect(await sendMsg(s, { buffers: empty, to })).toBe(0);
+    expect(sendMsgBatchSync(s, [{ buffers: tracking, to }])).toEqual({ sent: 1 });
+    expect((await r.waitFor(4)).map((m) => m.data.length)).toEqual([0, 0, 0, 0]);
+  });
+});

@@ -6,7 +6,7 @@
 import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
-import { MAX_BUFFERS, isDetached, viewByteLength, viewBytes } from '../validate';
+import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { Kind } from '../kind';
@@ -218,9 +218,9 @@ function controlFor(plan: Plan): Uint8Array | null {
   return out;
 }
 
-/** addon.cc's read_view: an ArrayBufferView whose memory is still there. */
+/** addon.cc's read_view: an ArrayBufferView whose bytes are all there (not detached, not outside a shrunk buffer). */
 function isView(v: unknown): v is ArrayBufferView {
-  return ArrayBuffer.isView(v) && !isDetached(v);
+  return ArrayBuffer.isView(v) && unusableView(v) === null;
 }
 
 /** Room for a received datagram's control messages (recv.cc's kRecvControl). */
