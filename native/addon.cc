@@ -710,12 +710,12 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
     double token = info[0].As<Napi::Number>().DoubleValue();
-    bool removed = sock_ && send_cancel(sock_, token);
-    if (removed) {
+    long sent = sock_ ? send_cancel(sock_, token) : -1;
+    if (sent >= 0) {
       splitBytes_.erase(token);
       ReleaseIfIdle();
     }
-    return Napi::Boolean::New(info.Env(), removed);
+    return Napi::Number::New(info.Env(), static_cast<double>(sent));
   }
 
   // connect(record): the destination fields of a plan record.

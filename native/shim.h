@@ -238,9 +238,11 @@ constexpr size_t kMaxRecvBatch = 1024;
 bool recv_cancel(PlatformSocket* s, double token);
 size_t recv_pending_count(const PlatformSocket* s);
 
-// Cancels one overlapped send. true: it was removed and will never complete (posix);
-// false: it already completed, or (win32) its completion will report the cancellation.
-bool send_cancel(PlatformSocket* s, double token);
+// Cancels one overlapped send. >= 0: it was removed and will never complete (posix), and
+// this many of its datagrams (a batch: whole messages) had gone, as its completion would
+// have counted them; -1: it already completed, or (win32) its completion will report the
+// cancellation, with that count.
+long send_cancel(PlatformSocket* s, double token);
 size_t send_pending_count(const PlatformSocket* s);
 // Objects a backend has allocated and not yet freed, process-wide; tests use it to prove
 // that closing (and garbage collection) leaves nothing behind.

@@ -73,7 +73,11 @@ export interface NativeSocket {
    */
   sendEach(plans: Uint8Array, n: number, staged: Uint8Array, offsets: Uint32Array, token0: number,
     results: Float64Array): EachFailure[] | null;
-  cancel(token: number): boolean;
+  /**
+   * Cancels a parked send: how many of its datagrams (a batch: whole messages) went before
+   * it was removed, or -1 if it was not there or (Windows) its completion will say.
+   */
+  cancel(token: number): number;
   /** A plan record's destination fields. */
   connect(peer: Uint8Array): boolean | number;
   shutdownSend(): boolean | number;

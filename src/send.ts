@@ -410,11 +410,16 @@ function listenForAbort(st: SocketState, token: number, signal: AbortSignal): Li
   return listen(signal, () => {
     // posix removes a parked send at once; on Windows the kernel may still hold the
     // request, so the cancelled completion itself rejects the send, a moment later.
+    // What had gone of it is counted as its completion would have counted it: a
+    // segmented send's error says how many of its segments went.
     const entry = st.pending.get(token);
-    if (!entry || !st.native.cancel(token)) return;
+    if (!entry) return;
+    const sent = st.native.cancel(token);
+    if (sent < 0) return;
     takePending(st, token);
     unlisten(entry.link);
-    entry.done(new WsaError(WSA.OPERATION_ABORTED, { address: entry.address, port: entry.port, sourceAddress: entry.sourceAddress }), 0);
+    const w = entry.failedAt ? entry.failedAt(sent) : { address: entry.address, port: entry.port, sourceAddress: entry.sourceAddress };
+    entry.done(new WsaError(WSA.OPERATION_ABORTED, w), 0, sent);
     notifyIfDrained(st);
   });
 }

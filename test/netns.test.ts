@@ -233,7 +233,7 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expectSentOrder(seqs.slice(3 * per + lead), [...Array(lead + count).keys()].map((k) => k + 3 * per + lead));
   }, 60_000);
 
-  it('a segmented send that fails part way says how many of its datagrams went (segmentsSent); a closed batch counts a cut message as one', async () => {
+  it('a segmented send that fails or is aborted part way says how many of its datagrams went (segmentsSent); a closed batch counts a cut message as one', async () => {
     const n = 9;
     smallMtuLink(n, '1mbit', '1600');
     const rx = lab.start<ReceiverResult>(B, 'receiver.cjs', { address: `10.77.${n}.2`, port: 7013, idleMs: 1500 });
@@ -244,7 +244,8 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     const lead = 50;
     const tx = await lab.run<{ sync: { code: string; segmentsSent: number }; overlapped: { code: string; segmentsSent: number };
       parked: number; batch: { sent: number; failedIndex: number; code: string };
-      parkedClose: { parkedBehind: number; result: { code: string; segmentsSent: number } } }>(
+      parkedClose: { parkedBehind: number; result: { code: string; segmentsSent: number } };
+      aborted: { code: string; segmentsSent: number } }>(
       A, 'segment-partial.cjs', { to: `10.77.${n}.2`, port: 7013, discard: 9, seg: 1400, count, lead, closeSendMs: 150, closeBatchMs: 700 }, 60_000);
     expect(tx.sync && tx.overlapped, JSON.stringify(tx)).not.toBe(null);
     expect(tx.sync.code).toBe('WSAEWOULDBLOCK');
@@ -262,6 +263,10 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
     expect(tx.parkedClose.result.code).toBe('WSA_OPERATION_ABORTED');
     expect(tx.parkedClose.result.segmentsSent).toBeGreaterThan(0);
     expect(tx.parkedClose.result.segmentsSent).toBeLessThan(count);
+    // Aborted by its signal part way (review: the abort reported no segmentsSent at all).
+    expect(tx.aborted.code, JSON.stringify(tx.aborted)).toBe('WSA_OPERATION_ABORTED');
+    expect(tx.aborted.segmentsSent).toBeGreaterThan(0);
+    expect(tx.aborted.segmentsSent).toBeLessThan(count);
     // By what arrived (in order, nothing lost on this link): the plain messages, then the cut
     // message's pieces, which make one message only once all of them went.
     const { seqs } = await rx.result;

@@ -546,15 +546,16 @@ void send_each(PlatformSocket* s, const SendSpec* specs, size_t n, double token0
   for (; next < n; next++) results[next] = send_overlapped(s, specs[next], token0 + static_cast<double>(next), sink, ctx, &errs[next]);
 }
 
-bool send_cancel(PlatformSocket* s, double token) {
+long send_cancel(PlatformSocket* s, double token) {
   for (auto it = s->queue.begin(); it != s->queue.end(); ++it) {
     if (it->token == token) {
+      long sent = sent_count(*it);
       s->queue.erase(it);
       g_queuedSends--;
-      return true;
+      return sent;
     }
   }
-  return false;
+  return -1;
 }
 
 size_t send_pending_count(const PlatformSocket* s) { return s->queue.size(); }

@@ -418,9 +418,9 @@ void send_each(PlatformSocket* s, const SendSpec* specs, size_t n, double token0
   for (size_t i = 0; i < n; i++) results[i] = send_overlapped(s, specs[i], token0 + static_cast<double>(i), sink, ctx, &errs[i]);
 }
 
-bool send_cancel(PlatformSocket* s, double token) {
+long send_cancel(PlatformSocket* s, double token) {
   cancel_in_flight(s->sock, s->inFlight, token);
-  return false;
+  return -1;
 }
 
 size_t send_pending_count(const PlatformSocket* s) { return s->inFlight.size(); }

@@ -92,6 +92,14 @@ function wholeMessages(msgs: readonly Encoded[], next: number): number {
   return n;
 }
 
+/**
+ * send.cc's sent_count: what a parked send's completion counts as gone, at `next`: a
+ * batch's whole messages, or the datagrams (segments) of one send.
+ */
+function sentCount(p: PendingSend, next = p.next): number {
+  return p.batch && p.splitBytes < 0 ? wholeMessages(p.msgs, next) : next;
+}
+
 /** The control messages one send carries, as its plan record says (msg.cc's PktinfoPlan). */
 interface Plan {
   /** 0 none, 4 IP_PKTINFO, 6 IPV6_PKTINFO */
@@ -607,8 +615,7 @@ export class FfiSocket implements NativeSocket {
     this.closeFd();
     // Linux would let a parked datagram go out after close; Windows aborts it. Abort here,
     // after the fd is gone, so none of them can be sent.
-    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg',
-      p.batch && p.splitBytes < 0 ? wholeMessages(p.msgs, p.next) : p.next, null]);
+    const aborted: Completion[] = this.queue.map((p) => [p.token, SEND_FAILED, WSA.OPERATION_ABORTED, 0, 'sendmsg', sentCount(p), null]);
     const abortedRecv: ReceiveDone[] = this.recvQueue.map((r) => [r.token, null, WSA.OPERATION_ABORTED, 0, 'recvmsg', null]);
     live.queuedSends -= this.queue.length + this.recvQueue.length;
     this.queue = [];
@@ -867,8 +874,12 @@ export class FfiSocket implements NativeSocket {
     return result;
   }
 
-  cancel(token: number): boolean {
-    return this.unqueue(this.queue, token);
+  cancel(token: number): number {
+    const i = this.queue.findIndex((p) => p.token === token);
+    if (i < 0) return -1;
+    const sent = sentCount(this.queue[i]!);
+    this.unqueue(this.queue, token);
+    return sent;
   }
 
   /** Removes a parked send or receive: true if it was there (it will never complete). */
@@ -905,7 +916,7 @@ export class FfiSocket implements NativeSocket {
         if (this.cutRefused(p.msgs, p.next, e, p.cut)) continue;
       }
       if (e === EAGAIN && !(pollError && this.takeQueuedIcmpError('sendmsg'))) break;
-      const sent = p.batch && p.splitBytes < 0 ? wholeMessages(p.msgs, p.next) : p.next;
+      const sent = sentCount(p);
       const c: Completion = [p.token, p.splitBytes >= 0 ? p.splitBytes : p.batch ? sent : state.firstBytes, 0, 0, '', sent, null];
       if (e) {
         if (e !== EAGAIN && !classified) this.osError(e, 'sendmsg', 'send');

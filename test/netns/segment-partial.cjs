@@ -5,7 +5,8 @@
 // - sendMsgBatch holding such a message, closed while parked: `sent` counts messages (a cut
 //   message's pieces are not messages). Datagram i of the batch starts with i;
 // - sendMsg parked whole behind 3 sends (cut when the queue reaches it), closed while its
-//   segments go: segmentsSent counts them.
+//   segments go: segmentsSent counts them;
+// - sendMsg whose signal aborts it while its segments go: segmentsSent counts them too.
 const { openSocket, sendMsg, sendMsgSync, sendMsgBatch } = require(process.env.SHIM_ROOT);
 const { to, port, discard, seg, count, lead, closeSendMs, closeBatchMs } = JSON.parse(process.argv[2]);
 const err = (e) => ({ code: e.code, segmentsSent: e.segmentsSent ?? null });
@@ -41,6 +42,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   await sleep(closeSendMs);
   await d.close();
   const parkedClose = { parkedBehind, result: await behind };
+
+  // Its signal aborts it while its segments go: the error counts the ones that went.
+  const e = await openSocket({ type: 'udp4', sendBufferSize: 1 });
+  const ac = new AbortController();
+  const abortedSend = sendMsg(e, { buffers: whole, to: { address: to, port: discard }, segmentSize: seg, signal: ac.signal }).then((n) => n, err);
+  await sleep(closeSendMs);
+  ac.abort();
+  const aborted = await abortedSend;
+  await e.close();
   console.log(JSON.stringify({ sync, overlapped, parked, batch: { sent: r.sent, failedIndex: r.failedIndex ?? null, code: r.error?.code ?? null },
-    parkedClose }));
+    parkedClose, aborted }));
 })().catch((e) => { console.error(e); process.exit(1); });
