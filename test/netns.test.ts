@@ -388,6 +388,7 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
       waiting: Array<{ icmp: string; first: string; cpuShare: number; later: string }>; quiet: Array<{ icmp: string; next: string }>;
       gso: Array<{ icmp: string; before: boolean; sent: number | string; after: boolean }>;
       unconnected: Array<{ path: string; before: boolean; first: number | string; second: number | string; after: boolean }>;
+      named: Array<{ icmpErrors: string | boolean; icmp: string; next: string }>;
     }>(ns, 'forged-icmp.cjs', {}, 60_000);
     for (const w of r.waiting) {
       expect(w.first, JSON.stringify(w)).not.toBe('still waiting');
@@ -405,6 +406,13 @@ describe.skipIf(!netnsAvailable)(`namespace lab${netnsAvailable ? '' : ` (skippe
       expect(u.second, JSON.stringify(u)).toBe(u.path === 'batch' ? 1 : 4000);
       expect(u.first, JSON.stringify(u)).not.toBe('WSAEOPNOTSUPP');
     }
+    // Connected, by default or with icmpErrors: the same ICMP message, the same code.
+    const named = (icmp: string) => r.named.filter((n) => n.icmp === icmp).map((n) => `${n.icmpErrors} ${n.next}`);
+    expect(named('3/2')).toEqual(['default WSAEHOSTUNREACH', 'true WSAEHOSTUNREACH']);
+    expect(named('12/0')).toEqual(['default WSAEHOSTUNREACH', 'true WSAEHOSTUNREACH']);
+    expect(named('12/1')).toEqual(['default WSAEHOSTUNREACH', 'true WSAEHOSTUNREACH']);
+    expect(named('3/3')).toEqual(['default WSAECONNRESET', 'true WSAECONNRESET']);
+    expect(named('3/13')).toEqual(['default WSAEHOSTUNREACH', 'true WSAEHOSTUNREACH']);
   }, 70_000);
 
   it('a flood of forged ICMP errors (2,000 a second for 1.5 s) cannot switch offload off, on any send path or socket', async () => {

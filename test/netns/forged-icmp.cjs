@@ -76,6 +76,21 @@ async function forge(type, code, src, srcPort, dst, dstPort) {
     unconnected.push({ path, before, first, second, after: sock.capabilities().segmentationOffload });
     await sock.close();
   }
-  console.log(JSON.stringify({ waiting, quiet, gso, unconnected }));
+  // What a forged error is called must not depend on icmpErrors, and never be
+  // WSASYSCALLFAILURE (a failure of the shim or the OS): protocol unreachable and parameter
+  // problem left ENOPROTOOPT / EPROTO pending on a connected socket, which had no row.
+  const named = [];
+  for (const icmpErrors of [undefined, true]) {
+    for (const [type, code] of [[3, 2], [12, 0], [12, 1], [3, 3], [3, 13]]) {
+      const sock = await openSocket({ type: 'udp4', bind: { address: '127.0.0.1' }, ...(icmpErrors === undefined ? {} : { icmpErrors }) });
+      sock.connect('127.0.0.2', 7777);
+      await forge(type, code, '127.0.0.1', sock.address().port, '127.0.0.2', 7777);
+      await sleep(20);
+      const next = await sendMsg(sock, { buffers: Buffer.alloc(10) }).then(() => 'sent', (e) => e.code);
+      named.push({ icmpErrors: icmpErrors ?? 'default', icmp: `${type}/${code}`, next });
+      await sock.close();
+    }
+  }
+  console.log(JSON.stringify({ waiting, quiet, gso, unconnected, named }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });
