@@ -2,6 +2,7 @@
 // literals (to, sourceAddress, bind, connect) for both implementations. The native side
 // only ever sees the bytes (native/plan.def), so no string crosses the boundary per send.
 // formatIp serves the ffi-rs backend's receive side (the addon formats with inet_ntop).
+import { U8 } from './intrinsics';
 
 
 function parseV4(text: string, out: Uint8Array, at: number): boolean {
@@ -29,7 +30,7 @@ function parseV6(text: string, out: Uint8Array): boolean {
     const g = all[i];
     if (g === '::') { expanded.push('::'); continue; }
     if (i === all.length - 1 && g.includes('.')) {
-      const v4 = new Uint8Array(4);
+      const v4 = new U8(4);
       if (!parseV4(g, v4, 0)) return false;
       expanded.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
       continue;
@@ -81,11 +82,11 @@ export interface IpLiteral {
  */
 export function parseIp(text: string, nameToIndex: (name: string) => number): IpLiteral | null {
   if (text.length > 63) return null;
-  const v4 = new Uint8Array(4);
+  const v4 = new U8(4);
   if (parseV4(text, v4, 0)) return { text, family: 4, bytes: v4, scope: 0, v4: true, loopback: v4[0] === 127 };
   const pct = text.indexOf('%');
   const host = pct < 0 ? text : text.slice(0, pct);
-  const bytes = new Uint8Array(16);
+  const bytes = new U8(16);
   if (!parseV6(host, bytes)) return null;
   let scope = 0;
   if (pct >= 0) {

@@ -7,6 +7,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { type IpLiteral, ipLiteral, isKept } from './address';
 import { binding } from './binding';
 import { invalidArgType, invalidArgValue } from './errors';
+import { AB, U16, U32, U8 } from './intrinsics';
 import { Kind } from './kind';
 import { PLAN_DONTROUTE, PLAN_HAS_TO, PLAN_SIZE, PLAN_SPLIT, PlanAt } from './plan.generated';
 import { WSA } from './wsa.generated';
@@ -18,14 +19,14 @@ export class PlanMemory {
   readonly u16: Uint16Array;
   readonly u32: Uint32Array;
   constructor(count: number) {
-    const ab = new ArrayBuffer(count * PLAN_SIZE);
+    const ab = new AB(count * PLAN_SIZE);
     // The addon keeps a pointer to a socket's record, and the record is reachable (through
     // the socket's state symbol): a transfer must copy it rather than detach it, or the
     // addon would read memory the caller moved away (and, once collected, freed).
     markAsUntransferable(ab);
-    this.u8 = new Uint8Array(ab);
-    this.u16 = new Uint16Array(ab);
-    this.u32 = new Uint32Array(ab);
+    this.u8 = new U8(ab);
+    this.u16 = new U16(ab);
+    this.u32 = new U32(ab);
   }
 }
 

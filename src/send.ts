@@ -1,6 +1,7 @@
 import { type IpLiteral } from './address';
 import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { F64, U32, U8 } from './intrinsics';
 import { LiteralMemo, PlanMemory, memoLiteral, planMessage, type PlanInput, type Refusal } from './plan';
 import { PLAN_AS_BEFORE, PLAN_SIZE, PlanAt } from './plan.generated';
 import {
@@ -549,9 +550,9 @@ class Staged implements StagedSends {
   #used = 0;
   readonly #st: SocketState;
   readonly #plans = new PlanMemory(MAX_BATCH);
-  #staged = new Uint8Array(STAGE_BYTES);
-  readonly #offsets = new Uint32Array(MAX_BATCH + 1);
-  readonly #results = new Float64Array(MAX_BATCH);
+  #staged = new U8(STAGE_BYTES);
+  readonly #offsets = new U32(MAX_BATCH + 1);
+  readonly #results = new F64(MAX_BATCH);
   readonly #prepared: Array<Prepared | undefined> = [];
   readonly #resolves: Array<((bytes: number) => void) | undefined> = [];
   readonly #rejects: Array<((err: WsaError) => void) | undefined> = [];
@@ -567,7 +568,7 @@ class Staged implements StagedSends {
     const bytes = bytesOf(p);  // throws for a detached view, as a lone send does
     if (this.n === MAX_BATCH || this.#used + bytes > this.#staged.length) {
       this.flush();
-      if (bytes > this.#staged.length) this.#staged = new Uint8Array(Math.max(bytes, 2 * this.#staged.length));
+      if (bytes > this.#staged.length) this.#staged = new U8(Math.max(bytes, 2 * this.#staged.length));
     }
     const i = this.n;
     const prev = i > 0 ? this.#prepared[i - 1]! : undefined;

@@ -2,6 +2,7 @@
 // error codes, before any I/O. The native side only asserts what passes.
 import { types } from 'node:util';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { U8 } from './intrinsics';
 
 /** Most buffers one datagram may be gathered from (IOV_MAX on Linux; the same limit on Windows). */
 export const MAX_BUFFERS = 1024;
@@ -67,8 +68,8 @@ export function viewByteLength(view: ArrayBufferView): number {
 /** @internal The bytes a view really covers, as a Uint8Array over the same memory. */
 export function viewBytes(view: ArrayBufferView): Uint8Array {
   return isDataView(view)
-    ? new Uint8Array(dvBuffer(view), dvByteOffset(view), dvByteLength(view))
-    : new Uint8Array(taBuffer(view), taByteOffset(view), taByteLength(view));
+    ? new U8(dvBuffer(view), dvByteOffset(view), dvByteLength(view))
+    : new U8(taBuffer(view), taByteOffset(view), taByteLength(view));
 }
 
 /**
@@ -97,7 +98,7 @@ export function unusableView(view: ArrayBufferView): string | null {
   const dv = isDataView(view);
   const buf = (dv ? dvBuffer(view) : taBuffer(view)) as ArrayBuffer;
   try {
-    new Uint8Array(buf, 0, 0);
+    new U8(buf, 0, 0);
   } catch {
     return DETACHED;
   }

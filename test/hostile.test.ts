@@ -147,6 +147,34 @@ describe('hostile callers', () => {
     expect(reads).toBe(1);
   });
 
+  it('a caller who replaced the global Uint8Array: no send constructs with it (no caller code runs inside a send)', async () => {
+    const { s, r, to } = await setup();
+    const Real = globalThis.Uint8Array;
+    const empty = new Real(0);
+    const emptyDv = new DataView(new ArrayBuffer(0));
+    const dv = new DataView(new ArrayBuffer(4));
+    const big = Buffer.alloc(300, 7);
+    const first = Buffer.from('first');
+    let constructed = 0;
+    globalThis.Uint8Array = new Proxy(Real, { construct(t, args, nt) { constructed++; return Reflect.construct(t, args, nt); } });
+    const pending: Array<Promise<number>> = [];
+    let batch: Promise<unknown> | undefined;
+    try {
+      sendMsgSync(s, { buffers: empty, to });  // a 0-byte view: the addon asks the view check
+      sendMsgSync(s, { buffers: [emptyDv], to });
+      pending.push(sendMsg(s, { buffers: first, to }), sendMsg(s, { buffers: dv, to }));  // the second is staged: copied
+      sendMsgSync(s, { buffers: big, to, segmentSize: 100 });
+      expect(sendMsgBatchSync(s, [{ buffers: dv, to }, { buffers: [empty, first], to: { address: '127.0.0.1', port: to.port } }])).toEqual({ sent: 2 });
+      batch = sendMsgBatch(s, [{ buffers: [dv, emptyDv], to }, { buffers: big, to, segmentSize: 150 }]);
+    } finally {
+      globalThis.Uint8Array = Real;
+    }
+    expect(constructed).toBe(0);
+    expect(await Promise.all(pending)).toEqual([5, 4]);
+    expect(await batch).toEqual({ sent: 2 });
+    expect((await r.waitFor(12)).map((m) => m.data.length).sort((a, b) => a - b)).toEqual([0, 0, 4, 4, 4, 5, 5, 100, 100, 100, 150, 150]);
+  });
+
   it('signals: one without removeEventListener is refused up front; sendMsgSync takes none', async () => {
     const { s, to } = await setup();
     const noRemove = { aborted: false, addEventListener() {} };

@@ -6,6 +6,7 @@
 import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
+import { AB, DV, F64, U32, U8 } from '../intrinsics';
 import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
@@ -119,7 +120,7 @@ interface Plan {
  * records while they are read (the addon reads them before any JS can run).
  */
 function records(plans: Uint8Array, n: number): Uint8Array {
-  const out = new Uint8Array(n * PLAN_SIZE);
+  const out = new U8(n * PLAN_SIZE);
   for (let i = 0; i < out.length; i++) out[i] = plans[i]!;
   return out;
 }
@@ -143,7 +144,7 @@ interface IpAddr { family: 4 | 6; bytes: Uint8Array; scope: number }
 /** A bind or connect address: a plan record's destination fields (addon.cc's decode_endpoint). */
 function endpointOf(rec: Uint8Array): (IpAddr & { port: number }) | null {
   if (rec.byteLength < PLAN_SIZE) return null;
-  const dv = new DataView(rec.buffer, rec.byteOffset, PLAN_SIZE);
+  const dv = new DV(rec.buffer, rec.byteOffset, PLAN_SIZE);
   const family = dv.getUint8(PlanAt.TO_FAMILY);
   if (family !== 4 && family !== 6) return null;
   const bytes = rec.slice(PlanAt.TO_ADDR, PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
@@ -154,8 +155,8 @@ const isV6Kind = (k: Kind): boolean => k === Kind.Udp6 || k === Kind.Raw6;
 
 function sockaddr(kind: Kind, a: IpAddr, port: number): Uint8Array {
   if (isV6Kind(kind) || a.family === 6) {
-    const out = new Uint8Array(A['sizeof sockaddr_in6']);
-    const dv = new DataView(out.buffer);
+    const out = new U8(A['sizeof sockaddr_in6']);
+    const dv = new DV(out.buffer);
     dv.setUint16(0, A.AF_INET6, true);
     dv.setUint16(A['sockaddr_in6.sin6_port'], port, false);
     const at = A['sockaddr_in6.sin6_addr'];
@@ -169,8 +170,8 @@ function sockaddr(kind: Kind, a: IpAddr, port: number): Uint8Array {
     }
     return out;
   }
-  const out = new Uint8Array(A['sizeof sockaddr_in']);
-  const dv = new DataView(out.buffer);
+  const out = new U8(A['sizeof sockaddr_in']);
+  const dv = new DV(out.buffer);
   dv.setUint16(0, A.AF_INET, true);
   dv.setUint16(A['sockaddr_in.sin_port'], port, false);
   out.set(a.bytes, A['sockaddr_in.sin_addr']);
@@ -199,8 +200,8 @@ function controlFor(plan: Plan): Uint8Array | null {
   if (!plan.pktinfo && !plan.tosKind && !plan.segmentSize) return null;
   const size = (plan.pktinfo === 4 ? SPACE_PKTINFO4 : plan.pktinfo === 6 ? SPACE_PKTINFO6 : 0) +
     (plan.tosKind ? SPACE_INT : 0) + (plan.segmentSize ? SPACE_INT : 0);
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
+  const out = new U8(size);
+  const dv = new DV(out.buffer);
   let at = 0;
   if (plan.pktinfo === 4) {
     // Linux takes the source from ipi_spec_dst and ignores ipi_addr (the field Windows reads).
@@ -1057,7 +1058,7 @@ export class FfiSocket implements NativeSocket {
     // a copy of what they held now (send.cc's own_payload).
     for (let i = next; i < msgs.length; i++) {
       const e = msgs[i]!;
-      const copy = new Uint8Array(e.total);
+      const copy = new U8(e.total);
       let at = 0;
       for (const v of e.views) {
         const bytes = viewBytes(v);
@@ -1086,7 +1087,7 @@ export class FfiSocket implements NativeSocket {
     }
     // Host byte order, as src/plan.ts's typed arrays wrote it: little-endian on every target
     // this backend runs on (src/ffi/abi.ts).
-    const dv = new DataView(rec.buffer, rec.byteOffset + at, PLAN_SIZE);
+    const dv = new DV(rec.buffer, rec.byteOffset + at, PLAN_SIZE);
     const flags = dv.getUint8(PlanAt.FLAGS);
     if (flags & ~(PLAN_HAS_TO | PLAN_DONTROUTE | PLAN_SPLIT)) return WSA.EFAULT;
     const kindOf = (v: number): 0 | 4 | 6 | -1 => (v === 0 || v === 4 || v === 6 ? v : -1);
@@ -1303,7 +1304,7 @@ export class FfiSocket implements NativeSocket {
       return libc.recvmsg(this.fd, base + hdr, A.MSG_DONTWAIT);
     });
     if (n < 0) return -n;
-    new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
+    new U8(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
     const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
     const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
@@ -1335,7 +1336,7 @@ export class FfiSocket implements NativeSocket {
     let total = 0;
     for (let i = 0; i < n; i++) total += view.getUint32(HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
     const tableBytes = n * RAW_BATCH_FIELDS * 4;
-    const out = new Uint8Array(tableBytes + total);
+    const out = new U8(tableBytes + total);
     const table = new Int32Array(out.buffer, 0, n * RAW_BATCH_FIELDS);
     const result: RawBatch = [out, n];
     const strings = new Map<string, number>();
