@@ -97,7 +97,6 @@ struct Registry {
 struct AddonData {
   EventLoop loop;
   Napi::FunctionReference socketClass;
-  Napi::FunctionReference viewCheck;  // src/validate.ts's unusableView (view_is_empty)
   std::shared_ptr<Registry> registry;
 };
 
@@ -115,39 +114,8 @@ struct Views {
   size_t total = 0;
 };
 
-// A view that measures 0 bytes is not always empty: its buffer may have been detached, or
-// resized smaller than the view (N-API tells neither apart from a real empty view: the
-// length it gives is 0 for all three, and it cannot say what a fixed-length view covered).
-// src/validate.ts's unusableView decides, handed over once by setViewCheck: asked only for
-// 0-byte views, it runs only the shim's own code (intrinsics taken at load). Without it
-// (the addon loaded on its own), the detached question is asked here.
-bool view_is_empty(napi_env env, napi_value v) {
-  AddonData* data = nullptr;
-  napi_get_instance_data(env, reinterpret_cast<void**>(&data));
-  if (data && !data->viewCheck.IsEmpty()) {
-    napi_value check = data->viewCheck.Value(), global, why;
-    napi_get_global(env, &global);
-    if (napi_call_function(env, global, check, 1, &v, &why) != napi_ok) {
-      napi_value ignored;
-      napi_get_and_clear_last_exception(env, &ignored);
-      return false;
-    }
-    napi_valuetype t;
-    return napi_typeof(env, why, &t) == napi_ok && t == napi_null;
-  }
-  napi_value ab;
-  void* bytes = nullptr;
-  size_t length = 0;
-  napi_typedarray_type type;
-  bool detached = false, isTyped = false;
-  napi_is_typedarray(env, v, &isTyped);
-  napi_status st = isTyped ? napi_get_typedarray_info(env, v, &type, &length, &bytes, &ab, nullptr)
-                           : napi_get_dataview_info(env, v, &length, &bytes, &ab, nullptr);
-  return st == napi_ok && napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached;
-}
-
 // One ArrayBufferView by its intrinsic length (a view's own properties may lie); false if
-// v is not one or its buffer is detached (src/ then says which argument it was).
+// v is not one. A detached view reads as 0 bytes; payloads go through read_payload.
 bool read_view(napi_env env, napi_value v, Buf* b) {
   void* data = nullptr;
   size_t length = 0;
@@ -167,14 +135,24 @@ bool read_view(napi_env env, napi_value v, Buf* b) {
   } else if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) != napi_ok) {
     return false;
   }
-  if (length == 0 && !view_is_empty(env, v)) return false;
   b->data = static_cast<const uint8_t*>(data);
   b->len = length;
   return true;
 }
 
+// A payload view. One of 0 bytes is not always empty: its buffer may have been detached, or
+// shrunk (resizable) below the view, and N-API gives 0 for all three (nor can it say what a
+// fixed-length view covered). So a call refuses it (WSAEFAULT, before any I/O) unless src/,
+// asked by that refusal, found every 0-byte view of the call truly empty (validate.ts
+// unusableView) and said so with allowEmpty() just before calling again. No callback into
+// JS: code run from inside a send could re-enter it (review: a check function registered
+// by the caller first re-entered sendBatch and crashed the process).
+bool read_payload(napi_env env, napi_value v, bool emptyChecked, Buf* b) {
+  return read_view(env, v, b) && (b->len != 0 || emptyChecked);
+}
+
 // argv[0..argc): the views, or one array of them. false: one is not a live view.
-bool read_views(napi_env env, const napi_value* argv, size_t argc, Views* out) {
+bool read_views(napi_env env, const napi_value* argv, size_t argc, bool emptyChecked, Views* out) {
   bool isArray = false;
   napi_value list = nullptr;
   uint32_t n = static_cast<uint32_t>(argc);
@@ -189,7 +167,7 @@ bool read_views(napi_env env, const napi_value* argv, size_t argc, Views* out) {
   for (uint32_t i = 0; i < n; i++) {
     napi_value v = argv[i < argc ? i : 0];
     if (list && napi_get_element(env, list, i, &v) != napi_ok) return false;
-    if (!read_view(env, v, &out->bufs[i])) return false;
+    if (!read_payload(env, v, emptyChecked, &out->bufs[i])) return false;
     out->total += out->bufs[i].len;
   }
   out->n = n;
@@ -205,6 +183,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                            InstanceMethod<&Socket::SendBatch>("sendBatch"),
                            InstanceMethod<&Socket::SendEach>("sendEach"),
                            InstanceMethod<&Socket::Cancel>("cancel"),
+                           InstanceMethod<&Socket::AllowEmpty>("allowEmpty"),
                            InstanceMethod<&Socket::Recv>("recv"),
                            InstanceMethod<&Socket::CancelRecv>("cancelRecv"),
                            InstanceMethod<&Socket::RecvBatch>("recvBatch"),
@@ -309,6 +288,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     void* data = nullptr;
     napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
     Socket* self = static_cast<Socket*>(data);
+    bool emptyChecked = self->TakeEmptyChecked();
     // argc is the count the caller passed, which may exceed what argv holds: src/ never does.
     if (argc > kMaxArgs) return self->FailJs(env, WSAEFAULT_);
     size_t first = 0;
@@ -320,7 +300,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (!self->sock_ || !sock_is_open(self->sock_)) return self->FailJs(env, WSAENOTSOCK_);
     if (!self->plan_) return self->FailJs(env, WSAEFAULT_);
     Views views;
-    if (!read_views(env, argv + first, argc - first, &views)) return self->FailJs(env, WSAEFAULT_);
+    if (!read_views(env, argv + first, argc - first, emptyChecked, &views)) return self->FailJs(env, WSAEFAULT_);
     long r = self->Send(self->plan_, views, mode, token);
     if (r == kSendFailed) return self->FailureToJs(env, 0, 0);
     napi_value out;
@@ -401,6 +381,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // failure array whose failedIndex is the message that failed (none after it was sent).
   Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
+    bool emptyChecked = TakeEmptyChecked();
     if (!sock_ || !sock_is_open(sock_)) return Napi::Value(env, FailJs(env, WSAENOTSOCK_));
     Buf plans;
     uint32_t n = info[1].As<Napi::Number>().Uint32Value();
@@ -434,7 +415,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
         napi_value el = nullptr;
         if (list ? napi_get_element(env, list, next, &el) != napi_ok : next >= direct) el = nullptr;
         else if (!list) el = info[4 + next];
-        if (!el || !read_view(env, el, &v.bufs[k])) return Napi::Value(env, FailureToJs(env, 0, i, WSAEFAULT_));
+        if (!el || !read_payload(env, el, emptyChecked, &v.bufs[k])) return Napi::Value(env, FailureToJs(env, 0, i, WSAEFAULT_));
         v.total += v.bufs[k].len;
       }
       v.n = nbufs;
@@ -475,6 +456,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // kSendPending or kSendFailed. -> null, or [[index, wsa, sysErrno, syscall, icmp], ...]
   // for the messages that failed; a failure fails only its own message.
   Napi::Value SendEach(const Napi::CallbackInfo& info) {
+    TakeEmptyChecked();  // its payloads are src/'s staged copies, never 0-byte views
     napi_env env = info.Env();
     Buf plans, staged, offsetsBuf, resultsBuf;
     uint32_t n = info[1].As<Napi::Number>().Uint32Value();
@@ -706,6 +688,19 @@ class Socket : public Napi::ObjectWrap<Socket> {
       }
       ErrorArgs(env, err, argv + 2);
     }, true);
+  }
+
+  // allowEmpty(): the next send call may carry 0-byte views (read_payload). Only the next:
+  // every send call takes the permission as it starts, used or not.
+  Napi::Value AllowEmpty(const Napi::CallbackInfo& info) {
+    emptyChecked_ = true;
+    return info.Env().Undefined();
+  }
+
+  bool TakeEmptyChecked() {
+    bool was = emptyChecked_;
+    emptyChecked_ = false;
+    return was;
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
@@ -946,6 +941,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   const uint8_t* plan_ = nullptr;  // the record's bytes (planRef_ keeps them alive)
   Napi::Reference<Napi::Value> planRef_;
   bool held_ = false;
+  bool emptyChecked_ = false;      // allowEmpty() was called for the next send call
   std::vector<BatchItem> batch_;  // reused by every sendBatch on this socket
   std::vector<SendSpec> specs_;
   std::vector<long> eachResults_;  // sendEach's, reused
@@ -1011,13 +1007,6 @@ Napi::Value NameToIndexJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), name.size() < 64 ? interface_index(name.c_str()) : 0);
 }
 
-// Once: a later call (code that loaded the addon file itself) cannot swap the rule.
-Napi::Value SetViewCheckJs(const Napi::CallbackInfo& info) {
-  auto* data = info.Env().GetInstanceData<AddonData>();
-  if (data->viewCheck.IsEmpty() && info.Length() == 1 && info[0].IsFunction()) data->viewCheck = Napi::Persistent(info[0].As<Napi::Function>());
-  return info.Env().Undefined();
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   uv_loop_s* uvLoop = nullptr;
@@ -1034,7 +1023,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("liveCounts", Napi::Function::New(env, LiveCountsJs));
   exports.Set("abiLayout", Napi::Function::New(env, AbiLayoutJs));
   exports.Set("nameToIndex", Napi::Function::New(env, NameToIndexJs));
-  exports.Set("setViewCheck", Napi::Function::New(env, SetViewCheckJs));
 #ifdef _WIN32
   exports.Set("platform", Napi::String::New(env, "win32"));
 #else

@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { coded } from './errors';
 import { loadFfiBinding } from './ffi/index';
-import { unusableView } from './validate';
 
 /**
  * @internal What the OS said about the earlier datagram an ICMP error is about (Linux reads it
@@ -78,6 +77,12 @@ export interface NativeSocket {
    * it was removed, or -1 if it was not there or (Windows) its completion will say.
    */
   cancel(token: number): number;
+  /**
+   * The next send call may carry 0-byte views: src/ found each of them truly empty (not
+   * detached, not outside a shrunk buffer), which the addon cannot tell; without this it
+   * refuses them with WSAEFAULT before any I/O. Taken by that call, used or not.
+   */
+  allowEmpty(): void;
   /** A plan record's destination fields. */
   connect(peer: Uint8Array): boolean | number;
   shutdownSend(): boolean | number;
@@ -113,8 +118,6 @@ export interface Binding {
   liveCounts(): { sockets: number; pollHandles: number; queuedSends: number };
   /** posix: the struct sizes, offsets and constants the ffi-rs backend writes by hand. */
   abiLayout(): Record<string, number>;
-  /** The addon asks `check` about each 0-byte view it reads (detached, or outside a shrunk buffer?). Once. */
-  setViewCheck?(check: (view: ArrayBufferView) => string | null): void;
   platform: 'posix' | 'win32';
   maxBuffers: number;
   maxBatch: number;
@@ -172,7 +175,6 @@ function loadAddon(): Binding {
       try {
         addon = require(file) as Binding;
         addonFile = file;
-        addon.setViewCheck?.(unusableView);
         break;
       } catch (err) {
         firstError ??= err;

@@ -1,10 +1,65 @@
-// The constructors the shim uses while it sends, taken at load as Node core's primordials are:
-// a caller who later replaces globalThis.Uint8Array (or any of these) must not get its code
-// run inside a send, nor see, keep and later rewrite the bytes of a parsed address or a
-// plan record.
+// What the shim calls while a send or receive runs, taken at load as Node core's primordials
+// are. A caller who later replaces globalThis.Uint8Array, a %TypedArray%.prototype getter or
+// method, a DataView method, Symbol.species or Math.* must not get its code run there: it
+// could re-enter the shim, or be handed memory the shim writes system-call structures into
+// (the ffi-rs arena, a plan record) and rewrite it after validation (review: a species
+// constructor given the plan records redirected a batch message; a `length` getter that
+// re-entered rewrote a socket's plan record under the send being planned).
+// Methods go through Function.prototype.call as it was at load (V8 inlines these calls).
+
+const uncurry: <F extends (...a: never[]) => unknown>(fn: F) => (self: unknown, ...a: Parameters<F>) => ReturnType<F> =
+  Function.prototype.bind.bind(Function.prototype.call) as never;
+const getter = <T>(proto: object, key: string): ((self: unknown) => T) =>
+  uncurry(Object.getOwnPropertyDescriptor(proto, key)!.get! as () => T);
+
 /** @internal */ export const U8: Uint8ArrayConstructor = Uint8Array;
 /** @internal */ export const U16: Uint16ArrayConstructor = Uint16Array;
 /** @internal */ export const U32: Uint32ArrayConstructor = Uint32Array;
+/** @internal */ export const I32: Int32ArrayConstructor = Int32Array;
 /** @internal */ export const F64: Float64ArrayConstructor = Float64Array;
 /** @internal */ export const DV: DataViewConstructor = DataView;
 /** @internal */ export const AB: ArrayBufferConstructor = ArrayBuffer;
+/** @internal */ export const isView: (v: unknown) => v is ArrayBufferView = ArrayBuffer.isView;
+/** @internal */ export const { min, max, floor, ceil } = Math;
+
+const taProto = Object.getPrototypeOf(Uint8Array.prototype) as Uint8Array;
+/** @internal %TypedArray%.prototype getters: a view's own properties may lie, and these say what the OS sees. */
+export const taByteLength = getter<number>(taProto, 'byteLength');
+/** @internal */ export const taByteOffset = getter<number>(taProto, 'byteOffset');
+/** @internal */ export const taBuffer = getter<ArrayBufferLike>(taProto, 'buffer');
+/** @internal */ export const taLength = getter<number>(taProto, 'length');
+/** @internal */ export const dvByteLength = getter<number>(DataView.prototype, 'byteLength');
+/** @internal */ export const dvByteOffset = getter<number>(DataView.prototype, 'byteOffset');
+/** @internal */ export const dvBuffer = getter<ArrayBufferLike>(DataView.prototype, 'buffer');
+/** @internal */ export const taSet = uncurry(taProto.set) as (target: Uint8Array, source: ArrayLike<number>, offset?: number) => void;
+/** @internal */ export const taFill = uncurry(taProto.fill) as (target: Uint8Array, value: number, start?: number, end?: number) => Uint8Array;
+/**
+ * @internal `at` validates the view first (it throws once the view lies outside its buffer)
+ * and, unlike `slice`, creates nothing: no `constructor` of the caller's is consulted.
+ */
+export const taAt = uncurry(taProto.at) as (view: ArrayBufferView, i: number) => unknown;
+
+/** @internal bytes [start, end) of a Uint8Array as a new view of the same memory: subarray without Symbol.species. */
+export function u8sub(a: Uint8Array, start: number, end: number): Uint8Array {
+  return new U8(taBuffer(a), taByteOffset(a) + start, end - start);
+}
+
+/** @internal bytes [start, end) of a Uint8Array copied: slice without Symbol.species. */
+export function u8slice(a: Uint8Array, start: number, end: number): Uint8Array {
+  const out = new U8(end - start);
+  taSet(out, u8sub(a, start, end));
+  return out;
+}
+
+const dvProto = DataView.prototype;
+/** @internal */ export const dvGetUint8 = uncurry(dvProto.getUint8) as (dv: DataView, at: number) => number;
+/** @internal */ export const dvGetUint16 = uncurry(dvProto.getUint16) as (dv: DataView, at: number, le?: boolean) => number;
+/** @internal */ export const dvGetInt16 = uncurry(dvProto.getInt16) as (dv: DataView, at: number, le?: boolean) => number;
+/** @internal */ export const dvGetUint32 = uncurry(dvProto.getUint32) as (dv: DataView, at: number, le?: boolean) => number;
+/** @internal */ export const dvGetInt32 = uncurry(dvProto.getInt32) as (dv: DataView, at: number, le?: boolean) => number;
+/** @internal */ export const dvGetBigUint64 = uncurry(dvProto.getBigUint64) as (dv: DataView, at: number, le?: boolean) => bigint;
+/** @internal */ export const dvSetUint16 = uncurry(dvProto.setUint16) as (dv: DataView, at: number, v: number, le?: boolean) => void;
+/** @internal */ export const dvSetInt16 = uncurry(dvProto.setInt16) as (dv: DataView, at: number, v: number, le?: boolean) => void;
+/** @internal */ export const dvSetUint32 = uncurry(dvProto.setUint32) as (dv: DataView, at: number, v: number, le?: boolean) => void;
+/** @internal */ export const dvSetInt32 = uncurry(dvProto.setInt32) as (dv: DataView, at: number, v: number, le?: boolean) => void;
+/** @internal */ export const dvSetBigUint64 = uncurry(dvProto.setBigUint64) as (dv: DataView, at: number, v: bigint, le?: boolean) => void;

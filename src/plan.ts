@@ -144,8 +144,10 @@ export function planMessage(mem: PlanMemory, at: number, kind: Kind, peer: IpLit
     if (source) {
       // A v4 destination takes the IPv4 address: the last four bytes of a v4-mapped source.
       const from = destV4 && source.family === 6 ? 12 : 0;
+      // Lengths by family, not b.length: a typed array's `length` is a prototype getter a
+      // caller can replace, and nothing of the caller's may run while a record is written.
       const b = source.bytes;
-      for (let i = from; i < b.length; i++) u8[base + PlanAt.SOURCE + i - from] = b[i]!;
+      for (let i = from, n = source.family === 4 ? 4 : 16; i < n; i++) u8[base + PlanAt.SOURCE + i - from] = b[i]!;
     }
     mem.u32[(base + PlanAt.IFINDEX) >> 2] = ifindex;
   }
@@ -155,7 +157,7 @@ export function planMessage(mem: PlanMemory, at: number, kind: Kind, peer: IpLit
 function writeEndpoint(mem: PlanMemory, base: number, a: IpLiteral, port: number): void {
   mem.u8[base + PlanAt.TO_FAMILY] = a.family;
   const b = a.bytes;
-  for (let i = 0; i < b.length; i++) mem.u8[base + PlanAt.TO_ADDR + i] = b[i]!;
+  for (let i = 0, n = a.family === 4 ? 4 : 16; i < n; i++) mem.u8[base + PlanAt.TO_ADDR + i] = b[i]!;
   mem.u32[(base + PlanAt.TO_SCOPE) >> 2] = a.scope > 0 ? a.scope : 0;
   mem.u16[(base + PlanAt.TO_PORT) >> 1] = port;
 }

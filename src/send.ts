@@ -1,7 +1,7 @@
 import { type IpLiteral } from './address';
 import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { F64, U32, U8 } from './intrinsics';
+import { F64, U32, U8, ceil, max } from './intrinsics';
 import { LiteralMemo, PlanMemory, memoLiteral, planMessage, type PlanInput, type Refusal } from './plan';
 import { PLAN_AS_BEFORE, PLAN_SIZE, PlanAt } from './plan.generated';
 import {
@@ -262,7 +262,7 @@ function seal(p: Prepared, batch: boolean): void {
   // Split here when one offloaded send cannot carry it; a socket whose offload is off splits
   // in the backend (it knows that without a call into native code, which costs more than
   // the rest of this function).
-  p.split = !batch && !(p.totalBytes <= OFFLOAD_MAX_BYTES && Math.ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS);
+  p.split = !batch && !(p.totalBytes <= OFFLOAD_MAX_BYTES && ceil(p.totalBytes / p.segmentSize) <= OFFLOAD_MAX_SEGMENTS);
 }
 
 /** The largest payload one offloaded send may carry (one IPv4 packet; also safe for IPv6). */
@@ -315,6 +315,25 @@ function sendError(p: Prepared, f: SendFailure): WsaError {
   return toWsaError(f[0], f[1], f[2], f[3], w);
 }
 
+/** The addon's refusal of a view before any I/O (WSAEFAULT of the shim's own, no errno). */
+const isShimFault = (r: number | SendFailure): r is SendFailure => typeof r !== 'number' && r[0] === WSA.EFAULT && r[1] === 0;
+
+/**
+ * After the addon refused a call's 0-byte views (it cannot tell an empty view from a
+ * detached one or one left outside a shrunk buffer): the argument error if one of them is
+ * not truly empty; else the addon is told so for the call that follows at once. Runs only
+ * the shim's own code, so nothing can change the views before that call.
+ */
+function retryEmpty(st: SocketState, prepared: Prepared | readonly Prepared[]): void {
+  if (isArray(prepared)) {
+    const list = prepared as readonly Prepared[];
+    for (let i = 0; i < list.length; i++) throwIfUnusable(list[i]!);
+  } else {
+    throwIfUnusable(prepared as Prepared);
+  }
+  st.native.allowEmpty();
+}
+
 function throwIfUnusable(p: Prepared): void {
   const views = Array.isArray(p.views) ? p.views : [p.views];
   for (let i = 0; i < views.length; i++) {
@@ -331,7 +350,7 @@ function bytesOf(p: Prepared): number {
 
 /** How many datagrams a message is on the wire. */
 function datagrams(p: Prepared): number {
-  return p.segmentSize ? Math.max(1, Math.ceil(bytesOf(p) / p.segmentSize)) : 1;
+  return p.segmentSize ? max(1, ceil(bytesOf(p) / p.segmentSize)) : 1;
 }
 
 /** The overlapped-queue bound (maxPendingSends / maxPendingBytes) is reached. */
@@ -394,7 +413,11 @@ export function sendMsgSync(sock: Socket, msg: Message): number {
   const refused = planSingle(p);
   if (refused) throw refusalError(p, refused);
   flushStaged(st);  // the sendMsg calls made before it go first
-  const r = callSync(st.native, p.views);
+  let r = callSync(st.native, p.views);
+  if (isShimFault(r)) {
+    retryEmpty(st, p);
+    r = callSync(st.native, p.views);
+  }
   if (typeof r === 'number') return r;
   throw sendError(p, r);
 }
@@ -492,7 +515,16 @@ export function sendMsg(sock: Socket, msg: Message, callback?: SendCallback): Pr
   if (refused) return completed(callback, link, refusalError(p, refused), 0);
   if (p.aborted || link?.fired) return completed(callback, link, new WsaError(WSA.OPERATION_ABORTED, where(p)), 0);
   if (full) return completed(callback, link, queueFull(st, where(p)), 0);
-  const r = callAsync(st.native, token, p.views);
+  let r = callAsync(st.native, token, p.views);
+  if (isShimFault(r)) {
+    try {
+      retryEmpty(st, p);
+    } catch (argError) {
+      unlisten(link);
+      throw argError;
+    }
+    r = callAsync(st.native, token, p.views);
+  }
   if (typeof r === 'number' && r >= 0) return completed(callback, link, null, r);
   if (typeof r !== 'number') {
     let err: WsaError;
@@ -551,6 +583,8 @@ class Staged implements StagedSends {
   readonly #st: SocketState;
   readonly #plans = new PlanMemory(MAX_BATCH);
   #staged = new U8(STAGE_BYTES);
+  /** #staged's length, kept here: a typed array's `length` getter is the caller's to replace. */
+  #capacity = STAGE_BYTES;
   readonly #offsets = new U32(MAX_BATCH + 1);
   readonly #results = new F64(MAX_BATCH);
   readonly #prepared: Array<Prepared | undefined> = [];
@@ -566,9 +600,9 @@ class Staged implements StagedSends {
   add(p: Prepared, callback: SendCallback | undefined): Promise<number> | undefined {
     const st = this.#st;
     const bytes = bytesOf(p);  // throws for a detached view, as a lone send does
-    if (this.n === MAX_BATCH || this.#used + bytes > this.#staged.length) {
+    if (this.n === MAX_BATCH || this.#used + bytes > this.#capacity) {
       this.flush();
-      if (bytes > this.#staged.length) this.#staged = new U8(Math.max(bytes, 2 * this.#staged.length));
+      if (bytes > this.#capacity) this.#staged = new U8(this.#capacity = max(bytes, 2 * this.#capacity));
     }
     const i = this.n;
     const prev = i > 0 ? this.#prepared[i - 1]! : undefined;
@@ -827,7 +861,11 @@ function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFai
 const reflectApply = Reflect.apply;
 const isArray = Array.isArray;
 
-function callBatch(n: NativeSocket, args: unknown[]): number | SendFailure {
+function callBatch(st: SocketState, prepared: readonly Prepared[], args: unknown[]): number | SendFailure {
+  const n = st.native;
+  const r = reflectApply(n.sendBatch, n, args) as number | SendFailure;
+  if (!isShimFault(r) || r[4] !== 0) return r;
+  retryEmpty(st, prepared);
   return reflectApply(n.sendBatch, n, args) as number | SendFailure;
 }
 
@@ -836,7 +874,7 @@ function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
   const args = planBatch(st, prepared, false, 0);
   if (!isArray(args)) return args;
   flushStaged(st);
-  const r = callBatch(st.native, args);
+  const r = callBatch(st, prepared, args);
   return typeof r === 'number' ? { sent: r } : batchFailure(st, prepared, r);
 }
 
@@ -880,7 +918,7 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
   const args = planBatch(st, prepared, true, token);
   if (!isArray(args)) return resolved(args);
   flushStaged(st);
-  const r = callBatch(st.native, args);
+  const r = callBatch(st, prepared, args);
   if (typeof r !== 'number') return resolved(batchFailure(st, prepared, r));
   if (r >= 0) return resolved({ sent: r });
   if (bytes === 0) for (let i = 0; i < prepared.length; i++) bytes += bytesOf(prepared[i]!);

@@ -2,7 +2,9 @@
 // error codes, before any I/O. The native side only asserts what passes.
 import { types } from 'node:util';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { U8 } from './intrinsics';
+import {
+  U8, dvBuffer, dvByteLength, dvByteOffset, isView, taAt, taBuffer, taByteLength, taByteOffset, taSet,
+} from './intrinsics';
 
 /** Most buffers one datagram may be gathered from (IOV_MAX on Linux; the same limit on Windows). */
 export const MAX_BUFFERS = 1024;
@@ -29,28 +31,10 @@ export function validateKeys(value: Record<string, unknown>, name: string, allow
 }
 
 // A view's own properties can lie (`Object.defineProperty(view, 'byteLength', ...)`), and
-// getters run user code: lengths and buffers are read through the intrinsic getters, which
-// say what the native side will see.
-// Taken at load, as Node core's primordials are: a caller who later replaces
-// util.types.isDataView or Function.prototype.call cannot run code in here (which may run
-// after a send was planned, while its size is measured).
-const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const uncurry = <T>(fn: (this: ArrayBufferView) => T): ((view: ArrayBufferView) => T) =>
-  Function.prototype.call.bind(fn) as unknown as (view: ArrayBufferView) => T;
-const intrinsic = <T>(proto: object, key: string) => uncurry(Object.getOwnPropertyDescriptor(proto, key)!.get! as (this: ArrayBufferView) => T);
-const taByteLength = intrinsic<number>(typedArrayProto, 'byteLength');
-const taByteOffset = intrinsic<number>(typedArrayProto, 'byteOffset');
-const taBuffer = intrinsic<ArrayBufferLike>(typedArrayProto, 'buffer');
-const dvByteLength = intrinsic<number>(DataView.prototype, 'byteLength');
-const dvByteOffset = intrinsic<number>(DataView.prototype, 'byteOffset');
-const dvBuffer = intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer');
+// getters run user code: lengths and buffers are read through the intrinsic getters
+// (src/intrinsics.ts, taken at load), which say what the native side will see.
 const isDataView = types.isDataView;
 const isUint8Array = types.isUint8Array;
-const taSet = Function.prototype.call.bind((typedArrayProto as Uint8Array).set) as unknown as
-  (target: Uint8Array, source: Uint8Array, offset: number) => void;
-// `at` validates the view first (it throws once the view lies outside its buffer) and, unlike
-// `slice`, creates nothing: no `constructor` of the caller's is consulted.
-const taAt = Function.prototype.call.bind((typedArrayProto as Uint8Array).at) as unknown as (view: ArrayBufferView, i: number) => unknown;
 
 /**
  * @internal The view's real byte length, whatever its own properties say: 0 once detached,
@@ -91,7 +75,8 @@ const OUTSIDE = 'must not lie outside its ArrayBuffer (which was resized smaller
  * being empty: one whose ArrayBuffer was transferred away (Node 20 has no `detached`
  * property yet), and one left outside its resizable ArrayBuffer by a resize (every getter
  * says 0). Sending either as an empty datagram would put on the wire what the caller never
- * wrote. The native addon asks this function too (setViewCheck), so the rule is here once.
+ * wrote. The addon refuses every 0-byte view until src/ has asked this (send.ts
+ * retryEmpty), so the rule is here once.
  */
 export function unusableView(view: ArrayBufferView): string | null {
   if (viewByteLength(view) !== 0) return null;
@@ -117,7 +102,7 @@ export function unusableView(view: ArrayBufferView): string | null {
  * built per view costs more than measuring it).
  */
 function validateView(value: unknown, name: string, index = -1): number {
-  if (!ArrayBuffer.isView(value)) throw invalidArgType(index < 0 ? name : `${name}[${index}]`, 'an instance of Buffer, TypedArray, or DataView', value);
+  if (!isView(value)) throw invalidArgType(index < 0 ? name : `${name}[${index}]`, 'an instance of Buffer, TypedArray, or DataView', value);
   const length = viewByteLength(value);
   if (length === 0) {
     const why = unusableView(value);

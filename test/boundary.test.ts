@@ -293,6 +293,38 @@ describe('one plan record per socket, reused only while nothing changed', () => 
     else expect(r).toBe(12);
   });
 
+  it('the addon sends a 0-byte view only on the call right after allowEmpty(), and calls no JS to decide', async () => {
+    const r0 = track(await receiver());
+    const s = track(await openSocket({ type: 'udp4' }));
+    sendMsgSync(s, { buffers: Buffer.from('planned'), to: { address: '127.0.0.1', port: r0.port } });
+    const n = s[kState].native;
+    const send = n.sendSync as (...v: unknown[]) => unknown;
+    const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(16, { maxByteLength: 32 });
+    const outside = new Uint8Array(ab, 4, 8);
+    ab.resize(2);
+    if (s.implementation === 'addon') {
+      // N-API sees 0 bytes for an empty view, a detached one and this one alike: refused
+      // before any I/O; src/ decides (validate.ts unusableView) and says allowEmpty().
+      expect(send.call(n, outside)).toEqual(expect.arrayContaining([10014]));
+      expect(send.call(n, Buffer.alloc(0))).toEqual(expect.arrayContaining([10014]));
+      n.allowEmpty();
+      expect(send.call(n, Buffer.alloc(0))).toBe(0);
+      // Taken by that call: the next is refused again, and so is one after an unused permission.
+      expect(send.call(n, Buffer.alloc(0))).toEqual(expect.arrayContaining([10014]));
+      n.allowEmpty();
+      expect(send.call(n, Buffer.from('ab'))).toBe(2);
+      expect(send.call(n, Buffer.alloc(0))).toEqual(expect.arrayContaining([10014]));
+      expect((await r0.waitFor(3)).map((m) => m.data.length)).toEqual([7, 0, 2]);
+    } else {
+      // ffi-rs asks validate.ts itself: the empty view goes, the one outside its buffer does not.
+      expect(send.call(n, outside)).toEqual(expect.arrayContaining([10014]));
+      expect(send.call(n, Buffer.alloc(0))).toBe(0);
+    }
+    // Through the API both are what they are: an empty datagram, an argument error.
+    expect(sendMsgSync(s, { buffers: Buffer.alloc(0), to: { address: '127.0.0.1', port: r0.port } })).toBe(0);
+    expect(catchSync(() => sendMsgSync(s, { buffers: outside, to: { address: '127.0.0.1', port: r0.port } }))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+
   it('nothing reachable from a socket leads to memory the native side keeps or reads: detaching all of it changes no send', async () => {
     const [r, other] = [await receiver(), await receiver()];
     trackAll(r, other);

@@ -147,32 +147,71 @@ describe('hostile callers', () => {
     expect(reads).toBe(1);
   });
 
-  it('a caller who replaced the global Uint8Array: no send constructs with it (no caller code runs inside a send)', async () => {
+  it('a caller who replaced typed-array, DataView and Math builtins after load: none of them runs inside a send, and what goes out is what was asked', async () => {
     const { s, r, to } = await setup();
+    const other = await receiver();
+    open.push(other);
     const Real = globalThis.Uint8Array;
     const empty = new Real(0);
     const emptyDv = new DataView(new ArrayBuffer(0));
     const dv = new DataView(new ArrayBuffer(4));
     const big = Buffer.alloc(300, 7);
     const first = Buffer.from('first');
-    let constructed = 0;
-    globalThis.Uint8Array = new Proxy(Real, { construct(t, args, nt) { constructed++; return Reflect.construct(t, args, nt); } });
-    const pending: Array<Promise<number>> = [];
-    let batch: Promise<unknown> | undefined;
-    try {
-      sendMsgSync(s, { buffers: empty, to });  // a 0-byte view: the addon asks the view check
-      sendMsgSync(s, { buffers: [emptyDv], to });
-      pending.push(sendMsg(s, { buffers: first, to }), sendMsg(s, { buffers: dv, to }));  // the second is staged: copied
-      sendMsgSync(s, { buffers: big, to, segmentSize: 100 });
-      expect(sendMsgBatchSync(s, [{ buffers: dv, to }, { buffers: [empty, first], to: { address: '127.0.0.1', port: to.port } }])).toEqual({ sent: 2 });
-      batch = sendMsgBatch(s, [{ buffers: [dv, emptyDv], to }, { buffers: big, to, segmentSize: 150 }]);
-    } finally {
-      globalThis.Uint8Array = Real;
+    const sources = { control: { sourceAddress: '127.0.0.1' } };
+    const calls: Record<string, number> = {};
+    let inside = false;
+    // Each replacement counts itself and, once at a time, tries to re-enter the shim with a
+    // datagram to another receiver from another source (review: a `length` getter that did
+    // this made the outer datagram leave from 127.0.0.9).
+    const reenter = (name: string) => {
+      calls[name] = (calls[name] ?? 0) + 1;
+      if (inside) return;
+      inside = true;
+      try { sendMsgSync(s, { buffers: Buffer.from('inner'), to: { address: '127.0.0.1', port: other.port }, control: { sourceAddress: '127.0.0.9' } }); }
+      catch { /* ffi-rs refuses a call from inside another (WSAEINPROGRESS) */ }
+      finally { inside = false; }
+    };
+    const restore: Array<() => void> = [];
+    const replace = (obj: object, key: string | symbol, name: string) => {
+      const d = Object.getOwnPropertyDescriptor(obj, key)!;
+      if (d.get) {
+        const get = d.get;
+        Object.defineProperty(obj, key, { ...d, get(this: unknown) { reenter(name); return get.call(this); } });
+      } else {
+        const fn = d.value as (...a: unknown[]) => unknown;
+        Object.defineProperty(obj, key, { ...d, value: function (this: unknown, ...a: unknown[]) { reenter(name); return fn.apply(this, a); } });
+      }
+      restore.push(() => Object.defineProperty(obj, key, d));
+    };
+    const ta = Object.getPrototypeOf(Uint8Array.prototype) as object;
+    for (const k of ['length', 'byteLength', 'byteOffset', 'buffer', 'set', 'fill', 'subarray', 'slice', 'at']) replace(ta, k, `%TypedArray%.prototype.${k}`);
+    replace(Object.getPrototypeOf(Uint8Array) as object, Symbol.species, 'Symbol.species');
+    for (const k of ['byteLength', 'byteOffset', 'buffer', 'getUint8', 'getUint16', 'getUint32', 'getInt32', 'getInt16', 'getBigUint64',
+      'setUint8', 'setUint16', 'setUint32', 'setInt32', 'setInt16', 'setBigUint64']) replace(DataView.prototype, k, `DataView.prototype.${k}`);
+    for (const k of ['min', 'max', 'floor', 'ceil']) replace(Math, k, `Math.${k}`);
+    const ctors = { Uint8Array, Uint16Array, Uint32Array, Int32Array, Float64Array, DataView, ArrayBuffer };
+    for (const name of Object.keys(ctors) as Array<keyof typeof ctors>) {
+      const C = ctors[name] as unknown as new (...a: unknown[]) => unknown;
+      (globalThis as Record<string, unknown>)[name] = new Proxy(C, { construct(t, a, nt) { reenter(`new ${name}`); return Reflect.construct(t, a, nt); } });
+      restore.push(() => { (globalThis as Record<string, unknown>)[name] = C; });
     }
-    expect(constructed).toBe(0);
-    expect(await Promise.all(pending)).toEqual([5, 4]);
-    expect(await batch).toEqual({ sent: 2 });
-    expect((await r.waitFor(12)).map((m) => m.data.length).sort((a, b) => a - b)).toEqual([0, 0, 4, 4, 4, 5, 5, 100, 100, 100, 150, 150]);
+    const pending: Array<Promise<unknown>> = [];
+    try {
+      sendMsgSync(s, { buffers: empty, to, ...sources });  // a 0-byte view: the addon's refusal, then allowEmpty()
+      sendMsgSync(s, { buffers: [emptyDv], to, ...sources });
+      pending.push(sendMsg(s, { buffers: first, to, ...sources }), sendMsg(s, { buffers: dv, to, ...sources }));  // the second is staged
+      sendMsgSync(s, { buffers: big, to, segmentSize: 100, ...sources });
+      expect(sendMsgBatchSync(s, [{ buffers: dv, to, ...sources }, { buffers: [empty, first], to: { address: '127.0.0.1', port: to.port }, ...sources }])).toEqual({ sent: 2 });
+      pending.push(sendMsgBatch(s, [{ buffers: [dv, emptyDv], to, ...sources }, { buffers: big, to, segmentSize: 150, ...sources }]));
+    } finally {
+      for (const undo of restore.reverse()) undo();
+    }
+    expect(calls).toEqual({});
+    expect(await Promise.all(pending)).toEqual([5, 4, { sent: 2 }]);
+    const got = await r.waitFor(12);
+    expect(got.map((m) => m.data.length).sort((a, b) => a - b)).toEqual([0, 0, 4, 4, 4, 5, 5, 100, 100, 100, 150, 150]);
+    expect(new Set(got.map((m) => m.address))).toEqual(new Set(['127.0.0.1']));
+    expect(await other.settle(100)).toEqual([]);
   });
 
   it('signals: one without removeEventListener is refused up front; sendMsgSync takes none', async () => {

@@ -3,6 +3,7 @@
 // this module anew), so the arena and errno below belong to the calling thread.
 import type * as FfiRs from 'ffi-rs';
 import { coded } from '../errors';
+import { DV, I32, dvGetUint32, taBuffer, taByteLength, taByteOffset, taFill } from '../intrinsics';
 
 function loadFfiRs(): typeof FfiRs {
   try {
@@ -150,7 +151,7 @@ function allocate(ffi: typeof FfiRs): { base: number; bytes: Buffer; errno: Int3
   return {
     base,
     bytes: ffi.createExternalBuffer(mem, ARENA_SIZE),
-    errno: new Int32Array(errnoBytes.buffer, errnoBytes.byteOffset, 1),
+    errno: new I32(taBuffer(errnoBytes), taByteOffset(errnoBytes), 1),
     free: () => ffi.load({ ...params, funcName: 'free', retType: T.Void, paramsType: [T.External], paramsValue: [mem] }),
   };
 }
@@ -216,7 +217,7 @@ function warm(ffi: typeof FfiRs, c: ReturnType<typeof calls>, scratch: number): 
     pthread_setspecific: () => undefined,
     pthread_key_delete: () => {
       if (c.pthread_key_create(scratch, 0) !== 0) return;
-      const key = view.getUint32(scratch - base, true);
+      const key = dvGetUint32(view, scratch - base, true);
       c.pthread_setspecific(key, 0);
       c.pthread_key_delete(key);
     },
@@ -236,12 +237,12 @@ export function init(): void {
     libc = calls(ffi);
     base = arena.base;
     mem = arena.bytes;
-    view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+    view = new DV(taBuffer(mem), taByteOffset(mem), taByteLength(mem));
     freeArena = arena.free;
     errnoCell = arena.errno;
     if (Atomics.load(table, 1) === 0) {
       const scratch = base + ARENA_SIZE - 128;
-      mem.fill(0, ARENA_SIZE - 128, ARENA_SIZE - 120);
+      taFill(mem, 0, ARENA_SIZE - 128, ARENA_SIZE - 120);
       warm(ffi, libc, scratch);
       Atomics.store(table, 1, 1);
     }
@@ -271,7 +272,7 @@ export function guardFd(fd: number): number {
   if (!closeAt || fd <= 0) return -1;
   const at = ARENA_SIZE - 128;
   if (libc.pthread_key_create(base + at, closeAt) !== 0) return -1;
-  const key = view.getUint32(at, true);
+  const key = dvGetUint32(view, at, true);
   if (libc.pthread_setspecific(key, fd) !== 0) {
     libc.pthread_key_delete(key);
     return -1;

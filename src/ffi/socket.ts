@@ -6,7 +6,10 @@
 import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
-import { AB, DV, F64, U32, U8 } from '../intrinsics';
+import {
+  AB, DV, F64, I32, U32, U8, ceil, dvGetBigUint64, dvGetInt16, dvGetInt32, dvGetUint16, dvGetUint32, dvGetUint8, dvSetBigUint64, dvSetInt16,
+  dvSetInt32, dvSetUint16, dvSetUint32, floor, max as maxOf, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub,
+} from '../intrinsics';
 import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
@@ -23,7 +26,7 @@ const DATA_END = ARENA_SIZE - 128 * 1024;
 const POLLFDS = DATA_END;            // the poller's pollfd array: the polling thread's alone while it waits
 const MAX_POLLFDS = 8192;
 const SCRATCH = ARENA_SIZE - 64 * 1024;  // option values, addresses, the error queue
-const MAX_CHUNK = Math.min(RECORDS / 64, Math.floor((DATA - RECORDS) / RECORD));
+const MAX_CHUNK = min(RECORDS / 64, floor((DATA - RECORDS) / RECORD));
 
 const CMSG_HDR = A['CMSG_LEN(0)'];
 const align = (n: number): number => (n + A['CMSG_ALIGN(1)'] - 1) & ~(A['CMSG_ALIGN(1)'] - 1);
@@ -121,7 +124,7 @@ interface Plan {
  */
 function records(plans: Uint8Array, n: number): Uint8Array {
   const out = new U8(n * PLAN_SIZE);
-  for (let i = 0; i < out.length; i++) out[i] = plans[i]!;
+  for (let i = 0, len = n * PLAN_SIZE; i < len; i++) out[i] = plans[i]!;
   return out;
 }
 
@@ -143,12 +146,12 @@ interface IpAddr { family: 4 | 6; bytes: Uint8Array; scope: number }
 
 /** A bind or connect address: a plan record's destination fields (addon.cc's decode_endpoint). */
 function endpointOf(rec: Uint8Array): (IpAddr & { port: number }) | null {
-  if (rec.byteLength < PLAN_SIZE) return null;
-  const dv = new DV(rec.buffer, rec.byteOffset, PLAN_SIZE);
-  const family = dv.getUint8(PlanAt.TO_FAMILY);
+  if (taByteLength(rec) < PLAN_SIZE) return null;
+  const dv = new DV(taBuffer(rec), taByteOffset(rec), PLAN_SIZE);
+  const family = dvGetUint8(dv, PlanAt.TO_FAMILY);
   if (family !== 4 && family !== 6) return null;
-  const bytes = rec.slice(PlanAt.TO_ADDR, PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
-  return { family, bytes, scope: dv.getUint32(PlanAt.TO_SCOPE, true), port: dv.getUint16(PlanAt.TO_PORT, true) };
+  const bytes = u8slice(rec, PlanAt.TO_ADDR, PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
+  return { family, bytes, scope: dvGetUint32(dv, PlanAt.TO_SCOPE, true), port: dvGetUint16(dv, PlanAt.TO_PORT, true) };
 }
 
 const isV6Kind = (k: Kind): boolean => k === Kind.Udp6 || k === Kind.Raw6;
@@ -156,42 +159,42 @@ const isV6Kind = (k: Kind): boolean => k === Kind.Udp6 || k === Kind.Raw6;
 function sockaddr(kind: Kind, a: IpAddr, port: number): Uint8Array {
   if (isV6Kind(kind) || a.family === 6) {
     const out = new U8(A['sizeof sockaddr_in6']);
-    const dv = new DV(out.buffer);
-    dv.setUint16(0, A.AF_INET6, true);
-    dv.setUint16(A['sockaddr_in6.sin6_port'], port, false);
+    const dv = new DV(taBuffer(out));
+    dvSetUint16(dv, 0, A.AF_INET6, true);
+    dvSetUint16(dv, A['sockaddr_in6.sin6_port'], port, false);
     const at = A['sockaddr_in6.sin6_addr'];
     if (a.family === 4) {
       out[at + 10] = 0xff;
       out[at + 11] = 0xff;
-      out.set(a.bytes, at + 12);
+      taSet(out, a.bytes, at + 12);
     } else {
-      out.set(a.bytes, at);
-      dv.setUint32(A['sockaddr_in6.sin6_scope_id'], a.scope, true);
+      taSet(out, a.bytes, at);
+      dvSetUint32(dv, A['sockaddr_in6.sin6_scope_id'], a.scope, true);
     }
     return out;
   }
   const out = new U8(A['sizeof sockaddr_in']);
-  const dv = new DV(out.buffer);
-  dv.setUint16(0, A.AF_INET, true);
-  dv.setUint16(A['sockaddr_in.sin_port'], port, false);
-  out.set(a.bytes, A['sockaddr_in.sin_addr']);
+  const dv = new DV(taBuffer(out));
+  dvSetUint16(dv, 0, A.AF_INET, true);
+  dvSetUint16(dv, A['sockaddr_in.sin_port'], port, false);
+  taSet(out, a.bytes, A['sockaddr_in.sin_addr']);
   return out;
 }
 
 /** [address, port, family, scope] of the sockaddr at arena offset `at`. */
 function readSockaddr(at: number): [string, number, 4 | 6, number] {
-  if (view.getUint16(at, true) === A.AF_INET) {
-    return [formatIp(4, mem, at + A['sockaddr_in.sin_addr']), view.getUint16(at + A['sockaddr_in.sin_port'], false), 4, 0];
+  if (dvGetUint16(view, at, true) === A.AF_INET) {
+    return [formatIp(4, mem, at + A['sockaddr_in.sin_addr']), dvGetUint16(view, at + A['sockaddr_in.sin_port'], false), 4, 0];
   }
-  return [formatIp(6, mem, at + A['sockaddr_in6.sin6_addr']), view.getUint16(at + A['sockaddr_in6.sin6_port'], false), 6,
-    view.getUint32(at + A['sockaddr_in6.sin6_scope_id'], true)];
+  return [formatIp(6, mem, at + A['sockaddr_in6.sin6_addr']), dvGetUint16(view, at + A['sockaddr_in6.sin6_port'], false), 6,
+    dvGetUint32(view, at + A['sockaddr_in6.sin6_scope_id'], true)];
 }
 
 // --- control messages ------------------------------------------------------------------
 function putCmsg(out: DataView, at: number, level: number, type: number, dataLen: number): number {
-  out.setBigUint64(at, BigInt(CMSG_HDR + dataLen), true);
-  out.setInt32(at + A['cmsghdr.cmsg_level'], level, true);
-  out.setInt32(at + A['cmsghdr.cmsg_type'], type, true);
+  dvSetBigUint64(out, at, BigInt(CMSG_HDR + dataLen), true);
+  dvSetInt32(out, at + A['cmsghdr.cmsg_level'], level, true);
+  dvSetInt32(out, at + A['cmsghdr.cmsg_type'], type, true);
   return at + CMSG_HDR;
 }
 
@@ -201,28 +204,28 @@ function controlFor(plan: Plan): Uint8Array | null {
   const size = (plan.pktinfo === 4 ? SPACE_PKTINFO4 : plan.pktinfo === 6 ? SPACE_PKTINFO6 : 0) +
     (plan.tosKind ? SPACE_INT : 0) + (plan.segmentSize ? SPACE_INT : 0);
   const out = new U8(size);
-  const dv = new DV(out.buffer);
+  const dv = new DV(taBuffer(out));
   let at = 0;
   if (plan.pktinfo === 4) {
     // Linux takes the source from ipi_spec_dst and ignores ipi_addr (the field Windows reads).
     const d = putCmsg(dv, at, A.IPPROTO_IP, A.IP_PKTINFO, A['sizeof in_pktinfo']);
-    dv.setInt32(d, plan.ifindex | 0, true);
-    if (plan.addr) out.set(plan.addr, d + A['in_pktinfo.ipi_spec_dst']);
+    dvSetInt32(dv, d, plan.ifindex | 0, true);
+    if (plan.addr) taSet(out, plan.addr, d + A['in_pktinfo.ipi_spec_dst']);
     at += SPACE_PKTINFO4;
   } else if (plan.pktinfo === 6) {
     const d = putCmsg(dv, at, A.IPPROTO_IPV6, A.IPV6_PKTINFO, A['sizeof in6_pktinfo']);
-    if (plan.addr) out.set(plan.addr, d);
-    dv.setUint32(d + A['in6_pktinfo.ipi6_ifindex'], plan.ifindex, true);
+    if (plan.addr) taSet(out, plan.addr, d);
+    dvSetUint32(dv, d + A['in6_pktinfo.ipi6_ifindex'], plan.ifindex, true);
     at += SPACE_PKTINFO6;
   }
   if (plan.tosKind) {
     const d = putCmsg(dv, at, plan.tosKind === 4 ? A.IPPROTO_IP : A.IPPROTO_IPV6, plan.tosKind === 4 ? A.IP_TOS : A.IPV6_TCLASS, 4);
-    dv.setInt32(d, plan.tos, true);
+    dvSetInt32(dv, d, plan.tos, true);
     at += SPACE_INT;
   }
   if (plan.segmentSize) {
     const d = putCmsg(dv, at, A.SOL_UDP, A.UDP_SEGMENT, 2);
-    dv.setUint16(d, plan.segmentSize, true);
+    dvSetUint16(dv, d, plan.segmentSize, true);
   }
   return out;
 }
@@ -240,7 +243,7 @@ function receiveHeader(hdr: number, iov: number, data: number, len: number, name
   setPtr(iov, base + data);
   setPtr(iov + A['iovec.iov_len'], len);
   setPtr(hdr + A['msghdr.msg_name'], base + name);
-  view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+  dvSetUint32(view, hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
   setPtr(hdr + A['msghdr.msg_iov'], base + iov);
   setPtr(hdr + A['msghdr.msg_iovlen'], 1);
   setPtr(hdr + A['msghdr.msg_control'], base + control);
@@ -257,17 +260,17 @@ function decodeControl(control: number, used: number, bytes: number): { destinat
     if (level === A.IPPROTO_IP && type === A.IP_PKTINFO) {
       // ipi_addr is the header's destination; ipi_spec_dst the local address routing chose.
       destination = formatIp(4, mem, at + A['in_pktinfo.ipi_addr']);
-      ifindex = view.getInt32(at, true) >>> 0;
+      ifindex = dvGetInt32(view, at, true) >>> 0;
     } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_PKTINFO) {
       destination = formatIp(6, mem, at);
-      ifindex = view.getUint32(at + A['in6_pktinfo.ipi6_ifindex'], true);
+      ifindex = dvGetUint32(view, at + A['in6_pktinfo.ipi6_ifindex'], true);
     } else if (level === A.IPPROTO_IP && type === A.IP_TOS) {
       tos = mem[at]!;
     } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_TCLASS) {
-      tos = view.getInt32(at, true);
+      tos = dvGetInt32(view, at, true);
     } else if (level === A.SOL_UDP && type === A.UDP_GRO) {
       // The size of the datagrams coalesced into this receive (see recv.cc).
-      const size = view.getInt32(at, true);
+      const size = dvGetInt32(view, at, true);
       if (size > 0 && bytes > size) segment = size;
     }
   }
@@ -277,7 +280,7 @@ function decodeControl(control: number, used: number, bytes: number): { destinat
 // --- writing messages into the arena ------------------------------------------------------
 /** Writes e as the msghdr at `hdr`, its record `rec`-th and its payload at `data`; returns the payload's end. */
 function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
-  mem.fill(0, hdr, hdr + A['sizeof msghdr']);
+  taFill(mem, 0, hdr, hdr + A['sizeof msghdr']);
   let end = data;
   // Never more than the slot measured for it (e.total), whatever a view says now: a view
   // that grew since encode() must not write past its slot, and the iovec covers exactly the
@@ -287,8 +290,9 @@ function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
   for (let i = 0; i < views.length; i++) {
     // Intrinsic buffer/offset/length: a view's own properties may lie.
     const bytes = viewBytes(views[i]!);
-    const take = Math.min(bytes.byteLength, data + e.total - end);
-    if (take > 0) mem.set(take === bytes.byteLength ? bytes : bytes.subarray(0, take), end);
+    const length = taByteLength(bytes);
+    const take = min(length, data + e.total - end);
+    if (take > 0) taSet(mem, take === length ? bytes : u8sub(bytes, 0, take), end);
     end += take;
   }
   const iov = RECORDS + rec * RECORD;
@@ -297,25 +301,25 @@ function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
   setPtr(hdr + A['msghdr.msg_iov'], base + iov);
   setPtr(hdr + A['msghdr.msg_iovlen'], 1);
   if (e.name) {
-    mem.set(e.name, iov + 16);
+    taSet(mem, e.name, iov + 16);
     setPtr(hdr + A['msghdr.msg_name'], base + iov + 16);
-    view.setUint32(hdr + A['msghdr.msg_namelen'], e.name.length, true);
+    dvSetUint32(view, hdr + A['msghdr.msg_namelen'], taLength(e.name), true);
   }
   if (e.control) {
-    mem.set(e.control, iov + 48);
+    taSet(mem, e.control, iov + 48);
     setPtr(hdr + A['msghdr.msg_control'], base + iov + 48);
-    setPtr(hdr + A['msghdr.msg_controllen'], e.control.length);
+    setPtr(hdr + A['msghdr.msg_controllen'], taLength(e.control));
   }
   return end;
 }
 
 function setPtr(at: number, value: number): void {
-  view.setUint32(at, value % 0x100000000, true);
-  view.setUint32(at + 4, Math.floor(value / 0x100000000), true);
+  dvSetUint32(view, at, value % 0x100000000, true);
+  dvSetUint32(view, at + 4, floor(value / 0x100000000), true);
 }
 
 function setInt(at: number, value: number): number {
-  view.setInt32(at, value, true);
+  dvSetInt32(view, at, value, true);
   return base + at;
 }
 
@@ -372,7 +376,7 @@ function unwatchIfIdle(s: FfiSocket): void {
 
 function wake(): void {
   if (wakeFd < 0) return;
-  view.setBigUint64(SCRATCH + 1536, 1n, true);
+  dvSetBigUint64(view, SCRATCH + 1536, 1n, true);
   libc.write(wakeFd, base + SCRATCH + 1536, 8);
 }
 
@@ -390,9 +394,9 @@ function startPoll(): void {
   }
   const entry = (i: number, fd: number, events: number) => {
     const at = POLLFDS + i * A['sizeof pollfd'];
-    view.setInt32(at, fd, true);
-    view.setInt16(at + A['pollfd.events'], events, true);
-    view.setInt16(at + A['pollfd.revents'], 0, true);
+    dvSetInt32(view, at, fd, true);
+    dvSetInt16(view, at + A['pollfd.events'], events, true);
+    dvSetInt16(view, at + A['pollfd.revents'], 0, true);
   };
   entry(0, wakeFd, A.POLLIN);
   polling = new Map();
@@ -413,8 +417,8 @@ function polled(r: number): void {
     return;
   }
   // Read every revents first: draining runs JS, which may open, close or wait again.
-  const revents = set.map((_, i) => (r > 0 ? view.getInt16(POLLFDS + (i + 1) * A['sizeof pollfd'] + A['pollfd.revents'], true) : 0));
-  if (r > 0 && wakeFd >= 0 && view.getInt16(POLLFDS + A['pollfd.revents'], true)) libc.read(wakeFd, base + SCRATCH + 1536, 8);
+  const revents = set.map((_, i) => (r > 0 ? dvGetInt16(view, POLLFDS + (i + 1) * A['sizeof pollfd'] + A['pollfd.revents'], true) : 0));
+  if (r > 0 && wakeFd >= 0 && dvGetInt16(view, POLLFDS + A['pollfd.revents'], true)) libc.read(wakeFd, base + SCRATCH + 1536, 8);
   try {
     set.forEach((s, i) => {
       const ev = revents[i];
@@ -549,8 +553,8 @@ export class FfiSocket implements NativeSocket {
       if (sendBufferSize > 0 && !opt(A.SOL_SOCKET, A.SO_SNDBUF, sendBufferSize)) return false;
       if (bindTo) {
         const sa = sockaddr(k, bindTo, bindTo.port);
-        mem.set(sa, SCRATCH);
-        if (libc.bind(fd, base + SCRATCH, sa.length) !== 0) return !this.osFail(errno(), 'bind');
+        taSet(mem, sa, SCRATCH);
+        if (libc.bind(fd, base + SCRATCH, taLength(sa)) !== 0) return !this.osFail(errno(), 'bind');
       }
       return true;
     })();
@@ -572,8 +576,8 @@ export class FfiSocket implements NativeSocket {
     const peer = endpointOf(record);
     if (!peer) return this.fail(WSA.EFAULT, 'connect');
     const sa = sockaddr(this.kind, peer, peer.port);
-    mem.set(sa, SCRATCH);
-    if (libc.connect(this.fd, base + SCRATCH, sa.length) !== 0) return !this.osFail(errno(), 'connect');
+    taSet(mem, sa, SCRATCH);
+    if (libc.connect(this.fd, base + SCRATCH, taLength(sa)) !== 0) return !this.osFail(errno(), 'connect');
     this.peerFamily = peer.family === 4 || isV4Mapped(peer) ? 4 : 6;
     return true;
   }
@@ -734,10 +738,11 @@ export class FfiSocket implements NativeSocket {
   /** send.cc's send_each: sendmmsg while the buffer has room, then each as its own overlapped send. */
   private sendEachInArena(plans: Uint8Array, n: number, staged: Uint8Array, offsets: Uint32Array, token0: number,
     results: Float64Array): EachFailure[] | null {
-    if (n > MAX_BATCH || plans.length < n * PLAN_SIZE || offsets.length < n + 1 || results.length < n) {
+    if (n > MAX_BATCH || taLength(plans) < n * PLAN_SIZE || taLength(offsets) < n + 1 || taLength(results) < n) {
       return this.failure(this.fail(WSA.EFAULT, 'sendmsg')) as unknown as EachFailure[];
     }
     plans = records(plans, n);
+    const stagedLength = taLength(staged);
     const errs: LastError[] = [];
     const failed = (i: number): void => {
       results[i] = SEND_FAILED;
@@ -746,8 +751,8 @@ export class FfiSocket implements NativeSocket {
     const msgs: Encoded[] = [];
     const index: number[] = [];
     for (let i = 0; i < n; i++) {
-      const e = offsets[i]! <= offsets[i + 1]! && offsets[i + 1]! <= staged.length
-        ? this.encode(plans, i * PLAN_SIZE, [staged.subarray(offsets[i], offsets[i + 1])]) : WSA.EFAULT;
+      const e = offsets[i]! <= offsets[i + 1]! && offsets[i + 1]! <= stagedLength
+        ? this.encode(plans, i * PLAN_SIZE, [u8sub(staged, offsets[i]!, offsets[i + 1]!)]) : WSA.EFAULT;
       // src/ never coalesces a segmented message.
       if (typeof e === 'number' || e.length !== 1 || e[0]!.split || e[0]!.segment) {
         this.fail(typeof e === 'number' ? e : WSA.EFAULT, 'sendmsg');
@@ -785,7 +790,7 @@ export class FfiSocket implements NativeSocket {
 
   private sendBatchInArena(plans: Uint8Array, n: number, overlapped: boolean, token: number,
     args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    if (n > MAX_BATCH || plans.length < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
+    if (n > MAX_BATCH || taLength(plans) < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
     plans = records(plans, n);
     const views = viewList(args, 0);
     const msgs: Encoded[] = [];
@@ -874,6 +879,9 @@ export class FfiSocket implements NativeSocket {
     this.batch = count(state.next);
     return result;
   }
+
+  /** This backend asks validate.ts itself (isView): an empty view is sent, the others refused. */
+  allowEmpty(): void {}
 
   cancel(token: number): number {
     const i = this.queue.findIndex((p) => p.token === token);
@@ -991,7 +999,7 @@ export class FfiSocket implements NativeSocket {
       while (end < msgs.length && end - begin < MAX_CHUNK && msgs[end].flags === msgs[begin].flags &&
         data + msgs[end].total <= DATA_END) {
         data = writeMsg(msgs[end], HDRS + (end - begin) * A['sizeof mmsghdr'], end - begin, data);
-        view.setUint32(HDRS + (end - begin) * A['sizeof mmsghdr'] + A['mmsghdr.msg_len'], 0, true);
+        dvSetUint32(view, HDRS + (end - begin) * A['sizeof mmsghdr'] + A['mmsghdr.msg_len'], 0, true);
         end++;
       }
       const r = libc.sendmmsg(this.fd, base + HDRS, end - begin, msgs[begin].flags);
@@ -1008,7 +1016,7 @@ export class FfiSocket implements NativeSocket {
         return code;
       }
       swallowed = 0;
-      if (begin === 0 && r > 0) state.firstBytes = view.getUint32(HDRS + A['mmsghdr.msg_len'], true);
+      if (begin === 0 && r > 0) state.firstBytes = dvGetUint32(view, HDRS + A['mmsghdr.msg_len'], true);
       state.next = begin + r;
     }
     return 0;
@@ -1029,13 +1037,13 @@ export class FfiSocket implements NativeSocket {
   private waitWritable(deadline: number): boolean {
     let timeout = -1;
     if (deadline) {
-      timeout = Math.ceil(deadline - now());
+      timeout = ceil(deadline - now());
       if (timeout <= 0) return this.timedOut();
     }
     const at = SCRATCH + 1024;
-    view.setInt32(at, this.fd, true);
-    view.setInt16(at + A['pollfd.events'], A.POLLOUT, true);
-    view.setInt16(at + A['pollfd.revents'], 0, true);
+    dvSetInt32(view, at, this.fd, true);
+    dvSetInt16(view, at + A['pollfd.events'], A.POLLOUT, true);
+    dvSetInt16(view, at + A['pollfd.revents'], 0, true);
     const r = libc.poll(base + at, 1, timeout);
     if (r < 0 && errno() === EINTR) return this.osError(EINTR, 'sendmsg', 'send');
     if (r === 0) return this.timedOut();
@@ -1062,8 +1070,8 @@ export class FfiSocket implements NativeSocket {
       let at = 0;
       for (const v of e.views) {
         const bytes = viewBytes(v);
-        copy.set(bytes, at);
-        at += bytes.byteLength;
+        taSet(copy, bytes, at);
+        at += taByteLength(bytes);
       }
       e.views = [copy];
     }
@@ -1087,31 +1095,31 @@ export class FfiSocket implements NativeSocket {
     }
     // Host byte order, as src/plan.ts's typed arrays wrote it: little-endian on every target
     // this backend runs on (src/ffi/abi.ts).
-    const dv = new DV(rec.buffer, rec.byteOffset + at, PLAN_SIZE);
-    const flags = dv.getUint8(PlanAt.FLAGS);
+    const dv = new DV(taBuffer(rec), taByteOffset(rec) + at, PLAN_SIZE);
+    const flags = dvGetUint8(dv, PlanAt.FLAGS);
     if (flags & ~(PLAN_HAS_TO | PLAN_DONTROUTE | PLAN_SPLIT)) return WSA.EFAULT;
     const kindOf = (v: number): 0 | 4 | 6 | -1 => (v === 0 || v === 4 || v === 6 ? v : -1);
-    const pktinfo = kindOf(dv.getUint8(PlanAt.PKTINFO));
-    const tosKind = kindOf(dv.getUint8(PlanAt.TOS_KIND));
+    const pktinfo = kindOf(dvGetUint8(dv, PlanAt.PKTINFO));
+    const tosKind = kindOf(dvGetUint8(dv, PlanAt.TOS_KIND));
     if (pktinfo < 0 || tosKind < 0) return WSA.EFAULT;
-    const segment = dv.getUint16(PlanAt.SEGMENT, true);
+    const segment = dvGetUint16(dv, PlanAt.SEGMENT, true);
     const split = (flags & PLAN_SPLIT) !== 0;
     if (split && !segment) return WSA.EFAULT;
     // The planner chose the limit; the views are measured here, as in addon.cc.
-    const maxBytes = dv.getUint32(PlanAt.MAX_BYTES, true);
-    if (maxBytes && (split ? Math.min(segment, total) : total) > maxBytes) return WSA.EMSGSIZE;
+    const maxBytes = dvGetUint32(dv, PlanAt.MAX_BYTES, true);
+    if (maxBytes && (split ? min(segment, total) : total) > maxBytes) return WSA.EMSGSIZE;
     // Raw sockets have no limit of their own above; the kernel's is 65535.
     if (!split && total > DATA_END - DATA) return WSA.EMSGSIZE;
     let name: Uint8Array | null = null;
     if (flags & PLAN_HAS_TO) {
-      const family = dv.getUint8(PlanAt.TO_FAMILY);
+      const family = dvGetUint8(dv, PlanAt.TO_FAMILY);
       if (family !== 4 && family !== 6) return WSA.EFAULT;
-      const bytes = rec.subarray(at + PlanAt.TO_ADDR, at + PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
-      name = sockaddr(this.kind, { family, bytes, scope: dv.getUint32(PlanAt.TO_SCOPE, true) }, dv.getUint16(PlanAt.TO_PORT, true));
+      const bytes = u8sub(rec, at + PlanAt.TO_ADDR, at + PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
+      name = sockaddr(this.kind, { family, bytes, scope: dvGetUint32(dv, PlanAt.TO_SCOPE, true) }, dvGetUint16(dv, PlanAt.TO_PORT, true));
     }
     const plan: Plan = {
-      pktinfo: pktinfo as 0 | 4 | 6, ifindex: dv.getUint32(PlanAt.IFINDEX, true), tosKind: tosKind as 0 | 4 | 6, tos: dv.getUint8(PlanAt.TOS), segmentSize: split ? 0 : segment,
-      addr: pktinfo ? rec.slice(at + PlanAt.SOURCE, at + PlanAt.SOURCE + (pktinfo === 4 ? 4 : 16)) : null,
+      pktinfo: pktinfo as 0 | 4 | 6, ifindex: dvGetUint32(dv, PlanAt.IFINDEX, true), tosKind: tosKind as 0 | 4 | 6, tos: dvGetUint8(dv, PlanAt.TOS), segmentSize: split ? 0 : segment,
+      addr: pktinfo ? u8slice(rec, at + PlanAt.SOURCE, at + PlanAt.SOURCE + (pktinfo === 4 ? 4 : 16)) : null,
     };
     const e: Encoded = {
       views, total, name, control: controlFor(plan), plan, split: false, segment, last: true,
@@ -1128,25 +1136,29 @@ export class FfiSocket implements NativeSocket {
     let room = e.segment;
     const piece = (): Encoded => {
       let total = 0;
-      for (const v of current) total += v.byteLength;
+      for (let i = 0; i < current.length; i++) total += taByteLength(current[i]!);
       return { ...e, views: current, total, control, segment: 0, split: true, last: false };
     };
-    for (const view of e.views) {
-      const v = viewBytes(view);
+    // Indexed loops and intrinsics only: an iterator, push or subarray of the caller's would
+    // run in the middle of a send, and subarray would hand it the payload's memory.
+    const views = e.views;
+    for (let i = 0; i < views.length; i++) {
+      const v = viewBytes(views[i]!);
+      const length = taByteLength(v);
       let offset = 0;
-      while (offset < v.byteLength) {
-        const take = Math.min(room, v.byteLength - offset);
-        current.push(v.subarray(offset, offset + take));
+      while (offset < length) {
+        const take = min(room, length - offset);
+        current[current.length] = u8sub(v, offset, offset + take);
         offset += take;
         room -= take;
         if (room === 0) {
-          out.push(piece());
+          out[out.length] = piece();
           current = [];
           room = e.segment;
         }
       }
     }
-    if (current.length || out.length === 0) out.push(piece());
+    if (current.length || out.length === 0) out[out.length] = piece();
     out[out.length - 1]!.last = e.last;
     return out;
   }
@@ -1297,17 +1309,17 @@ export class FfiSocket implements NativeSocket {
     const control = name + A['sizeof sockaddr_storage'];
     const iov = control + RECV_CONTROL;
     const data = DATA;
-    const len = Math.min(buffer.byteLength, DATA_END - DATA);
+    const len = min(taByteLength(buffer), DATA_END - DATA);
     const n = this.retrying(() => {
-      mem.fill(0, hdr, hdr + A['sizeof msghdr']);
+      taFill(mem, 0, hdr, hdr + A['sizeof msghdr']);
       receiveHeader(hdr, iov, data, len, name, control);
       return libc.recvmsg(this.fd, base + hdr, A.MSG_DONTWAIT);
     });
     if (n < 0) return -n;
-    new U8(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(mem.subarray(data, data + n));
-    const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
+    taSet(new U8(taBuffer(buffer), taByteOffset(buffer), taByteLength(buffer)), u8sub(mem, data, data + n));
+    const truncated = (dvGetInt32(view, hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
-    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+    const used = Number(dvGetBigUint64(view, hdr + A['msghdr.msg_controllen'], true));
     const { destination, ifindex, tos } = decodeControl(control, used, n);
     return [n, truncated, fromAddress, fromPort, destination, ifindex, tos];
   }
@@ -1320,11 +1332,11 @@ export class FfiSocket implements NativeSocket {
     // mmsghdrs at HDRS; then, in the data region, each message's iovec, name and control,
     // and after them the slots. As many as fit (at the defaults, all 64).
     const perMsg = A['sizeof iovec'] + A['sizeof sockaddr_storage'] + RECV_CONTROL;
-    const n0 = Math.max(1, Math.min(max, Math.floor(RECORDS / A['sizeof mmsghdr']), Math.floor((DATA_END - DATA) / (perMsg + slot))));
+    const n0 = maxOf(1, min(max, floor(RECORDS / A['sizeof mmsghdr']), floor((DATA_END - DATA) / (perMsg + slot))));
     const slots = DATA + ((n0 * perMsg + 63) & ~63);
-    const len = Math.min(slot, DATA_END - slots);
+    const len = min(slot, DATA_END - slots);
     const hdrSize = A['sizeof mmsghdr'];
-    mem.fill(0, HDRS, HDRS + n0 * hdrSize);
+    taFill(mem, 0, HDRS, HDRS + n0 * hdrSize);
     for (let i = 0; i < n0; i++) {
       const iov = DATA + i * perMsg;
       const name = iov + A['sizeof iovec'];
@@ -1334,10 +1346,10 @@ export class FfiSocket implements NativeSocket {
     if (n < 0) return -n;
     // addon.cc's BatchToJs layout: the table, then the bytes; addresses once each.
     let total = 0;
-    for (let i = 0; i < n; i++) total += view.getUint32(HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
+    for (let i = 0; i < n; i++) total += dvGetUint32(view, HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
     const tableBytes = n * RAW_BATCH_FIELDS * 4;
     const out = new U8(tableBytes + total);
-    const table = new Int32Array(out.buffer, 0, n * RAW_BATCH_FIELDS);
+    const table = new I32(taBuffer(out), 0, n * RAW_BATCH_FIELDS);
     const result: RawBatch = [out, n];
     const strings = new Map<string, number>();
     const intern = (text: string): number => {
@@ -1353,20 +1365,20 @@ export class FfiSocket implements NativeSocket {
       const hdr = HDRS + i * hdrSize;
       const name = DATA + i * perMsg + A['sizeof iovec'];
       const control = name + A['sizeof sockaddr_storage'];
-      const bytes = view.getUint32(hdr + A['mmsghdr.msg_len'], true);
+      const bytes = dvGetUint32(view, hdr + A['mmsghdr.msg_len'], true);
       const [fromAddress, fromPort] = readSockaddr(name);
-      const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+      const used = Number(dvGetBigUint64(view, hdr + A['msghdr.msg_controllen'], true));
       const c = decodeControl(control, used, bytes);
       const f = i * RAW_BATCH_FIELDS;
       table[f] = bytes;
-      table[f + 1] = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0 ? 1 : 0;
+      table[f + 1] = (dvGetInt32(view, hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0 ? 1 : 0;
       table[f + 2] = intern(fromAddress);
       table[f + 3] = fromPort;
       table[f + 4] = c.destination === null ? -1 : intern(c.destination);
       table[f + 5] = c.ifindex;
       table[f + 6] = c.tos;
       table[f + 7] = c.segment;
-      out.set(mem.subarray(slots + i * len, slots + i * len + bytes), at);
+      taSet(out, u8sub(mem, slots + i * len, slots + i * len + bytes), at);
       at += bytes;
     }
     return result;
@@ -1435,17 +1447,17 @@ export class FfiSocket implements NativeSocket {
     const iov = hdr + 64;
     const name = iov + 32;
     const control = name + A['sizeof sockaddr_storage'];
-    mem.fill(0, hdr, control);
+    taFill(mem, 0, hdr, control);
     setPtr(iov, base + iov + 16);
     setPtr(iov + A['iovec.iov_len'], 1);
     setPtr(hdr + A['msghdr.msg_name'], base + name);
-    view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+    dvSetUint32(view, hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
     setPtr(hdr + A['msghdr.msg_iov'], base + iov);
     setPtr(hdr + A['msghdr.msg_iovlen'], 1);
     setPtr(hdr + A['msghdr.msg_control'], base + control);
     setPtr(hdr + A['msghdr.msg_controllen'], 512);
     if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return null;
-    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+    const used = Number(dvGetBigUint64(view, hdr + A['msghdr.msg_controllen'], true));
     for (const [level, type, at, len] of cmsgs(control, used)) {
       if (!((level === A.IPPROTO_IP && type === A.IP_RECVERR) || (level === A.IPPROTO_IPV6 && type === A.IPV6_RECVERR))) continue;
       const origin = mem[at + A['sock_extended_err.ee_origin']];
@@ -1455,17 +1467,17 @@ export class FfiSocket implements NativeSocket {
       const row = ICMP_WSA.find(([f, t, c]) => f === family && t === type_ && (c < 0 || c === code));
       // The entry's name is the destination of the datagram the ICMP message answered;
       // SO_EE_OFFENDER, right after the sock_extended_err, is who sent it (errors.cc).
-      const nameFamily = view.getUint16(name, true);
+      const nameFamily = dvGetUint16(view, name, true);
       let icmp: RawIcmp | null = null;
       if (nameFamily === A.AF_INET || nameFamily === A.AF_INET6) {
         const [address, port] = readSockaddr(name);
         const offender = at + A['sizeof sock_extended_err'];
-        const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? view.getUint16(offender, true) : 0;  // AF_UNSPEC
+        const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? dvGetUint16(view, offender, true) : 0;  // AF_UNSPEC
         const reporter = offenderFamily === A.AF_INET || offenderFamily === A.AF_INET6 ? readSockaddr(offender)[0] : '';
         icmp = [address, port, type_, code, reporter];
       }
       // ee_errno is sock_extended_err's first member (linux/errqueue.h, the kernel's ABI).
-      return { found: true, errno: view.getUint32(at, true), family, wsa: row ? row[3] : 0, icmp };
+      return { found: true, errno: dvGetUint32(view, at, true), family, wsa: row ? row[3] : 0, icmp };
     }
     return { found: false, errno: 0, family: 0, wsa: 0, icmp: null };
   }
@@ -1477,26 +1489,26 @@ export class FfiSocket implements NativeSocket {
 
   private hasLocalPort(): boolean {
     if (!this.localName()) return true;
-    const family = view.getUint16(SCRATCH, true);
-    if (family === A.AF_INET) return view.getUint16(SCRATCH + A['sockaddr_in.sin_port'], false) !== 0;
-    if (family === A.AF_INET6) return view.getUint16(SCRATCH + A['sockaddr_in6.sin6_port'], false) !== 0;
+    const family = dvGetUint16(view, SCRATCH, true);
+    if (family === A.AF_INET) return dvGetUint16(view, SCRATCH + A['sockaddr_in.sin_port'], false) !== 0;
+    if (family === A.AF_INET6) return dvGetUint16(view, SCRATCH + A['sockaddr_in6.sin6_port'], false) !== 0;
     return true;
   }
 
   /** getsockname into SCRATCH. */
   private localName(): boolean {
     const lenAt = SCRATCH + 256;
-    view.setUint32(lenAt, A['sizeof sockaddr_storage'], true);
+    dvSetUint32(view, lenAt, A['sizeof sockaddr_storage'], true);
     return libc.getsockname(this.fd, base + SCRATCH, base + lenAt) === 0;
   }
 
   /** getsockopt of an int; null if the option is refused. */
   private intOpt(level: number, name: number): number | null {
     const lenAt = SCRATCH + 8;
-    view.setInt32(SCRATCH, 0, true);
-    view.setUint32(lenAt, 4, true);
+    dvSetInt32(view, SCRATCH, 0, true);
+    dvSetUint32(view, lenAt, 4, true);
     if (libc.getsockopt(this.fd, level, name, base + SCRATCH, base + lenAt) !== 0) return null;
-    return view.getInt32(SCRATCH, true);
+    return dvGetInt32(view, SCRATCH, true);
   }
 
   private closeFd(): void {
@@ -1520,9 +1532,9 @@ export class FfiSocket implements NativeSocket {
 function* cmsgs(at: number, len: number): Generator<[number, number, number, number]> {
   let off = 0;
   while (off + CMSG_HDR <= len) {
-    const cmsgLen = Number(view.getBigUint64(at + off, true));
+    const cmsgLen = Number(dvGetBigUint64(view, at + off, true));
     if (cmsgLen < CMSG_HDR || off + cmsgLen > len) return;
-    yield [view.getInt32(at + off + A['cmsghdr.cmsg_level'], true), view.getInt32(at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR,
+    yield [dvGetInt32(view, at + off + A['cmsghdr.cmsg_level'], true), dvGetInt32(view, at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR,
       cmsgLen - CMSG_HDR];
     off += align(cmsgLen);
   }
