@@ -3,7 +3,7 @@
 // this module anew), so the arena and errno below belong to the calling thread.
 import type * as FfiRs from 'ffi-rs';
 import { coded } from '../errors';
-import { DV, I32, dvGetUint32, taBuffer, taByteLength, taByteOffset, taFill } from '../intrinsics';
+import { I32, SafeDataView, taBuffer, taByteLength, taByteOffset, taFill } from '../intrinsics';
 
 function loadFfiRs(): typeof FfiRs {
   try {
@@ -217,7 +217,7 @@ function warm(ffi: typeof FfiRs, c: ReturnType<typeof calls>, scratch: number): 
     pthread_setspecific: () => undefined,
     pthread_key_delete: () => {
       if (c.pthread_key_create(scratch, 0) !== 0) return;
-      const key = dvGetUint32(view, scratch - base, true);
+      const key = view.getUint32(scratch - base, true);
       c.pthread_setspecific(key, 0);
       c.pthread_key_delete(key);
     },
@@ -237,7 +237,7 @@ export function init(): void {
     libc = calls(ffi);
     base = arena.base;
     mem = arena.bytes;
-    view = new DV(taBuffer(mem), taByteOffset(mem), taByteLength(mem));
+    view = new SafeDataView(taBuffer(mem), taByteOffset(mem), taByteLength(mem));
     freeArena = arena.free;
     errnoCell = arena.errno;
     if (Atomics.load(table, 1) === 0) {
@@ -272,7 +272,7 @@ export function guardFd(fd: number): number {
   if (!closeAt || fd <= 0) return -1;
   const at = ARENA_SIZE - 128;
   if (libc.pthread_key_create(base + at, closeAt) !== 0) return -1;
-  const key = dvGetUint32(view, at, true);
+  const key = view.getUint32(at, true);
   if (libc.pthread_setspecific(key, fd) !== 0) {
     libc.pthread_key_delete(key);
     return -1;

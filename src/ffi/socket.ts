@@ -7,8 +7,7 @@ import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import {
-  AB, DV, F64, I32, U32, U8, ceil, dvGetBigUint64, dvGetInt16, dvGetInt32, dvGetUint16, dvGetUint32, dvGetUint8, dvSetBigUint64, dvSetInt16,
-  dvSetInt32, dvSetUint16, dvSetUint32, floor, max as maxOf, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub,
+  AB, I32, SafeDataView, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
 } from '../intrinsics';
 import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
@@ -122,17 +121,48 @@ interface Plan {
  * a caller who replaced a builtin it uses could re-enter the shim and overwrite the shared
  * records while they are read (the addon reads them before any JS can run).
  */
-function records(plans: Uint8Array, n: number): Uint8Array {
-  const out = new U8(n * PLAN_SIZE);
-  for (let i = 0, len = n * PLAN_SIZE; i < len; i++) out[i] = plans[i]!;
+function records(plans: Uint8Array, n: number): Records {
+  const u8 = RECORD_COPY.u8;
+  for (let i = 0, len = n * PLAN_SIZE; i < len; i++) u8[i] = plans[i]!;
+  return RECORD_COPY;
+}
+
+/** Plan records as records() copied them, and a view of them. */
+interface Records { u8: Uint8Array; dv: DataView }
+
+/**
+ * Where records() copies to, and where sockaddr() and controlFor() build what they return:
+ * made once (an ArrayBuffer or DataView made per send cost ~1,000 instructions). One call
+ * at a time uses them: a send or receive never runs inside another on one thread (arenaBusy).
+ */
+const scratch = (bytes: number): Records => {
+  const u8 = new U8(bytes);
+  return { u8, dv: new SafeDataView(taBuffer(u8)) };
+};
+const RECORD_COPY = scratch(MAX_BATCH * PLAN_SIZE);
+const BUILD = scratch(256);
+
+/** bytes [at, at + n) of a, copied element by element (a few address bytes: no call at all). */
+function copyOut(a: Uint8Array, at: number, n: number): Uint8Array {
+  const out = new U8(n);
+  for (let i = 0; i < n; i++) out[i] = a[at + i]!;
   return out;
 }
 
 /** The views of a send call: direct arguments, or one array of them. */
 function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number): ArrayBufferView[] {
-  const rest = args.slice(start) as unknown[];
-  return (rest.length === 1 && Array.isArray(rest[0]) ? rest[0] : rest) as ArrayBufferView[];
+  if (args.length === start + 1 && isArray(args[start])) return args[start] as ArrayBufferView[];
+  return part(args as ArrayBufferView[], start, args.length);
 }
+
+/** list[start, end) as a new array: Array.prototype.slice is the caller's to replace. */
+function part<T>(list: readonly T[], start: number, end: number): T[] {
+  const out: T[] = [];
+  for (let i = start; i < end; i++) out[i - start] = list[i]!;
+  return out;
+}
+
+const isArray = Array.isArray;
 
 /** splitBytes >= 0: the segments of one send, which completes with these bytes. */
 interface PendingSend { token: number; batch: boolean; msgs: Encoded[]; next: number; splitBytes: number; cut: CutState }
@@ -147,21 +177,22 @@ interface IpAddr { family: 4 | 6; bytes: Uint8Array; scope: number }
 /** A bind or connect address: a plan record's destination fields (addon.cc's decode_endpoint). */
 function endpointOf(rec: Uint8Array): (IpAddr & { port: number }) | null {
   if (taByteLength(rec) < PLAN_SIZE) return null;
-  const dv = new DV(taBuffer(rec), taByteOffset(rec), PLAN_SIZE);
-  const family = dvGetUint8(dv, PlanAt.TO_FAMILY);
+  const dv = new SafeDataView(taBuffer(rec), taByteOffset(rec), PLAN_SIZE);
+  const family = dv.getUint8(PlanAt.TO_FAMILY);
   if (family !== 4 && family !== 6) return null;
   const bytes = u8slice(rec, PlanAt.TO_ADDR, PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
-  return { family, bytes, scope: dvGetUint32(dv, PlanAt.TO_SCOPE, true), port: dvGetUint16(dv, PlanAt.TO_PORT, true) };
+  return { family, bytes, scope: dv.getUint32(PlanAt.TO_SCOPE, true), port: dv.getUint16(PlanAt.TO_PORT, true) };
 }
 
 const isV6Kind = (k: Kind): boolean => k === Kind.Udp6 || k === Kind.Raw6;
 
 function sockaddr(kind: Kind, a: IpAddr, port: number): Uint8Array {
+  const { u8: out, dv } = BUILD;
   if (isV6Kind(kind) || a.family === 6) {
-    const out = new U8(A['sizeof sockaddr_in6']);
-    const dv = new DV(taBuffer(out));
-    dvSetUint16(dv, 0, A.AF_INET6, true);
-    dvSetUint16(dv, A['sockaddr_in6.sin6_port'], port, false);
+    const size = A['sizeof sockaddr_in6'];
+    taFill(out, 0, 0, size);
+    dv.setUint16(0, A.AF_INET6, true);
+    dv.setUint16(A['sockaddr_in6.sin6_port'], port, false);
     const at = A['sockaddr_in6.sin6_addr'];
     if (a.family === 4) {
       out[at + 10] = 0xff;
@@ -169,32 +200,32 @@ function sockaddr(kind: Kind, a: IpAddr, port: number): Uint8Array {
       taSet(out, a.bytes, at + 12);
     } else {
       taSet(out, a.bytes, at);
-      dvSetUint32(dv, A['sockaddr_in6.sin6_scope_id'], a.scope, true);
+      dv.setUint32(A['sockaddr_in6.sin6_scope_id'], a.scope, true);
     }
-    return out;
+    return copyOut(out, 0, size);
   }
-  const out = new U8(A['sizeof sockaddr_in']);
-  const dv = new DV(taBuffer(out));
-  dvSetUint16(dv, 0, A.AF_INET, true);
-  dvSetUint16(dv, A['sockaddr_in.sin_port'], port, false);
+  const size = A['sizeof sockaddr_in'];
+  taFill(out, 0, 0, size);
+  dv.setUint16(0, A.AF_INET, true);
+  dv.setUint16(A['sockaddr_in.sin_port'], port, false);
   taSet(out, a.bytes, A['sockaddr_in.sin_addr']);
-  return out;
+  return copyOut(out, 0, size);
 }
 
 /** [address, port, family, scope] of the sockaddr at arena offset `at`. */
 function readSockaddr(at: number): [string, number, 4 | 6, number] {
-  if (dvGetUint16(view, at, true) === A.AF_INET) {
-    return [formatIp(4, mem, at + A['sockaddr_in.sin_addr']), dvGetUint16(view, at + A['sockaddr_in.sin_port'], false), 4, 0];
+  if (view.getUint16(at, true) === A.AF_INET) {
+    return [formatIp(4, mem, at + A['sockaddr_in.sin_addr']), view.getUint16(at + A['sockaddr_in.sin_port'], false), 4, 0];
   }
-  return [formatIp(6, mem, at + A['sockaddr_in6.sin6_addr']), dvGetUint16(view, at + A['sockaddr_in6.sin6_port'], false), 6,
-    dvGetUint32(view, at + A['sockaddr_in6.sin6_scope_id'], true)];
+  return [formatIp(6, mem, at + A['sockaddr_in6.sin6_addr']), view.getUint16(at + A['sockaddr_in6.sin6_port'], false), 6,
+    view.getUint32(at + A['sockaddr_in6.sin6_scope_id'], true)];
 }
 
 // --- control messages ------------------------------------------------------------------
 function putCmsg(out: DataView, at: number, level: number, type: number, dataLen: number): number {
-  dvSetBigUint64(out, at, BigInt(CMSG_HDR + dataLen), true);
-  dvSetInt32(out, at + A['cmsghdr.cmsg_level'], level, true);
-  dvSetInt32(out, at + A['cmsghdr.cmsg_type'], type, true);
+  out.setBigUint64(at, BigInt(CMSG_HDR + dataLen), true);
+  out.setInt32(at + A['cmsghdr.cmsg_level'], level, true);
+  out.setInt32(at + A['cmsghdr.cmsg_type'], type, true);
   return at + CMSG_HDR;
 }
 
@@ -203,31 +234,31 @@ function controlFor(plan: Plan): Uint8Array | null {
   if (!plan.pktinfo && !plan.tosKind && !plan.segmentSize) return null;
   const size = (plan.pktinfo === 4 ? SPACE_PKTINFO4 : plan.pktinfo === 6 ? SPACE_PKTINFO6 : 0) +
     (plan.tosKind ? SPACE_INT : 0) + (plan.segmentSize ? SPACE_INT : 0);
-  const out = new U8(size);
-  const dv = new DV(taBuffer(out));
+  const { u8: out, dv } = BUILD;
+  taFill(out, 0, 0, size);
   let at = 0;
   if (plan.pktinfo === 4) {
     // Linux takes the source from ipi_spec_dst and ignores ipi_addr (the field Windows reads).
     const d = putCmsg(dv, at, A.IPPROTO_IP, A.IP_PKTINFO, A['sizeof in_pktinfo']);
-    dvSetInt32(dv, d, plan.ifindex | 0, true);
+    dv.setInt32(d, plan.ifindex | 0, true);
     if (plan.addr) taSet(out, plan.addr, d + A['in_pktinfo.ipi_spec_dst']);
     at += SPACE_PKTINFO4;
   } else if (plan.pktinfo === 6) {
     const d = putCmsg(dv, at, A.IPPROTO_IPV6, A.IPV6_PKTINFO, A['sizeof in6_pktinfo']);
     if (plan.addr) taSet(out, plan.addr, d);
-    dvSetUint32(dv, d + A['in6_pktinfo.ipi6_ifindex'], plan.ifindex, true);
+    dv.setUint32(d + A['in6_pktinfo.ipi6_ifindex'], plan.ifindex, true);
     at += SPACE_PKTINFO6;
   }
   if (plan.tosKind) {
     const d = putCmsg(dv, at, plan.tosKind === 4 ? A.IPPROTO_IP : A.IPPROTO_IPV6, plan.tosKind === 4 ? A.IP_TOS : A.IPV6_TCLASS, 4);
-    dvSetInt32(dv, d, plan.tos, true);
+    dv.setInt32(d, plan.tos, true);
     at += SPACE_INT;
   }
   if (plan.segmentSize) {
     const d = putCmsg(dv, at, A.SOL_UDP, A.UDP_SEGMENT, 2);
-    dvSetUint16(dv, d, plan.segmentSize, true);
+    dv.setUint16(d, plan.segmentSize, true);
   }
-  return out;
+  return copyOut(out, 0, size);
 }
 
 /** addon.cc's read_view: an ArrayBufferView whose bytes are all there (not detached, not outside a shrunk buffer). */
@@ -243,7 +274,7 @@ function receiveHeader(hdr: number, iov: number, data: number, len: number, name
   setPtr(iov, base + data);
   setPtr(iov + A['iovec.iov_len'], len);
   setPtr(hdr + A['msghdr.msg_name'], base + name);
-  dvSetUint32(view, hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+  view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
   setPtr(hdr + A['msghdr.msg_iov'], base + iov);
   setPtr(hdr + A['msghdr.msg_iovlen'], 1);
   setPtr(hdr + A['msghdr.msg_control'], base + control);
@@ -260,17 +291,17 @@ function decodeControl(control: number, used: number, bytes: number): { destinat
     if (level === A.IPPROTO_IP && type === A.IP_PKTINFO) {
       // ipi_addr is the header's destination; ipi_spec_dst the local address routing chose.
       destination = formatIp(4, mem, at + A['in_pktinfo.ipi_addr']);
-      ifindex = dvGetInt32(view, at, true) >>> 0;
+      ifindex = view.getInt32(at, true) >>> 0;
     } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_PKTINFO) {
       destination = formatIp(6, mem, at);
-      ifindex = dvGetUint32(view, at + A['in6_pktinfo.ipi6_ifindex'], true);
+      ifindex = view.getUint32(at + A['in6_pktinfo.ipi6_ifindex'], true);
     } else if (level === A.IPPROTO_IP && type === A.IP_TOS) {
       tos = mem[at]!;
     } else if (level === A.IPPROTO_IPV6 && type === A.IPV6_TCLASS) {
-      tos = dvGetInt32(view, at, true);
+      tos = view.getInt32(at, true);
     } else if (level === A.SOL_UDP && type === A.UDP_GRO) {
       // The size of the datagrams coalesced into this receive (see recv.cc).
-      const size = dvGetInt32(view, at, true);
+      const size = view.getInt32(at, true);
       if (size > 0 && bytes > size) segment = size;
     }
   }
@@ -303,7 +334,7 @@ function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
   if (e.name) {
     taSet(mem, e.name, iov + 16);
     setPtr(hdr + A['msghdr.msg_name'], base + iov + 16);
-    dvSetUint32(view, hdr + A['msghdr.msg_namelen'], taLength(e.name), true);
+    view.setUint32(hdr + A['msghdr.msg_namelen'], taLength(e.name), true);
   }
   if (e.control) {
     taSet(mem, e.control, iov + 48);
@@ -314,12 +345,12 @@ function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
 }
 
 function setPtr(at: number, value: number): void {
-  dvSetUint32(view, at, value % 0x100000000, true);
-  dvSetUint32(view, at + 4, floor(value / 0x100000000), true);
+  view.setUint32(at, value % 0x100000000, true);
+  view.setUint32(at + 4, floor(value / 0x100000000), true);
 }
 
 function setInt(at: number, value: number): number {
-  dvSetInt32(view, at, value, true);
+  view.setInt32(at, value, true);
   return base + at;
 }
 
@@ -376,7 +407,7 @@ function unwatchIfIdle(s: FfiSocket): void {
 
 function wake(): void {
   if (wakeFd < 0) return;
-  dvSetBigUint64(view, SCRATCH + 1536, 1n, true);
+  view.setBigUint64(SCRATCH + 1536, 1n, true);
   libc.write(wakeFd, base + SCRATCH + 1536, 8);
 }
 
@@ -394,9 +425,9 @@ function startPoll(): void {
   }
   const entry = (i: number, fd: number, events: number) => {
     const at = POLLFDS + i * A['sizeof pollfd'];
-    dvSetInt32(view, at, fd, true);
-    dvSetInt16(view, at + A['pollfd.events'], events, true);
-    dvSetInt16(view, at + A['pollfd.revents'], 0, true);
+    view.setInt32(at, fd, true);
+    view.setInt16(at + A['pollfd.events'], events, true);
+    view.setInt16(at + A['pollfd.revents'], 0, true);
   };
   entry(0, wakeFd, A.POLLIN);
   polling = new Map();
@@ -417,8 +448,8 @@ function polled(r: number): void {
     return;
   }
   // Read every revents first: draining runs JS, which may open, close or wait again.
-  const revents = set.map((_, i) => (r > 0 ? dvGetInt16(view, POLLFDS + (i + 1) * A['sizeof pollfd'] + A['pollfd.revents'], true) : 0));
-  if (r > 0 && wakeFd >= 0 && dvGetInt16(view, POLLFDS + A['pollfd.revents'], true)) libc.read(wakeFd, base + SCRATCH + 1536, 8);
+  const revents = set.map((_, i) => (r > 0 ? view.getInt16(POLLFDS + (i + 1) * A['sizeof pollfd'] + A['pollfd.revents'], true) : 0));
+  if (r > 0 && wakeFd >= 0 && view.getInt16(POLLFDS + A['pollfd.revents'], true)) libc.read(wakeFd, base + SCRATCH + 1536, 8);
   try {
     set.forEach((s, i) => {
       const ev = revents[i];
@@ -741,7 +772,7 @@ export class FfiSocket implements NativeSocket {
     if (n > MAX_BATCH || taLength(plans) < n * PLAN_SIZE || taLength(offsets) < n + 1 || taLength(results) < n) {
       return this.failure(this.fail(WSA.EFAULT, 'sendmsg')) as unknown as EachFailure[];
     }
-    plans = records(plans, n);
+    const recs = records(plans, n);
     const stagedLength = taLength(staged);
     const errs: LastError[] = [];
     const failed = (i: number): void => {
@@ -752,7 +783,7 @@ export class FfiSocket implements NativeSocket {
     const index: number[] = [];
     for (let i = 0; i < n; i++) {
       const e = offsets[i]! <= offsets[i + 1]! && offsets[i + 1]! <= stagedLength
-        ? this.encode(plans, i * PLAN_SIZE, [u8sub(staged, offsets[i]!, offsets[i + 1]!)]) : WSA.EFAULT;
+        ? this.encode(recs, i * PLAN_SIZE, [u8sub(staged, offsets[i]!, offsets[i + 1]!)]) : WSA.EFAULT;
       // src/ never coalesces a segmented message.
       if (typeof e === 'number' || e.length !== 1 || e[0]!.split || e[0]!.segment) {
         this.fail(typeof e === 'number' ? e : WSA.EFAULT, 'sendmsg');
@@ -791,16 +822,16 @@ export class FfiSocket implements NativeSocket {
   private sendBatchInArena(plans: Uint8Array, n: number, overlapped: boolean, token: number,
     args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
     if (n > MAX_BATCH || taLength(plans) < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
-    plans = records(plans, n);
+    const recs = records(plans, n);
     const views = viewList(args, 0);
     const msgs: Encoded[] = [];
     let next = 0;
     let planAt = 0;
     for (let i = 0; i < n; i++) {
-      const nbufs = plans[i * PLAN_SIZE + PlanAt.NBUFS]! | (plans[i * PLAN_SIZE + PlanAt.NBUFS + 1]! << 8);
+      const nbufs = recs.u8[i * PLAN_SIZE + PlanAt.NBUFS]! | (recs.u8[i * PLAN_SIZE + PlanAt.NBUFS + 1]! << 8);
       // PLAN_AS_BEFORE: the plan of the record before (the first record cannot say so; encode refuses it).
-      if (i === 0 || plans[i * PLAN_SIZE + PlanAt.FLAGS] !== PLAN_AS_BEFORE) planAt = i * PLAN_SIZE;
-      const e = this.encode(plans, planAt, views.slice(next, next + nbufs));
+      if (i === 0 || recs.u8[i * PLAN_SIZE + PlanAt.FLAGS] !== PLAN_AS_BEFORE) planAt = i * PLAN_SIZE;
+      const e = this.encode(recs, planAt, part(views, next, next + nbufs));
       next += nbufs;
       // What the shim refuses fails the whole batch before anything is sent; src/ never
       // asks a batch to split a message.
@@ -999,7 +1030,7 @@ export class FfiSocket implements NativeSocket {
       while (end < msgs.length && end - begin < MAX_CHUNK && msgs[end].flags === msgs[begin].flags &&
         data + msgs[end].total <= DATA_END) {
         data = writeMsg(msgs[end], HDRS + (end - begin) * A['sizeof mmsghdr'], end - begin, data);
-        dvSetUint32(view, HDRS + (end - begin) * A['sizeof mmsghdr'] + A['mmsghdr.msg_len'], 0, true);
+        view.setUint32(HDRS + (end - begin) * A['sizeof mmsghdr'] + A['mmsghdr.msg_len'], 0, true);
         end++;
       }
       const r = libc.sendmmsg(this.fd, base + HDRS, end - begin, msgs[begin].flags);
@@ -1016,7 +1047,7 @@ export class FfiSocket implements NativeSocket {
         return code;
       }
       swallowed = 0;
-      if (begin === 0 && r > 0) state.firstBytes = dvGetUint32(view, HDRS + A['mmsghdr.msg_len'], true);
+      if (begin === 0 && r > 0) state.firstBytes = view.getUint32(HDRS + A['mmsghdr.msg_len'], true);
       state.next = begin + r;
     }
     return 0;
@@ -1041,9 +1072,9 @@ export class FfiSocket implements NativeSocket {
       if (timeout <= 0) return this.timedOut();
     }
     const at = SCRATCH + 1024;
-    dvSetInt32(view, at, this.fd, true);
-    dvSetInt16(view, at + A['pollfd.events'], A.POLLOUT, true);
-    dvSetInt16(view, at + A['pollfd.revents'], 0, true);
+    view.setInt32(at, this.fd, true);
+    view.setInt16(at + A['pollfd.events'], A.POLLOUT, true);
+    view.setInt16(at + A['pollfd.revents'], 0, true);
     const r = libc.poll(base + at, 1, timeout);
     if (r < 0 && errno() === EINTR) return this.osError(EINTR, 'sendmsg', 'send');
     if (r === 0) return this.timedOut();
@@ -1086,40 +1117,41 @@ export class FfiSocket implements NativeSocket {
    * everything) and its views, encoded; several when the plan says to split it into its
    * segments. Or the Winsock number to fail with.
    */
-  private encode(rec: Uint8Array, at: number, views: ArrayBufferView[]): Encoded[] | number {
+  private encode(recs: Records, at: number, views: ArrayBufferView[]): Encoded[] | number {
     if (views.length > MAX_BUFFERS) return WSA.EFAULT;
     let total = 0;
-    for (const v of views) {
+    for (let i = 0; i < views.length; i++) {
+      const v = views[i];
       if (!isView(v)) return WSA.EFAULT;
       total += viewByteLength(v);
     }
     // Host byte order, as src/plan.ts's typed arrays wrote it: little-endian on every target
     // this backend runs on (src/ffi/abi.ts).
-    const dv = new DV(taBuffer(rec), taByteOffset(rec) + at, PLAN_SIZE);
-    const flags = dvGetUint8(dv, PlanAt.FLAGS);
+    const { u8: rec, dv } = recs;
+    const flags = dv.getUint8(at + PlanAt.FLAGS);
     if (flags & ~(PLAN_HAS_TO | PLAN_DONTROUTE | PLAN_SPLIT)) return WSA.EFAULT;
     const kindOf = (v: number): 0 | 4 | 6 | -1 => (v === 0 || v === 4 || v === 6 ? v : -1);
-    const pktinfo = kindOf(dvGetUint8(dv, PlanAt.PKTINFO));
-    const tosKind = kindOf(dvGetUint8(dv, PlanAt.TOS_KIND));
+    const pktinfo = kindOf(dv.getUint8(at + PlanAt.PKTINFO));
+    const tosKind = kindOf(dv.getUint8(at + PlanAt.TOS_KIND));
     if (pktinfo < 0 || tosKind < 0) return WSA.EFAULT;
-    const segment = dvGetUint16(dv, PlanAt.SEGMENT, true);
+    const segment = dv.getUint16(at + PlanAt.SEGMENT, true);
     const split = (flags & PLAN_SPLIT) !== 0;
     if (split && !segment) return WSA.EFAULT;
     // The planner chose the limit; the views are measured here, as in addon.cc.
-    const maxBytes = dvGetUint32(dv, PlanAt.MAX_BYTES, true);
+    const maxBytes = dv.getUint32(at + PlanAt.MAX_BYTES, true);
     if (maxBytes && (split ? min(segment, total) : total) > maxBytes) return WSA.EMSGSIZE;
     // Raw sockets have no limit of their own above; the kernel's is 65535.
     if (!split && total > DATA_END - DATA) return WSA.EMSGSIZE;
     let name: Uint8Array | null = null;
     if (flags & PLAN_HAS_TO) {
-      const family = dvGetUint8(dv, PlanAt.TO_FAMILY);
+      const family = dv.getUint8(at + PlanAt.TO_FAMILY);
       if (family !== 4 && family !== 6) return WSA.EFAULT;
-      const bytes = u8sub(rec, at + PlanAt.TO_ADDR, at + PlanAt.TO_ADDR + (family === 4 ? 4 : 16));
-      name = sockaddr(this.kind, { family, bytes, scope: dvGetUint32(dv, PlanAt.TO_SCOPE, true) }, dvGetUint16(dv, PlanAt.TO_PORT, true));
+      const bytes = copyOut(rec, at + PlanAt.TO_ADDR, family === 4 ? 4 : 16);
+      name = sockaddr(this.kind, { family, bytes, scope: dv.getUint32(at + PlanAt.TO_SCOPE, true) }, dv.getUint16(at + PlanAt.TO_PORT, true));
     }
     const plan: Plan = {
-      pktinfo: pktinfo as 0 | 4 | 6, ifindex: dvGetUint32(dv, PlanAt.IFINDEX, true), tosKind: tosKind as 0 | 4 | 6, tos: dvGetUint8(dv, PlanAt.TOS), segmentSize: split ? 0 : segment,
-      addr: pktinfo ? u8slice(rec, at + PlanAt.SOURCE, at + PlanAt.SOURCE + (pktinfo === 4 ? 4 : 16)) : null,
+      pktinfo: pktinfo as 0 | 4 | 6, ifindex: dv.getUint32(at + PlanAt.IFINDEX, true), tosKind: tosKind as 0 | 4 | 6, tos: dv.getUint8(at + PlanAt.TOS), segmentSize: split ? 0 : segment,
+      addr: pktinfo ? copyOut(rec, at + PlanAt.SOURCE, pktinfo === 4 ? 4 : 16) : null,
     };
     const e: Encoded = {
       views, total, name, control: controlFor(plan), plan, split: false, segment, last: true,
@@ -1317,9 +1349,9 @@ export class FfiSocket implements NativeSocket {
     });
     if (n < 0) return -n;
     taSet(new U8(taBuffer(buffer), taByteOffset(buffer), taByteLength(buffer)), u8sub(mem, data, data + n));
-    const truncated = (dvGetInt32(view, hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
+    const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
-    const used = Number(dvGetBigUint64(view, hdr + A['msghdr.msg_controllen'], true));
+    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
     const { destination, ifindex, tos } = decodeControl(control, used, n);
     return [n, truncated, fromAddress, fromPort, destination, ifindex, tos];
   }
@@ -1346,7 +1378,7 @@ export class FfiSocket implements NativeSocket {
     if (n < 0) return -n;
     // addon.cc's BatchToJs layout: the table, then the bytes; addresses once each.
     let total = 0;
-    for (let i = 0; i < n; i++) total += dvGetUint32(view, HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
+    for (let i = 0; i < n; i++) total += view.getUint32(HDRS + i * hdrSize + A['mmsghdr.msg_len'], true);
     const tableBytes = n * RAW_BATCH_FIELDS * 4;
     const out = new U8(tableBytes + total);
     const table = new I32(taBuffer(out), 0, n * RAW_BATCH_FIELDS);
@@ -1365,13 +1397,13 @@ export class FfiSocket implements NativeSocket {
       const hdr = HDRS + i * hdrSize;
       const name = DATA + i * perMsg + A['sizeof iovec'];
       const control = name + A['sizeof sockaddr_storage'];
-      const bytes = dvGetUint32(view, hdr + A['mmsghdr.msg_len'], true);
+      const bytes = view.getUint32(hdr + A['mmsghdr.msg_len'], true);
       const [fromAddress, fromPort] = readSockaddr(name);
-      const used = Number(dvGetBigUint64(view, hdr + A['msghdr.msg_controllen'], true));
+      const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
       const c = decodeControl(control, used, bytes);
       const f = i * RAW_BATCH_FIELDS;
       table[f] = bytes;
-      table[f + 1] = (dvGetInt32(view, hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0 ? 1 : 0;
+      table[f + 1] = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0 ? 1 : 0;
       table[f + 2] = intern(fromAddress);
       table[f + 3] = fromPort;
       table[f + 4] = c.destination === null ? -1 : intern(c.destination);
@@ -1451,13 +1483,13 @@ export class FfiSocket implements NativeSocket {
     setPtr(iov, base + iov + 16);
     setPtr(iov + A['iovec.iov_len'], 1);
     setPtr(hdr + A['msghdr.msg_name'], base + name);
-    dvSetUint32(view, hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
+    view.setUint32(hdr + A['msghdr.msg_namelen'], A['sizeof sockaddr_storage'], true);
     setPtr(hdr + A['msghdr.msg_iov'], base + iov);
     setPtr(hdr + A['msghdr.msg_iovlen'], 1);
     setPtr(hdr + A['msghdr.msg_control'], base + control);
     setPtr(hdr + A['msghdr.msg_controllen'], 512);
     if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return null;
-    const used = Number(dvGetBigUint64(view, hdr + A['msghdr.msg_controllen'], true));
+    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
     for (const [level, type, at, len] of cmsgs(control, used)) {
       if (!((level === A.IPPROTO_IP && type === A.IP_RECVERR) || (level === A.IPPROTO_IPV6 && type === A.IPV6_RECVERR))) continue;
       const origin = mem[at + A['sock_extended_err.ee_origin']];
@@ -1467,17 +1499,17 @@ export class FfiSocket implements NativeSocket {
       const row = ICMP_WSA.find(([f, t, c]) => f === family && t === type_ && (c < 0 || c === code));
       // The entry's name is the destination of the datagram the ICMP message answered;
       // SO_EE_OFFENDER, right after the sock_extended_err, is who sent it (errors.cc).
-      const nameFamily = dvGetUint16(view, name, true);
+      const nameFamily = view.getUint16(name, true);
       let icmp: RawIcmp | null = null;
       if (nameFamily === A.AF_INET || nameFamily === A.AF_INET6) {
         const [address, port] = readSockaddr(name);
         const offender = at + A['sizeof sock_extended_err'];
-        const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? dvGetUint16(view, offender, true) : 0;  // AF_UNSPEC
+        const offenderFamily = len >= A['sizeof sock_extended_err'] + 2 ? view.getUint16(offender, true) : 0;  // AF_UNSPEC
         const reporter = offenderFamily === A.AF_INET || offenderFamily === A.AF_INET6 ? readSockaddr(offender)[0] : '';
         icmp = [address, port, type_, code, reporter];
       }
       // ee_errno is sock_extended_err's first member (linux/errqueue.h, the kernel's ABI).
-      return { found: true, errno: dvGetUint32(view, at, true), family, wsa: row ? row[3] : 0, icmp };
+      return { found: true, errno: view.getUint32(at, true), family, wsa: row ? row[3] : 0, icmp };
     }
     return { found: false, errno: 0, family: 0, wsa: 0, icmp: null };
   }
@@ -1489,26 +1521,26 @@ export class FfiSocket implements NativeSocket {
 
   private hasLocalPort(): boolean {
     if (!this.localName()) return true;
-    const family = dvGetUint16(view, SCRATCH, true);
-    if (family === A.AF_INET) return dvGetUint16(view, SCRATCH + A['sockaddr_in.sin_port'], false) !== 0;
-    if (family === A.AF_INET6) return dvGetUint16(view, SCRATCH + A['sockaddr_in6.sin6_port'], false) !== 0;
+    const family = view.getUint16(SCRATCH, true);
+    if (family === A.AF_INET) return view.getUint16(SCRATCH + A['sockaddr_in.sin_port'], false) !== 0;
+    if (family === A.AF_INET6) return view.getUint16(SCRATCH + A['sockaddr_in6.sin6_port'], false) !== 0;
     return true;
   }
 
   /** getsockname into SCRATCH. */
   private localName(): boolean {
     const lenAt = SCRATCH + 256;
-    dvSetUint32(view, lenAt, A['sizeof sockaddr_storage'], true);
+    view.setUint32(lenAt, A['sizeof sockaddr_storage'], true);
     return libc.getsockname(this.fd, base + SCRATCH, base + lenAt) === 0;
   }
 
   /** getsockopt of an int; null if the option is refused. */
   private intOpt(level: number, name: number): number | null {
     const lenAt = SCRATCH + 8;
-    dvSetInt32(view, SCRATCH, 0, true);
-    dvSetUint32(view, lenAt, 4, true);
+    view.setInt32(SCRATCH, 0, true);
+    view.setUint32(lenAt, 4, true);
     if (libc.getsockopt(this.fd, level, name, base + SCRATCH, base + lenAt) !== 0) return null;
-    return dvGetInt32(view, SCRATCH, true);
+    return view.getInt32(SCRATCH, true);
   }
 
   private closeFd(): void {
@@ -1532,9 +1564,9 @@ export class FfiSocket implements NativeSocket {
 function* cmsgs(at: number, len: number): Generator<[number, number, number, number]> {
   let off = 0;
   while (off + CMSG_HDR <= len) {
-    const cmsgLen = Number(dvGetBigUint64(view, at + off, true));
+    const cmsgLen = Number(view.getBigUint64(at + off, true));
     if (cmsgLen < CMSG_HDR || off + cmsgLen > len) return;
-    yield [dvGetInt32(view, at + off + A['cmsghdr.cmsg_level'], true), dvGetInt32(view, at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR,
+    yield [view.getInt32(at + off + A['cmsghdr.cmsg_level'], true), view.getInt32(at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR,
       cmsgLen - CMSG_HDR];
     off += align(cmsgLen);
   }
