@@ -20,6 +20,33 @@ const getter = <T>(proto: object, key: string): ((self: unknown) => T) =>
 /** @internal */ export const DV: DataViewConstructor = DataView;
 /** @internal */ export const AB: ArrayBufferConstructor = ArrayBuffer;
 /** @internal */ export const isView: (v: unknown) => v is ArrayBufferView = ArrayBuffer.isView;
+/** @internal */ export const isArray: (v: unknown) => v is unknown[] = Array.isArray;
+const arrayFrom = Array.from;
+const reflectApply = Reflect.apply;
+
+const defineProperty = Object.defineProperty;
+
+/**
+ * @internal Appends v to list as its own element, returning its index: push or assignment
+ * would hand v to a caller's index setter on Array.prototype (see ownArray).
+ */
+export function append<T>(list: T[], v: T): number {
+  const at = list.length;
+  defineProperty(list, at, { value: v, writable: true, enumerable: true, configurable: true });
+  return at;
+}
+
+/**
+ * @internal A new array of `at(0) .. at(n - 1)` (called in order), each its own element. An
+ * array filled by assignment (`a[i] = v`, push) is not: a caller who defined an index setter
+ * on Array.prototype or Object.prototype gets the value instead, leaving a hole that a later
+ * read answers through its getter, after validation, or from inside the addon reading the
+ * array (review: that re-entered a native batch and crashed the process). Array.from with
+ * no constructor defines the elements as it goes, over a source with no prototype at all.
+ */
+export function ownArray<T>(n: number, at: (i: number) => T): T[] {
+  return reflectApply(arrayFrom, undefined, [{ __proto__: null, length: n }, (_: unknown, i: number) => at(i)]) as T[];
+}
 /** @internal */ export const { min, max, floor, ceil } = Math;
 
 const taProto = Object.getPrototypeOf(Uint8Array.prototype) as Uint8Array;
@@ -66,3 +93,34 @@ for (const key of Reflect.ownKeys(DataView.prototype)) {
 }
 Object.freeze(SafeDataView.prototype);
 Object.freeze(SafeDataView);
+
+// --- what ffi-rs's own JavaScript uses on every call ---------------------------------------
+// ffi-rs marshals each libc call in JavaScript (index.js wrapLoad: paramsType.map(...), which
+// makes its result through Array's species, and Array.prototype.includes) with the builtins
+// as they are at that moment: a caller who replaced one runs code there, where it can change
+// how ffi-rs passes the arguments of sendmsg(2) (review: one closed the socket there and
+// opened another on its fd number, and the datagram left from that one). So before every
+// libc call the ffi-rs backend asks tamperedArrays() and makes no call while it answers.
+// Descriptors, not reads: reading a property could run a getter (~35 ns each; a ffi-rs send
+// costs ~10 µs).
+const getOwn = Object.getOwnPropertyDescriptor;
+interface Watched { obj: object; key: PropertyKey; was: PropertyDescriptor | undefined }
+const watched: readonly Watched[] = [
+  { obj: Array.prototype, key: 'map', was: getOwn(Array.prototype, 'map') },
+  { obj: Array.prototype, key: 'includes', was: getOwn(Array.prototype, 'includes') },
+  { obj: Array.prototype, key: 'constructor', was: getOwn(Array.prototype, 'constructor') },
+  { obj: Array, key: Symbol.species, was: getOwn(Array, Symbol.species) },
+];
+
+/** @internal The builtin a caller replaced that ffi-rs's calls would use, or null. */
+export function tamperedArrays(): string | null {
+  for (let i = 0; i < watched.length; i++) {
+    const w = watched[i]!;
+    const now = getOwn(w.obj, w.key);
+    const was = w.was!;
+    if (!now || now.value !== was.value || now.get !== was.get || now.set !== was.set) {
+      return `${w.obj === Array ? 'Array' : 'Array.prototype'}[${String(w.key)}]`;
+    }
+  }
+  return null;
+}

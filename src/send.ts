@@ -1,7 +1,7 @@
 import { type IpLiteral } from './address';
 import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { F64, U32, U8, ceil, max } from './intrinsics';
+import { F64, U32, U8, ceil, isArray, max, ownArray } from './intrinsics';
 import { LiteralMemo, PlanMemory, memoLiteral, planMessage, type PlanInput, type Refusal } from './plan';
 import { PLAN_AS_BEFORE, PLAN_SIZE, PlanAt } from './plan.generated';
 import {
@@ -335,10 +335,10 @@ function retryEmpty(st: SocketState, prepared: Prepared | readonly Prepared[]): 
 }
 
 function throwIfUnusable(p: Prepared): void {
-  const views = Array.isArray(p.views) ? p.views : [p.views];
+  const views = isArray(p.views) ? p.views : [p.views];
   for (let i = 0; i < views.length; i++) {
     const why = unusableView(views[i]!);
-    if (why !== null) throw invalidArgValue(Array.isArray(p.views) ? `${p.names.buffers}[${i}]` : p.names.buffers, views[i], why);
+    if (why !== null) throw invalidArgValue(isArray(p.views) ? `${p.names.buffers}[${i}]` : p.names.buffers, views[i], why);
   }
 }
 
@@ -364,7 +364,7 @@ function queueFull(st: SocketState, w: { address?: string; port?: number; source
 
 // Up to four views go as direct arguments (no array for the native side to walk).
 function callSync(n: NativeSocket, v: ArrayBufferView | ArrayBufferView[]): number | SendFailure {
-  if (!Array.isArray(v)) return n.sendSync(v);
+  if (!isArray(v)) return n.sendSync(v);
   switch (v.length) {
     case 0: return n.sendSync();
     case 1: return n.sendSync(v[0]!);
@@ -376,7 +376,7 @@ function callSync(n: NativeSocket, v: ArrayBufferView | ArrayBufferView[]): numb
 }
 
 function callAsync(n: NativeSocket, token: number, v: ArrayBufferView | ArrayBufferView[]): number | SendFailure {
-  if (!Array.isArray(v)) return n.sendAsync(token, v);
+  if (!isArray(v)) return n.sendAsync(token, v);
   switch (v.length) {
     case 0: return n.sendAsync(token);
     case 1: return n.sendAsync(token, v[0]!);
@@ -767,22 +767,38 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
   if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
   const n: unknown = msgs.length;  // once: a Proxy may answer differently each time
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_BATCH) throw outOfRange('msgs.length', `an integer <= ${MAX_BATCH}`, n);
-  const prepared: Prepared[] = new Array(n);
   const checked: KeysChecked = { to: null, control: null };
-  for (let i = 0; i < n; i++) {
+  const prepared = ownArray(n, (i) => {
     const p = readMessage(st, msgs[i], namesAt(i), checked);
     if (p.signal !== undefined) throw invalidArgValue(namesAt(i).signal, p.signal, 'is not supported in a batch');
-    prepared[i] = p;
-  }
+    return p;
+  });
   // Only now: a getter of a later message may have changed the buffers of an earlier one.
   for (let i = 0; i < prepared.length; i++) seal(prepared[i]!, true);
   return { st, prepared };
 }
 
-// The plan records of a batch: one arena per thread (module instance), written just
-// before the native call and read by it before it returns (queued messages are encoded,
-// with copies of their payloads, by then).
-const batchPlans = new PlanMemory(MAX_BATCH);
+// The plan records of a batch, in an arena of its own for the length of the call: written
+// just before the native call and read by it before it returns (queued messages are
+// encoded, with copies of their payloads, by then). Not one shared arena: materializing the
+// argument list (Reflect.apply) may still run a caller's index getter after the records
+// were written (review: one that re-entered sendMsgBatchSync rewrote a shared arena, and
+// the outer batch left for the inner one's destination), and a nested batch now writes its
+// own. A free list of object literals: no array, so no index setter of the caller's sees it.
+interface Arena { mem: PlanMemory; next: Arena | null }
+let freeArenas: Arena | null = { mem: new PlanMemory(MAX_BATCH), next: null };
+
+function takeArena(): Arena {
+  const a = freeArenas;
+  if (a === null) return { mem: new PlanMemory(MAX_BATCH), next: null };
+  freeArenas = a.next;
+  return a;
+}
+
+function giveArena(a: Arena): void {
+  a.next = freeArenas;
+  freeArenas = a;
+}
 
 const sameInput = (a: PlanInput, b: PlanInput): boolean => a.to === b.to && a.toPort === b.toPort && a.source === b.source &&
   a.ifindex === b.ifindex && a.flags === b.flags && a.tos === b.tos && a.segmentSize === b.segmentSize;
@@ -797,7 +813,7 @@ const MAX_DIRECT_VIEWS = 256;
  * the call (no Array.prototype method, iterator or setter, no replaceable builtin): code of
  * the caller's that re-entered the shim there could overwrite records already written.
  */
-function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: boolean, token: number): unknown[] | BatchResult {
+function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: boolean, token: number, mem: PlanMemory): unknown[] | BatchResult {
   const n = prepared.length;
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -806,18 +822,26 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
   }
   let args: unknown[];
   if (total > MAX_DIRECT_VIEWS) {
-    const views: ArrayBufferView[] = [];
-    args = [batchPlans.u8, n, overlapped, token, views];
-    let k = 0;
-    for (let i = 0; i < n; i++) {
-      const v = prepared[i]!.views;
-      if (isArray(v)) for (let j = 0; j < v.length; j++) views[k++] = v[j]!;
-      else views[k++] = v;
-    }
+    // The addon reads this array itself: its elements must be its own (ownArray).
+    let m = 0;
+    let j = 0;
+    const views = ownArray(total, () => {
+      for (;;) {
+        const v = prepared[m]!.views;
+        if (!isArray(v)) {
+          m++;
+          return v;
+        }
+        if (j < v.length) return v[j++]!;
+        m++;
+        j = 0;
+      }
+    });
+    args = [mem.u8, n, overlapped, token, views];
   } else {
     // Sized once (appending grew it three times a batch), without the global Array, which
     // a caller may have replaced.
-    args = [batchPlans.u8, n, overlapped, token];
+    args = [mem.u8, n, overlapped, token];
     args.length = 4 + total;
     let k = 4;
     for (let i = 0; i < n; i++) {
@@ -826,8 +850,8 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
       else args[k++] = v;
     }
   }
-  const u8 = batchPlans.u8;
-  const u16 = batchPlans.u16;
+  const u8 = mem.u8;
+  const u16 = mem.u16;
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!;
     // The segment count is this message's own (its bytes), whatever plan it shares.
@@ -838,7 +862,7 @@ function planBatch(st: SocketState, prepared: readonly Prepared[], overlapped: b
     if (i > 0 && sameInput(p, prepared[i - 1]!)) {
       u8[i * PLAN_SIZE + PlanAt.FLAGS] = PLAN_AS_BEFORE;
     } else {
-      const refused = planMessage(batchPlans, i, st.kind, st.peer, p);
+      const refused = planMessage(mem, i, st.kind, st.peer, p);
       if (refused) return { sent: 0, failedIndex: i, error: refusalError(p, refused) };
     }
     const v = p.views;
@@ -855,11 +879,9 @@ function batchFailure(st: SocketState, prepared: readonly Prepared[], f: SendFai
 }
 
 
-// Taken at load: a spread would run Array.prototype[Symbol.iterator], and `.apply` or
-// Array.isArray may be replaced; any of them would let a caller's code run between
-// planning and the system call.
+// Taken at load: a spread would run Array.prototype[Symbol.iterator], and `.apply` may be
+// replaced; either would let a caller's code run between planning and the system call.
 const reflectApply = Reflect.apply;
-const isArray = Array.isArray;
 
 function callBatch(st: SocketState, prepared: readonly Prepared[], args: unknown[]): number | SendFailure {
   const n = st.native;
@@ -871,10 +893,16 @@ function callBatch(st: SocketState, prepared: readonly Prepared[], args: unknown
 
 function runBatchSync(st: SocketState, prepared: Prepared[]): BatchResult {
   if (st.closed) return { sent: 0, failedIndex: 0, error: new WsaError(WSA.ENOTSOCK) };
-  const args = planBatch(st, prepared, false, 0);
-  if (!isArray(args)) return args;
-  flushStaged(st);
-  const r = callBatch(st, prepared, args);
+  const arena = takeArena();
+  let r: number | SendFailure;
+  try {
+    const args = planBatch(st, prepared, false, 0, arena.mem);
+    if (!isArray(args)) return args;
+    flushStaged(st);
+    r = callBatch(st, prepared, args);
+  } finally {
+    giveArena(arena);
+  }
   return typeof r === 'number' ? { sent: r } : batchFailure(st, prepared, r);
 }
 
@@ -915,10 +943,16 @@ export function sendMsgBatch(sock: Socket, msgs: readonly Message[]): Promise<Ba
     if (!hasRoom(st, prepared.length, bytes)) return resolved({ sent: 0, failedIndex: 0, error: queueFull(st, w) });
   }
   const token = nextToken++;
-  const args = planBatch(st, prepared, true, token);
-  if (!isArray(args)) return resolved(args);
-  flushStaged(st);
-  const r = callBatch(st, prepared, args);
+  const arena = takeArena();
+  let r: number | SendFailure;
+  try {
+    const args = planBatch(st, prepared, true, token, arena.mem);
+    if (!isArray(args)) return resolved(args);
+    flushStaged(st);
+    r = callBatch(st, prepared, args);
+  } finally {
+    giveArena(arena);
+  }
   if (typeof r !== 'number') return resolved(batchFailure(st, prepared, r));
   if (r >= 0) return resolved({ sent: r });
   if (bytes === 0) for (let i = 0; i < prepared.length; i++) bytes += bytesOf(prepared[i]!);

@@ -3,7 +3,7 @@
 import { types } from 'node:util';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import {
-  U8, dvBuffer, dvByteLength, dvByteOffset, isView, taAt, taBuffer, taByteLength, taByteOffset, taSet,
+  U8, dvBuffer, dvByteLength, dvByteOffset, isArray, isView, ownArray, taAt, taBuffer, taByteLength, taByteOffset, taSet,
 } from './intrinsics';
 
 /** Most buffers one datagram may be gathered from (IOV_MAX on Linux; the same limit on Windows). */
@@ -136,9 +136,7 @@ export function readBuffers(value: unknown, name: string): ArrayBufferView | Arr
       case 3: return [readElement(value, 0, name), readElement(value, 1, name), readElement(value, 2, name)];
       case 4: return [readElement(value, 0, name), readElement(value, 1, name), readElement(value, 2, name), readElement(value, 3, name)];
     }
-    const views: ArrayBufferView[] = new Array(n);
-    for (let i = 0; i < n; i++) views[i] = readElement(value, i, name);
-    return views;
+    return ownArray(n, (i) => readElement(value, i, name));
   }
   if (ArrayBuffer.isView(value)) return value;
   throw invalidArgType(name, 'an ArrayBufferView or an array of them', value);
@@ -146,7 +144,7 @@ export function readBuffers(value: unknown, name: string): ArrayBufferView | Arr
 
 /** The real total byte length of what readBuffers returned; runs no user code. Throws for a detached view. */
 export function measureBuffers(views: ArrayBufferView | readonly ArrayBufferView[], name: string): number {
-  if (!Array.isArray(views)) return validateView(views, name);
+  if (!isArray(views)) return validateView(views, name);
   let total = 0;
   for (let i = 0; i < views.length; i++) total += validateView(views[i], name, i);
   return total;

@@ -214,6 +214,144 @@ describe('hostile callers', () => {
     expect(await other.settle(100)).toEqual([]);
   });
 
+  describe('a caller who changed Array builtins after load (second review)', () => {
+    /** An accessor on Array.prototype[index] whose setter keeps values aside and whose getter may re-enter. */
+    function indexTrap(index: string, onGet: () => void) {
+      const kept = new WeakMap<object, unknown>();
+      const log: string[] = [];
+      Object.defineProperty(Array.prototype, index, {
+        configurable: true,
+        set(this: object, v: unknown) { kept.set(this, v); },
+        get(this: object) { log.push(new Error().stack ?? ''); onGet(); return kept.get(this); },
+      });
+      return { log, remove: () => { delete (Array.prototype as unknown as Record<string, unknown>)[index]; } };
+    }
+
+    it('a replaced Array.isArray that re-enters cannot redirect a send (it is not called inside one)', async () => {
+      const { s, r, to } = await setup();
+      const other = await receiver();
+      open.push(other);
+      const real = Array.isArray;
+      const stacks: string[] = [];
+      let inside = false;
+      Array.isArray = ((v: unknown) => {
+        if (!inside) {
+          inside = true;
+          stacks.push(new Error().stack ?? '');
+          // While the message is read, re-entering is the caller's own business; it must not
+          // be asked once the send was planned (review: it rewrote the socket's plan record).
+          try { sendMsgSync(s, { buffers: Buffer.from('inner'), to: { address: '127.0.0.1', port: other.port } }); } catch { /* refused */ }
+          inside = false;
+        }
+        return real(v);
+      }) as typeof Array.isArray;
+      const payload = { buffers: [Buffer.from('SECRET-'), Buffer.alloc(0)], to };  // a 0-byte view: the refusal and the retry too
+      try {
+        expect(sendMsgSync(s, payload)).toBe(7);
+      } finally {
+        Array.isArray = real;
+      }
+      expect(stacks.filter((st) => /callSync|throwIfUnusable|retryEmpty|planSingle/.test(st))).toEqual([]);
+      expect(text(await r.waitFor(1))).toEqual(['SECRET-']);
+      expect((await other.settle(100)).every((m) => `${m.data}` === 'inner')).toBe(true);
+    });
+
+    it('an index accessor on Array.prototype cannot redirect a batch, even by re-entering while its arguments are read', async () => {
+      const { s, r, to } = await setup();
+      const other = await receiver();
+      open.push(other);
+      let entered = 0;
+      const trap = indexTrap('4', () => {
+        if (entered++ === 0) sendMsgBatchSync(s, [{ buffers: Buffer.from('inner'), to: { address: '127.0.0.1', port: other.port }, control: { sourceAddress: '127.0.0.3' } }]);
+      });
+      let result;
+      try {
+        result = sendMsgBatchSync(s, [{ buffers: Buffer.from('SECRET-for-A'), to, control: { sourceAddress: '127.0.0.1' } }]);
+      } finally {
+        trap.remove();
+      }
+      expect(result).toEqual({ sent: 1 });
+      const got = await r.waitFor(1);
+      expect(got.map((m) => `${m.data}@${m.address}`)).toEqual(['SECRET-for-A@127.0.0.1']);
+      // The inner batch, if the getter ran, is the caller's own send: to its own receiver.
+      expect((await other.settle(100)).map((m) => `${m.data}`)).toEqual(entered ? ['inner'] : []);
+    });
+
+    it('a batch of more than 256 views: an index getter never runs inside the native send (review: re-entering there crashed the process)', async () => {
+      const { s, r, to } = await setup();
+      const views = Array.from({ length: 300 }, (_, i) => Buffer.from(String.fromCharCode(65 + (i % 26))));
+      const trap = indexTrap('0', () => {
+        sendMsgBatchSync(s, Array.from({ length: 1024 }, () => ({ buffers: Array.from({ length: 17 }, () => Buffer.from('i')), to })));
+      });
+      let result;
+      try {
+        result = sendMsgBatchSync(s, [{ buffers: views, to }]);
+      } finally {
+        trap.remove();
+      }
+      // The addon reads only arrays whose elements are their own. ffi-rs is JavaScript: its
+      // internal arrays still consult such a getter (docs/implementations.md says so); what
+      // it can reach there is the backend's own messages, not memory outside its arena.
+      if (s.implementation === 'addon') expect(trap.log.filter((st) => st.includes('callBatch') || st.includes('sendBatch'))).toEqual([]);
+      expect(result).toEqual({ sent: 1 });
+      const got = await r.waitFor(1);
+      expect(got[0]!.data.toString()).toBe(views.map((v) => v.toString()).join(''));
+    });
+
+    it('five or more views: an index getter never runs once the message is read, nor swaps a view between the refusal of 0-byte views and the retry', async () => {
+      const { s, r, to } = await setup();
+      const detached = new Uint8Array(new ArrayBuffer(8));
+      detach(detached.buffer);
+      const trap = indexTrap('0', () => {});
+      const parts = ['SEC', 'RET', '-fo', 'r-', 'A'].map((x) => Buffer.from(x));
+      let sent;
+      let empty;
+      try {
+        sent = sendMsgSync(s, { buffers: parts, to });
+        empty = sendMsgSync(s, { buffers: [Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)], to });
+        // The caller's own array with a hole is the caller's: read once, as it answers then.
+        expect(catchSync(() => sendMsgSync(s, { buffers: [, detached, detached, detached, detached] as unknown as Uint8Array[], to }))).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+      } finally {
+        trap.remove();
+      }
+      expect(trap.log.filter((st) => st.includes('callSync') || st.includes('sendSync') || st.includes('retryEmpty'))).toEqual([]);
+      expect([sent, empty]).toEqual([12, 0]);
+      expect(text(await r.waitFor(2))).toEqual(['SECRET-for-A', '']);
+    });
+
+    it('Array.prototype.map, includes or Array[Symbol.species] replaced: the addon never calls them; ffi-rs (whose own JS uses them on every libc call) makes no call, WSASYSCALLFAILURE', async () => {
+      const { s, r, to } = await setup();
+      const AP = Array.prototype as unknown as Record<string, unknown>;
+      const cases: Array<[string, () => () => void]> = [
+        ['map', () => { const m = AP.map; AP.map = function (this: unknown[], ...a: unknown[]) { return (m as (...x: unknown[]) => unknown).apply(this, a); }; return () => { AP.map = m; }; }],
+        ['includes', () => { const m = AP.includes; AP.includes = function (this: unknown[], ...a: unknown[]) { return (m as (...x: unknown[]) => unknown).apply(this, a); }; return () => { AP.includes = m; }; }],
+        ['push', () => { const m = AP.push; AP.push = function (this: unknown[], ...a: unknown[]) { return (m as (...x: unknown[]) => unknown).apply(this, a); }; return () => { AP.push = m; }; }],
+        ['species', () => { const d = Object.getOwnPropertyDescriptor(Array, Symbol.species)!; Object.defineProperty(Array, Symbol.species, { configurable: true, get() { return Array; } }); return () => Object.defineProperty(Array, Symbol.species, d); }],
+      ];
+      const outcomes: string[] = [];
+      for (const [name, install] of cases) {
+        const undo = install();
+        try {
+          outcomes.push(`${name}: ${String(sendMsgSync(s, { buffers: Buffer.from(name), to }))}`);
+        } catch (err) {
+          outcomes.push(`${name}: ${(err as { code?: string }).code} ${(err as { sysErrno?: number }).sysErrno}`);
+        } finally {
+          undo();
+        }
+      }
+      if (s.implementation === 'ffi') {
+        // push is not among them: the backend's own code appends with defineProperty.
+        expect(outcomes).toEqual(['map: WSASYSCALLFAILURE 131', 'includes: WSASYSCALLFAILURE 131', 'push: 4', 'species: WSASYSCALLFAILURE 131']);
+        expect(text(await r.waitFor(1))).toEqual(['push']);
+      } else {
+        expect(outcomes).toEqual(['map: 3', 'includes: 8', 'push: 4', 'species: 7']);
+        expect(text(await r.waitFor(4))).toEqual(['map', 'includes', 'push', 'species']);
+      }
+      // Put back, the same socket sends again.
+      expect(sendMsgSync(s, { buffers: Buffer.from('after'), to })).toBe(5);
+    });
+  });
+
   it('signals: one without removeEventListener is refused up front; sendMsgSync takes none', async () => {
     const { s, to } = await setup();
     const noRemove = { aborted: false, addEventListener() {} };

@@ -3,7 +3,7 @@
 // this module anew), so the arena and errno below belong to the calling thread.
 import type * as FfiRs from 'ffi-rs';
 import { coded } from '../errors';
-import { I32, SafeDataView, taBuffer, taByteLength, taByteOffset, taFill } from '../intrinsics';
+import { I32, SafeDataView, taBuffer, taByteLength, taByteOffset, taFill, tamperedArrays } from '../intrinsics';
 
 function loadFfiRs(): typeof FfiRs {
   try {
@@ -85,9 +85,23 @@ function withTableLock<T>(run: () => T): T {
 type Arg = number;
 type Call = (...args: Arg[]) => number;
 
+/**
+ * errno for a call the shim would not make (tamperedArrays): ENOTRECOVERABLE, which no libc
+ * call here returns, so it surfaces as WSASYSCALLFAILURE and nothing was sent or received.
+ */
+export const ENOTRECOVERABLE = 131;
+
+function refused(): number {
+  errnoCell[0] = ENOTRECOVERABLE;
+  return -1;
+}
+
+// No prototype: ffi-rs reads options it may find missing (errno, runInNewThread, ...), and
+// a caller's getter on Object.prototype must not answer for them.
 function fn(ffi: typeof FfiRs, funcName: string, retType: FfiRs.DataType, paramsType: FfiRs.DataType[]): Call {
-  const params = { library: LIB, funcName, retType, paramsType, paramsValue: [] as Arg[], freeResultMemory: false };
+  const params = { __proto__: null, library: LIB, funcName, retType, paramsType, paramsValue: [] as Arg[], freeResultMemory: false };
   return (...args: Arg[]) => {
+    if (tamperedArrays() !== null) return refused();
     params.paramsValue = args;
     return ffi.load(params as never) as unknown as number;
   };
@@ -122,9 +136,10 @@ function calls(ffi: typeof FfiRs) {
     pthread_setspecific: fn(ffi, 'pthread_setspecific', T.I32, [T.U32, P]),
     /** poll(2) on a libuv threadpool thread: resolves with its result on this thread's loop. */
     pollOffThread: (() => {
-      const params = { library: LIB, funcName: 'poll', retType: T.I32, paramsType: [P, T.I64, T.I32], paramsValue: [] as Arg[],
+      const params = { __proto__: null, library: LIB, funcName: 'poll', retType: T.I32, paramsType: [P, T.I64, T.I32], paramsValue: [] as Arg[],
         freeResultMemory: false, runInNewThread: true };
       return (fds: number, n: number, timeoutMs: number): Promise<number> => {
+        if (tamperedArrays() !== null) return Promise.resolve(refused());
         params.paramsValue = [fds, n, timeoutMs];
         return ffi.load(params as never) as unknown as Promise<number>;
       };

@@ -7,7 +7,7 @@ import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import {
-  AB, I32, SafeDataView, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
+  AB, I32, SafeDataView, append, ownArray, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
 } from '../intrinsics';
 import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
@@ -155,11 +155,9 @@ function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number):
   return part(args as ArrayBufferView[], start, args.length);
 }
 
-/** list[start, end) as a new array: Array.prototype.slice is the caller's to replace. */
+/** list[start, end) as a new array of its own elements (ownArray): slice is the caller's to replace. */
 function part<T>(list: readonly T[], start: number, end: number): T[] {
-  const out: T[] = [];
-  for (let i = start; i < end; i++) out[i - start] = list[i]!;
-  return out;
+  return ownArray(end - start, (i) => list[start + i]!);
 }
 
 const isArray = Array.isArray;
@@ -790,8 +788,8 @@ export class FfiSocket implements NativeSocket {
         failed(i);
         continue;
       }
-      msgs.push(e[0]!);
-      index.push(i);
+      append(msgs, e[0]!);
+      append(index, i);
     }
     const state = { next: 0, firstBytes: 0 };
     if (this.fd >= 0 && this.queue.length === 0) {
@@ -839,7 +837,7 @@ export class FfiSocket implements NativeSocket {
         this.fail(typeof e === 'number' ? e : WSA.EFAULT, 'sendmsg');
         return this.failure(SEND_FAILED, 0, i);
       }
-      msgs.push(e[0]!);
+      append(msgs, e[0]!);
     }
     const r = this.sendList(msgs, overlapped, token, -1);
     return r === SEND_FAILED ? this.failure(r, this.batch, this.batch) : r;
@@ -962,7 +960,7 @@ export class FfiSocket implements NativeSocket {
         if (e !== EAGAIN && !classified) this.osError(e, 'sendmsg', 'send');
         [c[1], c[2], c[3], c[4], c[6]] = [SEND_FAILED, ...this.err];
       }
-      done.push(c);
+      append(done, c);
       this.queue.shift();
       live.queuedSends--;
     }
@@ -1106,7 +1104,7 @@ export class FfiSocket implements NativeSocket {
       }
       e.views = [copy];
     }
-    this.queue.push({ token, batch, msgs, next, splitBytes, cut });
+    append(this.queue, { token, batch, msgs, next, splitBytes, cut });
     live.queuedSends++;
     watch(this);
     return SEND_PENDING;
@@ -1180,17 +1178,17 @@ export class FfiSocket implements NativeSocket {
       let offset = 0;
       while (offset < length) {
         const take = min(room, length - offset);
-        current[current.length] = u8sub(v, offset, offset + take);
+        append(current, u8sub(v, offset, offset + take));
         offset += take;
         room -= take;
         if (room === 0) {
-          out[out.length] = piece();
+          append(out, piece());
           current = [];
           room = e.segment;
         }
       }
     }
-    if (current.length || out.length === 0) out[out.length] = piece();
+    if (current.length || out.length === 0) append(out, piece());
     out[out.length - 1]!.last = e.last;
     return out;
   }
@@ -1233,14 +1231,18 @@ export class FfiSocket implements NativeSocket {
 
   /** send.cc's cut_from: msgs[at], and every later message of segments >= atLeast, cut in one pass. */
   private cutFrom(msgs: Encoded[], at: number, atLeast: number): void {
-    const out: Encoded[] = msgs.slice(0, at);
+    const out: Encoded[] = [];
     for (let i = at; i < msgs.length; i++) {
       const e = msgs[i]!;
-      if (e.segment && e.segment >= atLeast) for (const piece of this.cut(e)) out.push(piece);
-      else out.push(e);
+      if (e.segment && e.segment >= atLeast) {
+        const pieces = this.cut(e);
+        for (let k = 0; k < pieces.length; k++) append(out, pieces[k]!);
+      } else {
+        append(out, e);
+      }
     }
-    msgs.length = 0;
-    for (const e of out) msgs.push(e);
+    msgs.length = at;
+    for (let k = 0; k < out.length; k++) append(msgs, out[k]!);
   }
 
   // --- recv.cc -----------------------------------------------------------------------------
@@ -1265,7 +1267,7 @@ export class FfiSocket implements NativeSocket {
         return SEND_FAILED;
       }
     }
-    this.recvQueue.push({ token, buffer, slot: 0, max: 0 });
+    append(this.recvQueue, { token, buffer, slot: 0, max: 0 });
     live.queuedSends++;
     watch(this);
     return SEND_PENDING;
@@ -1285,7 +1287,7 @@ export class FfiSocket implements NativeSocket {
           return SEND_FAILED;
         }
       }
-      this.recvQueue.push({ token, buffer: null, slot, max });
+      append(this.recvQueue, { token, buffer: null, slot, max });
       live.queuedSends++;
       watch(this);
       return SEND_PENDING;
@@ -1308,9 +1310,9 @@ export class FfiSocket implements NativeSocket {
       if (got === EAGAIN && !(pollError && this.takeQueuedIcmpError(syscall))) break;
       if (typeof got === 'number') {
         if (got !== EAGAIN) this.osError(got, syscall, 'recv');
-        done.push([r.token, null, ...this.err]);
+        append(done, [r.token, null, this.err[0], this.err[1], this.err[2], this.err[3]] as ReceiveDone);
       } else {
-        done.push([r.token, got, 0, 0, '', null]);
+        append(done, [r.token, got, 0, 0, '', null] as ReceiveDone);
       }
       this.recvQueue.shift();
       live.queuedSends--;
@@ -1387,7 +1389,7 @@ export class FfiSocket implements NativeSocket {
     const intern = (text: string): number => {
       let at = strings.get(text);
       if (at === undefined) {
-        at = result.push(text) - 1;
+        at = append(result as unknown[], text);
         strings.set(text, at);
       }
       return at;
