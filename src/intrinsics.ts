@@ -24,18 +24,6 @@ const getter = <T>(proto: object, key: string): ((self: unknown) => T) =>
 const arrayFrom = Array.from;
 const reflectApply = Reflect.apply;
 
-const defineProperty = Object.defineProperty;
-
-/**
- * @internal Appends v to list as its own element, returning its index: push or assignment
- * would hand v to a caller's index setter on Array.prototype (see ownArray).
- */
-export function append<T>(list: T[], v: T): number {
-  const at = list.length;
-  defineProperty(list, at, { value: v, writable: true, enumerable: true, configurable: true });
-  return at;
-}
-
 /**
  * @internal A new array of `at(0) .. at(n - 1)` (called in order), each its own element. An
  * array filled by assignment (`a[i] = v`, push) is not: a caller who defined an index setter

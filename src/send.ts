@@ -767,12 +767,13 @@ function prepareBatch(sock: unknown, msgs: unknown): { st: SocketState; prepared
   if (!Array.isArray(msgs)) throw invalidArgType('msgs', 'an array of messages', msgs);
   const n: unknown = msgs.length;  // once: a Proxy may answer differently each time
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_BATCH) throw outOfRange('msgs.length', `an integer <= ${MAX_BATCH}`, n);
+  const prepared: Prepared[] = new Array(n);
   const checked: KeysChecked = { to: null, control: null };
-  const prepared = ownArray(n, (i) => {
+  for (let i = 0; i < n; i++) {
     const p = readMessage(st, msgs[i], namesAt(i), checked);
     if (p.signal !== undefined) throw invalidArgValue(namesAt(i).signal, p.signal, 'is not supported in a batch');
-    return p;
-  });
+    prepared[i] = p;
+  }
   // Only now: a getter of a later message may have changed the buffers of an earlier one.
   for (let i = 0; i < prepared.length; i++) seal(prepared[i]!, true);
   return { st, prepared };

@@ -7,7 +7,7 @@ import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import {
-  AB, I32, SafeDataView, append, ownArray, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
+  AB, I32, SafeDataView, ownArray, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
 } from '../intrinsics';
 import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
@@ -149,10 +149,30 @@ function copyOut(a: Uint8Array, at: number, n: number): Uint8Array {
   return out;
 }
 
-/** The views of a send call: direct arguments, or one array of them. */
-function viewList(args: ArrayBufferView[] | [ArrayBufferView[]], start: number): ArrayBufferView[] {
-  if (args.length === start + 1 && isArray(args[start])) return args[start] as ArrayBufferView[];
-  return part(args as ArrayBufferView[], start, args.length);
+/**
+ * The views of a send call: its rest arguments (an array the engine made, of its own
+ * elements), or the one array of them src/ passed (made by ownArray). Kept, not copied.
+ */
+function viewList(args: ArrayBufferView[] | [ArrayBufferView[]]): ArrayBufferView[] {
+  if (args.length === 1 && isArray(args[0])) return args[0] as ArrayBufferView[];
+  return args as ArrayBufferView[];
+}
+
+/**
+ * Appends v to list, returning its index: Array.prototype.push is the caller's to replace.
+ * (An index accessor on Array.prototype still sees v: docs/implementations.md.)
+ */
+function append<T>(list: T[], v: T): number {
+  const at = list.length;
+  list[at] = v;
+  // A caller's index setter on Array.prototype took it instead: define it (no setter asked).
+  if (list.length === at) defineOwn(list, at, v);
+  return at;
+}
+
+const defineProperty = Object.defineProperty;
+function defineOwn<T>(list: T[], at: number, value: T): void {
+  defineProperty(list, at, { __proto__: null, value, writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
 }
 
 /** list[start, end) as a new array of its own elements (ownArray): slice is the caller's to replace. */
@@ -706,7 +726,7 @@ export class FfiSocket implements NativeSocket {
   }
 
   private sendSyncInArena(args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    const msgs = this.encode(records(this.#plan, 1), 0, viewList(args, 0));
+    const msgs = this.encode(records(this.#plan, 1), 0, viewList(args));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, false, 0);
     if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), false, 0);
@@ -717,7 +737,7 @@ export class FfiSocket implements NativeSocket {
   }
 
   private sendAsyncInArena(token: number, args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
-    const msgs = this.encode(records(this.#plan, 1), 0, viewList(args, 0));
+    const msgs = this.encode(records(this.#plan, 1), 0, viewList(args));
     if (typeof msgs === 'number') return this.failure(this.fail(msgs, 'sendmsg'));
     if (msgs.length > 1 || msgs[0]!.split) return this.sendSplit(msgs, true, token);
     if (this.offloadOff(msgs[0]!)) return this.sendSplit(this.cut(msgs[0]!), true, token);
@@ -775,7 +795,7 @@ export class FfiSocket implements NativeSocket {
     const errs: LastError[] = [];
     const failed = (i: number): void => {
       results[i] = SEND_FAILED;
-      errs[i] = this.err;
+      defineOwn(errs, i, this.err);
     };
     const msgs: Encoded[] = [];
     const index: number[] = [];
@@ -812,7 +832,7 @@ export class FfiSocket implements NativeSocket {
     let failures: EachFailure[] | null = null;
     for (let i = 0; i < n; i++) {
       const e = errs[i];
-      if (e !== undefined) (failures ??= [])[failures.length] = [i, e[0], e[1], e[2], e[3]];
+      if (e !== undefined) append(failures ??= [], [i, e[0], e[1], e[2], e[3]] as EachFailure);
     }
     return failures;
   }
@@ -821,7 +841,7 @@ export class FfiSocket implements NativeSocket {
     args: ArrayBufferView[] | [ArrayBufferView[]]): number | SendFailure {
     if (n > MAX_BATCH || taLength(plans) < n * PLAN_SIZE) return this.failure(this.fail(WSA.EFAULT, 'sendmsg'));
     const recs = records(plans, n);
-    const views = viewList(args, 0);
+    const views = viewList(args);
     const msgs: Encoded[] = [];
     let next = 0;
     let planAt = 0;
@@ -958,7 +978,12 @@ export class FfiSocket implements NativeSocket {
       const c: Completion = [p.token, p.splitBytes >= 0 ? p.splitBytes : p.batch ? sent : state.firstBytes, 0, 0, '', sent, null];
       if (e) {
         if (e !== EAGAIN && !classified) this.osError(e, 'sendmsg', 'send');
-        [c[1], c[2], c[3], c[4], c[6]] = [SEND_FAILED, ...this.err];
+        const err = this.err;
+        c[1] = SEND_FAILED;
+        c[2] = err[0];
+        c[3] = err[1];
+        c[4] = err[2];
+        c[6] = err[3];
       }
       append(done, c);
       this.queue.shift();
