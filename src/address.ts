@@ -11,8 +11,8 @@ function parseV4(text: string, out: Uint8Array, at: number): boolean {
   for (let i = 0; i < 4; i++) {
     const p = parts[i];
     // inet_pton: decimal only, no leading zeros, each part 0..255.
-    if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return false;
-    out[at + i] = Number(p);
+    if (!/^(0|[1-9]\d{0,2})$/.test(p) || +p > 255) return false;
+    out[at + i] = +p;
   }
   return true;
 }
@@ -92,7 +92,7 @@ export function parseIp(text: string, nameToIndex: (name: string) => number): Ip
   if (pct >= 0) {
     const zone = text.slice(pct + 1);
     if (zone === '') return null;
-    if (/^\d+$/.test(zone) && Number(zone) <= 0xffffffff) scope = Number(zone);
+    if (/^\d+$/.test(zone) && +zone <= 0xffffffff) scope = +zone;
     else scope = nameToIndex(zone) || -1;
   }
   const a: IpLiteral = { text, family: 6, bytes, scope, v4: false, loopback: false };

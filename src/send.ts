@@ -1,7 +1,7 @@
 import { type IpLiteral } from './address';
 import { SEND_PENDING, binding, type EachFailure, type NativeSocket, type SendFailure } from './binding';
 import { WSA, WsaError, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { F64, U32, U8, ceil, isArray, max, ownArray } from './intrinsics';
+import { F64, U32, U8, ceil, isArray, isView, max, ownArray } from './intrinsics';
 import { LiteralMemo, PlanMemory, memoLiteral, planMessage, type PlanInput, type Refusal } from './plan';
 import { PLAN_AS_BEFORE, PLAN_SIZE, PlanAt } from './plan.generated';
 import {
@@ -162,7 +162,7 @@ function socketState(sock: unknown): SocketState {
 
 function notAMessage(msg: unknown, name: string): never {
   // A payload passed where the message belongs: say what to write instead.
-  if (ArrayBuffer.isView(msg) || (Array.isArray(msg) && msg.length > 0 && ArrayBuffer.isView(msg[0]))) {
+  if (isView(msg) || (isArray(msg) && msg.length > 0 && isView(msg[0]))) {
     throw invalidArgType(name, 'a message object such as { buffers: payload, to: { address, port } } (the payload goes in ' +
       '`buffers`)', msg);
   }
@@ -183,7 +183,7 @@ interface KeysChecked { to: object | null; control: object | null }
 
 /** Reads every field of a message once, with the checks that need nothing else. */
 function readMessage(st: SocketState, msg: unknown, names: Names, checked: KeysChecked | null = null): Prepared {
-  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || ArrayBuffer.isView(msg)) notAMessage(msg, names.msg);
+  if (msg === null || typeof msg !== 'object' || isArray(msg) || isView(msg)) notAMessage(msg, names.msg);
   validateObject(msg, names.msg);
   checkMessageKeys(msg, names.msg);
   const views = readBuffers(msg.buffers, names.buffers);

@@ -113,7 +113,7 @@ function validateView(value: unknown, name: string, index = -1): number {
 
 function readElement(list: unknown[], i: number, name: string): ArrayBufferView {
   const v: unknown = list[i];
-  if (!ArrayBuffer.isView(v)) throw invalidArgType(`${name}[${i}]`, 'an instance of Buffer, TypedArray, or DataView', v);
+  if (!isView(v)) throw invalidArgType(`${name}[${i}]`, 'an instance of Buffer, TypedArray, or DataView', v);
   return v;
 }
 
@@ -138,7 +138,7 @@ export function readBuffers(value: unknown, name: string): ArrayBufferView | Arr
     }
     return ownArray(n, (i) => readElement(value, i, name));
   }
-  if (ArrayBuffer.isView(value)) return value;
+  if (isView(value)) return value;
   throw invalidArgType(name, 'an ArrayBufferView or an array of them', value);
 }
 

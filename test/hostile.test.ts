@@ -2,6 +2,7 @@
 // Proxies, views whose own properties lie, buffers detached by a later getter. The shim
 // reads every field once, measures the views only when no user code can run any more, and
 // sends exactly what it read. A node:dgram receiver is the witness.
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSocket, sendMsg, sendMsgBatch, sendMsgBatchSync, sendMsgSync, type Message, type Socket } from '../src/index';
 import { catchAsync, catchSync, expectWsa } from './helpers/expect';
@@ -189,7 +190,15 @@ describe('hostile callers', () => {
     for (const k of ['byteLength', 'byteOffset', 'buffer', 'getUint8', 'getUint16', 'getUint32', 'getInt32', 'getInt16', 'getBigUint64',
       'setUint8', 'setUint16', 'setUint32', 'setInt32', 'setInt16', 'setBigUint64']) replace(DataView.prototype, k, `DataView.prototype.${k}`);
     for (const k of ['min', 'max', 'floor', 'ceil']) replace(Math, k, `Math.${k}`);
+    replace(ArrayBuffer, 'isView', 'ArrayBuffer.isView');
     const ctors = { Uint8Array, Uint16Array, Uint32Array, Int32Array, Float64Array, DataView, ArrayBuffer };
+    for (const name of ['BigInt', 'Number'] as const) {
+      const f = globalThis[name] as unknown as ((...a: unknown[]) => unknown) & Record<PropertyKey, unknown>;
+      const g = ((...a: unknown[]) => { reenter(name); return f(...a); }) as unknown as Record<PropertyKey, unknown>;
+      for (const k of Reflect.ownKeys(f)) if (k !== 'length' && k !== 'name' && k !== 'prototype') g[k] = f[k];  // Number.isInteger, ...
+      (globalThis as Record<string, unknown>)[name] = g;
+      restore.push(() => { (globalThis as Record<string, unknown>)[name] = f; });
+    }
     for (const name of Object.keys(ctors) as Array<keyof typeof ctors>) {
       const C = ctors[name] as unknown as new (...a: unknown[]) => unknown;
       (globalThis as Record<string, unknown>)[name] = new Proxy(C, { construct(t, a, nt) { reenter(`new ${name}`); return Reflect.construct(t, a, nt); } });
@@ -353,6 +362,26 @@ describe('hostile callers', () => {
       }
       // Put back, the same socket sends again.
       expect(sendMsgSync(s, { buffers: Buffer.from('after'), to })).toBe(5);
+    });
+
+    it.skipIf(process.platform !== 'linux')('a socket closed while Array.prototype.map is replaced gives its fd back once the builtins are (third review: ffi-rs kept it)', async () => {
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const s = await openSocket({ type: 'udp4' });
+      const before = fds();
+      const AP = Array.prototype as unknown as Record<string, unknown>;
+      const map = AP.map;
+      AP.map = function (this: unknown[], ...a: unknown[]) { return (map as (...x: unknown[]) => unknown).apply(this, a); };
+      let closing: Promise<void>;
+      try {
+        closing = s.close();
+      } finally {
+        AP.map = map;
+      }
+      await closing!;
+      // The next call the backend makes (any socket) closes what waited.
+      const t = await openSocket({ type: 'udp4' });
+      await t.close();
+      expect(fds()).toBe(before - 1);
     });
   });
 

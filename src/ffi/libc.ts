@@ -102,9 +102,30 @@ function fn(ffi: typeof FfiRs, funcName: string, retType: FfiRs.DataType, params
   const params = { __proto__: null, library: LIB, funcName, retType, paramsType, paramsValue: [] as Arg[], freeResultMemory: false };
   return (...args: Arg[]) => {
     if (tamperedArrays() !== null) return refused();
+    if (closesLater.n !== 0 && funcName !== 'close') closeNow();
     params.paramsValue = args;
     return ffi.load(params as never) as unknown as number;
   };
+}
+
+// close(2) asked for while the builtins were replaced: refused like every call, the socket
+// would keep its fd for good (third review). They are closed by the next call made once the
+// builtins are back. No array: nothing of the caller's sees them.
+const closesLater: { n: number; [i: number]: number } = { __proto__: null, n: 0 } as never;
+let rawClose: Call;
+
+function closeLater(fd: number): number {
+  if (tamperedArrays() === null) {
+    closeNow();
+    return rawClose(fd);
+  }
+  closesLater[closesLater.n++] = fd;
+  return 0;
+}
+
+function closeNow(): void {
+  for (let i = 0; i < closesLater.n; i++) rawClose(closesLater[i]!);
+  closesLater.n = 0;
 }
 
 function calls(ffi: typeof FfiRs) {
@@ -120,7 +141,7 @@ function calls(ffi: typeof FfiRs) {
     connect: fn(ffi, 'connect', T.I32, [T.I32, P, T.I32]),
     shutdown: fn(ffi, 'shutdown', T.I32, [T.I32, T.I32]),
     getsockname: fn(ffi, 'getsockname', T.I32, [T.I32, P, P]),
-    close: fn(ffi, 'close', T.I32, [T.I32]),
+    close: ((raw: Call) => (rawClose = raw, closeLater))(fn(ffi, 'close', T.I32, [T.I32])) as Call,
     sendmsg: fn(ffi, 'sendmsg', T.I64, [T.I32, P, T.I32]),
     sendmmsg: fn(ffi, 'sendmmsg', T.I32, [T.I32, P, T.I32, T.I32]),
     recvmsg: fn(ffi, 'recvmsg', T.I64, [T.I32, P, T.I32]),

@@ -7,7 +7,7 @@ import { formatIp, isV4Mapped } from '../address';
 import { ICMP_OFF, ICMP_ON, RAW_BATCH_FIELDS, type EachFailure, type NativeSocket, type RawBatch, type RawIcmp, type SendFailure } from '../binding';
 import { ERRNO_WSA, ICMP_WSA } from '../errno.generated';
 import {
-  AB, I32, SafeDataView, ownArray, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
+  AB, I32, SafeDataView, isView as isArrayBufferView, ownArray, U8, ceil, floor, min, taBuffer, taByteLength, taByteOffset, taFill, taLength, taSet, u8slice, u8sub, max as maxOf,
 } from '../intrinsics';
 import { MAX_BUFFERS, unusableView, viewByteLength, viewBytes } from '../validate';
 import { WSA } from '../wsa.generated';
@@ -241,7 +241,9 @@ function readSockaddr(at: number): [string, number, 4 | 6, number] {
 
 // --- control messages ------------------------------------------------------------------
 function putCmsg(out: DataView, at: number, level: number, type: number, dataLen: number): number {
-  out.setBigUint64(at, BigInt(CMSG_HDR + dataLen), true);
+  // cmsg_len (a size_t) as two halves: the global BigInt is the caller's to replace.
+  out.setUint32(at, CMSG_HDR + dataLen, true);
+  out.setUint32(at + 4, 0, true);
   out.setInt32(at + A['cmsghdr.cmsg_level'], level, true);
   out.setInt32(at + A['cmsghdr.cmsg_type'], type, true);
   return at + CMSG_HDR;
@@ -281,7 +283,7 @@ function controlFor(plan: Plan): Uint8Array | null {
 
 /** addon.cc's read_view: an ArrayBufferView whose bytes are all there (not detached, not outside a shrunk buffer). */
 function isView(v: unknown): v is ArrayBufferView {
-  return ArrayBuffer.isView(v) && unusableView(v) === null;
+  return isArrayBufferView(v) && unusableView(v) === null;
 }
 
 /** Room for a received datagram's control messages (recv.cc's kRecvControl). */
@@ -360,6 +362,11 @@ function writeMsg(e: Encoded, hdr: number, rec: number, data: number): number {
     setPtr(hdr + A['msghdr.msg_controllen'], taLength(e.control));
   }
   return end;
+}
+
+/** A 64-bit size the kernel wrote into the arena, as a number (no global Number or BigInt asked). */
+function u64(at: number): number {
+  return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
 }
 
 function setPtr(at: number, value: number): void {
@@ -1378,7 +1385,7 @@ export class FfiSocket implements NativeSocket {
     taSet(new U8(taBuffer(buffer), taByteOffset(buffer), taByteLength(buffer)), u8sub(mem, data, data + n));
     const truncated = (view.getInt32(hdr + A['msghdr.msg_flags'], true) & A.MSG_TRUNC) !== 0;
     const [fromAddress, fromPort] = readSockaddr(name);
-    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+    const used = u64(hdr + A['msghdr.msg_controllen']);
     const { destination, ifindex, tos } = decodeControl(control, used, n);
     return [n, truncated, fromAddress, fromPort, destination, ifindex, tos];
   }
@@ -1426,7 +1433,7 @@ export class FfiSocket implements NativeSocket {
       const control = name + A['sizeof sockaddr_storage'];
       const bytes = view.getUint32(hdr + A['mmsghdr.msg_len'], true);
       const [fromAddress, fromPort] = readSockaddr(name);
-      const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+      const used = u64(hdr + A['msghdr.msg_controllen']);
       const c = decodeControl(control, used, bytes);
       const f = i * RAW_BATCH_FIELDS;
       table[f] = bytes;
@@ -1516,7 +1523,7 @@ export class FfiSocket implements NativeSocket {
     setPtr(hdr + A['msghdr.msg_control'], base + control);
     setPtr(hdr + A['msghdr.msg_controllen'], 512);
     if (libc.recvmsg(this.fd, base + hdr, A.MSG_ERRQUEUE | A.MSG_DONTWAIT) < 0) return null;
-    const used = Number(view.getBigUint64(hdr + A['msghdr.msg_controllen'], true));
+    const used = u64(hdr + A['msghdr.msg_controllen']);
     for (const [level, type, at, len] of cmsgs(control, used)) {
       if (!((level === A.IPPROTO_IP && type === A.IP_RECVERR) || (level === A.IPPROTO_IPV6 && type === A.IPV6_RECVERR))) continue;
       const origin = mem[at + A['sock_extended_err.ee_origin']];
@@ -1591,7 +1598,7 @@ export class FfiSocket implements NativeSocket {
 function* cmsgs(at: number, len: number): Generator<[number, number, number, number]> {
   let off = 0;
   while (off + CMSG_HDR <= len) {
-    const cmsgLen = Number(view.getBigUint64(at + off, true));
+    const cmsgLen = u64(at + off);
     if (cmsgLen < CMSG_HDR || off + cmsgLen > len) return;
     yield [view.getInt32(at + off + A['cmsghdr.cmsg_level'], true), view.getInt32(at + off + A['cmsghdr.cmsg_type'], true), at + off + CMSG_HDR,
       cmsgLen - CMSG_HDR];
