@@ -102,30 +102,39 @@ function fn(ffi: typeof FfiRs, funcName: string, retType: FfiRs.DataType, params
   const params = { __proto__: null, library: LIB, funcName, retType, paramsType, paramsValue: [] as Arg[], freeResultMemory: false };
   return (...args: Arg[]) => {
     if (tamperedArrays() !== null) return refused();
-    if (closesLater.n !== 0 && funcName !== 'close') closeNow();
+    if (closesLater.n !== 0) closeNow();
     params.paramsValue = args;
     return ffi.load(params as never) as unknown as number;
   };
 }
 
-// close(2) asked for while the builtins were replaced: refused like every call, the socket
-// would keep its fd for good (third review). They are closed by the next call made once the
-// builtins are back. No array: nothing of the caller's sees them.
+// A socket closed while the builtins were replaced: its close(2) would be refused like every
+// call, and the fd kept for good (third review). Its fd and the key that guards it are kept
+// instead, both as they are (were the thread to end first, the key's destructor closes the
+// fd, which is still ours), and released by the next call made once the builtins are back:
+// the key deleted first, then the fd closed (a key left behind would close a reused fd
+// number at thread exit). No array: nothing of the caller's sees them.
 const closesLater: { n: number; [i: number]: number } = { __proto__: null, n: 0 } as never;
-let rawClose: Call;
 
-function closeLater(fd: number): number {
-  if (tamperedArrays() === null) {
-    closeNow();
-    return rawClose(fd);
+/** @internal Closes fd and deletes the key guarding it (guardFd), or keeps both for later (above). */
+export function closeGuarded(fd: number, key: number): void {
+  if (tamperedArrays() !== null) {
+    closesLater[closesLater.n++] = fd;
+    closesLater[closesLater.n++] = key;
+    return;
   }
-  closesLater[closesLater.n++] = fd;
-  return 0;
+  if (closesLater.n !== 0) closeNow();
+  unguardFd(key);
+  libc.close(fd);
 }
 
 function closeNow(): void {
-  for (let i = 0; i < closesLater.n; i++) rawClose(closesLater[i]!);
-  closesLater.n = 0;
+  const n = closesLater.n;
+  closesLater.n = 0;  // first: the calls below come back through fn()
+  for (let i = 0; i < n; i += 2) {
+    unguardFd(closesLater[i + 1]!);
+    libc.close(closesLater[i]!);
+  }
 }
 
 function calls(ffi: typeof FfiRs) {
@@ -141,7 +150,7 @@ function calls(ffi: typeof FfiRs) {
     connect: fn(ffi, 'connect', T.I32, [T.I32, P, T.I32]),
     shutdown: fn(ffi, 'shutdown', T.I32, [T.I32, T.I32]),
     getsockname: fn(ffi, 'getsockname', T.I32, [T.I32, P, P]),
-    close: ((raw: Call) => (rawClose = raw, closeLater))(fn(ffi, 'close', T.I32, [T.I32])) as Call,
+    close: fn(ffi, 'close', T.I32, [T.I32]),
     sendmsg: fn(ffi, 'sendmsg', T.I64, [T.I32, P, T.I32]),
     sendmmsg: fn(ffi, 'sendmmsg', T.I32, [T.I32, P, T.I32, T.I32]),
     recvmsg: fn(ffi, 'recvmsg', T.I64, [T.I32, P, T.I32]),

@@ -14,7 +14,7 @@ import { WSA } from '../wsa.generated';
 import { LINUX_LP64 as A } from './abi';
 import { Kind } from '../kind';
 import { PLAN_AS_BEFORE, PLAN_DONTROUTE, PLAN_HAS_TO, PLAN_SIZE, PLAN_SPLIT, PlanAt } from '../plan.generated';
-import { ARENA_SIZE, base, errno, guardFd, libc, mem, unguardFd, view } from './libc';
+import { ARENA_SIZE, base, closeGuarded, errno, guardFd, libc, mem, view } from './libc';
 
 // --- the arena's regions -------------------------------------------------------------
 const HDRS = 0;                      // msghdr / mmsghdr array of the call being made
@@ -420,8 +420,7 @@ function unwatch(s: FfiSocket): void {
 function closeWakeFd(): void {
   if (wakeFd < 0) return;
   wake();
-  unguardFd(wakeKey);
-  libc.close(wakeFd);
+  closeGuarded(wakeFd, wakeKey);
   wakeFd = -1;
   wakeKey = -1;
 }
@@ -497,9 +496,8 @@ function polled(r: number): void {
 interface Handle { fd: number; key: number }
 
 function closeHandle(h: Handle): void {
-  unguardFd(h.key);
+  closeGuarded(h.fd, h.key);
   h.key = -1;
-  libc.close(h.fd);
   h.fd = -1;
   live.sockets--;
 }
